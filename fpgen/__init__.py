@@ -1,0 +1,78 @@
+"""fpgen: equations that relax a probability density to equilibrium — Fokker–Planck,
+kinetic Langevin, BGK and Markov chains — on grids and as particle ensembles, checked against
+exact laws, and reversed with learned scores.
+
+Time convention: t = 0 is the data (the initial density) and time runs toward equilibrium;
+generation runs the reversed dynamics from t = T back to 0.
+
+``import fpgen`` imports neither torch, CuPy nor numba's CUDA target.
+"""
+
+from .distributions import (
+    Boltzmann,
+    Categorical,
+    Distribution,
+    Gaussian,
+    GaussianMixture,
+    Mixture,
+)
+from .equations import (
+    BGK,
+    BGKInterpolant,
+    DiffusionEquation,
+    DiscreteTimeChain,
+    Equation,
+    FokkerPlanck,
+    KineticLangevin,
+    LinearFokkerPlanck,
+    MarkovChain,
+    OrnsteinUhlenbeck,
+    ReversedBGK,
+    ReversedDiffusion,
+    ReversedMarkovChain,
+    VelocityODE,
+    flip_time_convention,
+)
+from .schedules import (
+    ConstantSchedule,
+    CosineSchedule,
+    CustomSchedule,
+    LinearSchedule,
+    Schedule,
+    get_schedule,
+    vp_linear,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Distribution",
+    "Gaussian",
+    "GaussianMixture",
+    "Mixture",
+    "Categorical",
+    "Boltzmann",
+    "Schedule",
+    "ConstantSchedule",
+    "LinearSchedule",
+    "CosineSchedule",
+    "CustomSchedule",
+    "vp_linear",
+    "get_schedule",
+    "Equation",
+    "DiffusionEquation",
+    "ReversedDiffusion",
+    "VelocityODE",
+    "flip_time_convention",
+    "LinearFokkerPlanck",
+    "OrnsteinUhlenbeck",
+    "KineticLangevin",
+    "FokkerPlanck",
+    "BGK",
+    "ReversedBGK",
+    "BGKInterpolant",
+    "MarkovChain",
+    "ReversedMarkovChain",
+    "DiscreteTimeChain",
+    "__version__",
+]

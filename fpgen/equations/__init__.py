@@ -1,0 +1,37 @@
+"""Equation families: each knows its particle (SDE / jump) form, its density form, its exact
+transition law, equilibrium and decay rate, and how to reverse itself.
+
+Time convention: t = 0 is the data (the initial density); time runs toward equilibrium.
+"""
+
+from .base import (
+    DiffusionEquation,
+    Equation,
+    ReversedDiffusion,
+    VelocityODE,
+    flip_time_convention,
+)
+from .bgk import BGK, BGKInterpolant, ReversedBGK
+from .general import FokkerPlanck
+from .kinetic import KineticLangevin
+from .linear import LinearFokkerPlanck
+from .markov import DiscreteTimeChain, MarkovChain, ReversedMarkovChain
+from .ornstein_uhlenbeck import OrnsteinUhlenbeck
+
+__all__ = [
+    "Equation",
+    "DiffusionEquation",
+    "ReversedDiffusion",
+    "VelocityODE",
+    "flip_time_convention",
+    "LinearFokkerPlanck",
+    "OrnsteinUhlenbeck",
+    "KineticLangevin",
+    "FokkerPlanck",
+    "BGK",
+    "ReversedBGK",
+    "BGKInterpolant",
+    "MarkovChain",
+    "ReversedMarkovChain",
+    "DiscreteTimeChain",
+]
