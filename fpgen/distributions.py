@@ -242,6 +242,18 @@ def _check_weights(weights, k: int | None = None) -> np.ndarray:
     return w / total
 
 
+def _as_cov(c, dim: int, name: str) -> np.ndarray:
+    """A scalar (isotropic), vector (diagonal) or matrix covariance as a (dim, dim) matrix."""
+    c = as_float_array(c, name)
+    if c.ndim == 0:
+        return c * np.eye(dim)
+    if c.ndim == 1 and c.shape[0] == dim:
+        return np.diag(c)
+    if c.shape == (dim, dim):
+        return c
+    raise ValueError(f"{name} must be a scalar, a length-{dim} vector or {dim}x{dim}; got {c.shape}")
+
+
 class GaussianMixture(Distribution):
     r""":math:`p(x) = \sum_k w_k N(x; m_k, \Sigma_k)`, vectorised over points and components.
 
@@ -253,13 +265,17 @@ class GaussianMixture(Distribution):
     ----------
     weights : (K,)   non-negative, summing to 1
     means : (K, dim)
-    covs : (K, dim, dim), a shared (dim, dim), (K,) isotropic variances, or a scalar
+    covs : (K, dim, dim), a shared (dim, dim), (K,) isotropic variances, a scalar, or a list of
+        K per-component covariances (each a scalar, a diagonal vector or a matrix)
     """
 
     def __init__(self, weights, means, covs):
         means = as_float_array(means, "means", ndim=2)
         k, dim = means.shape
         self.weights = _check_weights(weights, k)
+        if isinstance(covs, (list, tuple)) and len(covs) == k and any(
+                np.ndim(c) != np.ndim(covs[0]) for c in covs):
+            covs = np.stack([_as_cov(c, dim, f"covs[{i}]") for i, c in enumerate(covs)])
         covs = as_float_array(covs, "covs")
         if covs.ndim == 0:
             covs = np.broadcast_to(np.eye(dim) * covs, (k, dim, dim))

@@ -1,0 +1,83 @@
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given
+from scipy.integrate import quad
+
+from fpgen.schedules import (
+    ConstantSchedule,
+    CosineSchedule,
+    CustomSchedule,
+    LinearSchedule,
+    get_schedule,
+    vp_linear,
+)
+from fpgen.testing.strategies import schedules
+
+
+def test_vp_linear_reference_values():
+    # The issue's reference values (Song et al.'s VP-SDE, beta 0.1 -> 20), 6 significant digits.
+    s = get_schedule("linear")
+    assert s.tau(0.3) == pytest.approx(0.05 * 0.3 + 4.975 * 0.09, rel=1e-15)
+    assert s.alpha(0.1) == pytest.approx(0.946722, abs=5e-7)
+    assert s.sigma(0.1) == pytest.approx(0.322053, abs=5e-7)
+    assert s.alpha(0.5) == pytest.approx(0.281183, abs=5e-7)
+    assert s.sigma(0.5) == pytest.approx(0.959654, abs=5e-7)
+    assert vp_linear() == s
+    assert s.beta_min == pytest.approx(0.1) and s.beta_max == pytest.approx(20.0)
+
+
+def test_cosine_matches_alpha_bar():
+    s = CosineSchedule(s=0.008, T=1.0)
+    t = np.linspace(0, 0.99, 23)
+    f = np.cos((t + 0.008) / 1.008 * np.pi / 2) ** 2
+    alpha_bar = f / f[0]
+    np.testing.assert_allclose(s.alpha(t) ** 2, alpha_bar, rtol=1e-12)
+
+
+@given(schedules())
+def test_b_is_the_derivative_of_tau(sched):
+    T = sched.horizon if math.isfinite(sched.horizon) else 2.0
+    for t in np.linspace(0.05, 0.9, 5) * T:
+        h = 1e-6 * T
+        fd = (sched.tau(t + h) - sched.tau(t - h)) / (2 * h)
+        assert fd == pytest.approx(sched.b(t), rel=1e-6)
+        integral = quad(lambda u: sched.b(u), 0.0, t, epsrel=1e-12)[0]
+        assert sched.tau(t) == pytest.approx(integral, rel=1e-9)
+        assert sched.increment(0.3 * t, t) == pytest.approx(
+            sched.tau(t) - sched.tau(0.3 * t), rel=1e-9, abs=1e-14)
+
+
+def test_custom_schedule_integrates_numerically():
+    s = CustomSchedule(lambda t: 1.0 + np.sin(t) ** 2)
+    exact = 1.5 * 2.0 - np.sin(4.0) / 4.0
+    assert s.tau(2.0) == pytest.approx(exact, rel=1e-10)
+
+
+def test_vectorised_and_scalar_agree():
+    s = LinearSchedule(0.1, 3.0, 2.0)
+    t = np.array([0.0, 0.5, 2.0])
+    np.testing.assert_allclose(s.tau(t), [s.tau(float(x)) for x in t])
+    assert isinstance(s.tau(0.5), float)
+
+
+@pytest.mark.parametrize("bad", ["quadratic", "Linear-ish", ""])
+def test_unknown_name(bad):
+    with pytest.raises(ValueError, match="schedule must be one of"):
+        get_schedule(bad)
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="rate must be > 0"):
+        ConstantSchedule(-1.0)
+    with pytest.raises(ValueError, match="rate must be finite"):
+        ConstantSchedule(float("nan"))
+    with pytest.raises(TypeError, match="schedule must be None"):
+        get_schedule([1, 2])
+    with pytest.raises(ValueError, match="beyond the end"):
+        LinearSchedule().tau(1.5)
+    with pytest.raises(ValueError, match="t must be >= 0"):
+        ConstantSchedule().tau(-0.1)
+    with pytest.raises(ValueError, match="s <= t"):
+        ConstantSchedule().increment(1.0, 0.5)
