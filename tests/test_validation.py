@@ -1,0 +1,25 @@
+"""The validation campaign's quick run passes and writes its report."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_quick_validation_passes_and_writes_the_report(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "validation", "--quick", "--out", str(tmp_path)],
+                         cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stdout + out.stderr
+    last = out.stdout.strip().splitlines()[-1]
+    assert last.endswith(" 0 failed"), last
+    md = (tmp_path / "report.md").read_text()
+    assert "| case | quantity | expected | measured | tolerance | pass | note |" in md
+    html = (tmp_path / "report.html").read_text()
+    assert "data:image/png;base64," in html
+
+
+def test_runner_rejects_an_unknown_pattern(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "validation", "--only", "no-such-case*", "--out",
+                          str(tmp_path)], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 2 and "no validation case matches" in out.stderr

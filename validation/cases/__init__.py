@@ -1,0 +1,1 @@
+"""Validation cases: one module per case, each defining CASE."""

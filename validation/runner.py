@@ -1,0 +1,93 @@
+"""Run the validation cases and write the report (``python -m validation``)."""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import importlib
+import pkgutil
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import cases as _cases_pkg
+from .case import Case, Check, Context
+from .report import write_report
+
+
+@dataclass
+class CaseResult:
+    case: Case
+    checks: list[Check]
+    seconds: float
+    figures: list[str] = field(default_factory=list)
+    error: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return not self.error and bool(self.checks) and all(c.passed for c in self.checks)
+
+
+def discover() -> list[Case]:
+    found = []
+    for info in sorted(pkgutil.iter_modules(_cases_pkg.__path__), key=lambda i: i.name):
+        module = importlib.import_module(f"{_cases_pkg.__name__}.{info.name}")
+        case = getattr(module, "CASE", None)
+        if not isinstance(case, Case):
+            raise TypeError(f"validation/cases/{info.name}.py must define CASE = Case(...)")
+        found.append(case)
+    return found
+
+
+def run_case(case: Case, ctx: Context) -> CaseResult:
+    ctx.figures = []
+    start = time.perf_counter()
+    try:
+        checks = case.run(ctx)
+        error = "" if checks else "the case returned no checks"
+    except Exception:  # a crashing case is a failed case, reported with its traceback
+        checks, error = [], traceback.format_exc()
+    return CaseResult(case, checks, time.perf_counter() - start, list(ctx.figures), error)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m validation", description=__doc__)
+    parser.add_argument("--quick", action="store_true",
+                        help="the quick subset at reduced sizes (a few minutes on 2 cores)")
+    parser.add_argument("--only", metavar="PATTERN", default=None,
+                        help="run only cases whose name matches this glob pattern")
+    parser.add_argument("--out", metavar="DIR", default="validation-report",
+                        help="folder for report.md, report.html and figures (default: %(default)s)")
+    args = parser.parse_args(argv)
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    selected = [c for c in discover()
+                if (c.quick or not args.quick)
+                and (args.only is None or fnmatch.fnmatch(c.name, args.only))]
+    if not selected:
+        print(f"no validation case matches {args.only!r}", file=sys.stderr)
+        return 2
+    ctx = Context(quick=args.quick, out=out)
+    results = []
+    for case in selected:
+        res = run_case(case, ctx)
+        results.append(res)
+        status = "PASS" if res.passed else "FAIL"
+        print(f"[{status}] {case.name} ({res.seconds:.1f} s)", flush=True)
+        if res.error:
+            print(res.error, file=sys.stderr)
+        for c in res.checks:
+            if not c.passed:
+                print(f"    failed: {c.quantity}: expected {c.expected}, measured {c.measured}, "
+                      f"tolerance {c.tolerance}", flush=True)
+    md, html = write_report(results, out, quick=args.quick)
+    n_fail = sum(not r.passed for r in results)
+    print(f"report: {md} and {html}")
+    print(f"{len(results) - n_fail} passed, {n_fail} failed")
+    return 1 if n_fail else 0
