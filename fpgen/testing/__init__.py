@@ -1,4 +1,74 @@
-"""Public helpers for tests of numerical schemes (fpgen's and its users').
+"""Public helpers for property-testing numerical schemes — fpgen's and its users'.
 
-``fpgen.testing.strategies`` holds hypothesis strategies (install the ``test`` extra).
+fpgen's exact laws make it the oracle:
+
+* :mod:`~fpgen.testing.catalogue` — problems with exact answers (SDEs with pathwise exact
+  solutions, Fokker–Planck problems with exact densities and equilibria, Markov chains with
+  exact laws);
+* :mod:`~fpgen.testing.schemes` — reference one-step schemes (Euler–Maruyama, Milstein,
+  stochastic Heun) in the plug-in form ``step(x, t, dt, dW) -> x_next``;
+* :mod:`~fpgen.testing.orders` — ``assert_strong_order`` / ``assert_weak_order`` on shared
+  Brownian paths with fitted slopes and confidence intervals;
+* :mod:`~fpgen.testing.assertions` — ``assert_transition_law``, ``assert_generator``,
+  ``assert_mass_conserving``, ``assert_positive``, ``assert_equilibrium_preserved``,
+  ``assert_decay_rate``, ``assert_stationary_covariance``;
+* :mod:`~fpgen.testing.strategies` — hypothesis strategies (needs the ``test`` extra);
+* :mod:`~fpgen.testing.plugin` — pytest fixtures ``fpgen_rng`` and ``fpgen_backend``.
 """
+
+from .assertions import (
+    assert_decay_rate,
+    assert_equilibrium_preserved,
+    assert_generator,
+    assert_mass_conserving,
+    assert_positive,
+    assert_stationary_covariance,
+    assert_transition_law,
+    linear_scheme_matrices,
+    measure_decay_rate,
+)
+from .brownian import BrownianPath
+from .catalogue import (
+    ChainProblem,
+    DensityProblem,
+    SDEProblem,
+    birth_death,
+    double_well_density,
+    geometric_brownian_motion,
+    immigration_death,
+    kinetic_density,
+    linear_additive,
+    linear_density,
+    linear_multiplicative,
+    ornstein_uhlenbeck_sde,
+    ou_density,
+    sde_catalogue,
+    stratonovich_gbm,
+    two_state_chain,
+    uniform_chain,
+)
+from .orders import (
+    OrderFit,
+    OrderReport,
+    assert_strong_order,
+    assert_weak_order,
+    fit_order,
+    strong_errors,
+    weak_errors,
+)
+from .schemes import euler_maruyama, milstein, stochastic_heun
+
+__all__ = [
+    "BrownianPath",
+    "SDEProblem", "DensityProblem", "ChainProblem",
+    "geometric_brownian_motion", "linear_additive", "ornstein_uhlenbeck_sde",
+    "linear_multiplicative", "stratonovich_gbm", "sde_catalogue",
+    "ou_density", "linear_density", "kinetic_density", "double_well_density",
+    "two_state_chain", "uniform_chain", "immigration_death", "birth_death",
+    "euler_maruyama", "milstein", "stochastic_heun",
+    "OrderFit", "OrderReport", "fit_order", "strong_errors", "weak_errors",
+    "assert_strong_order", "assert_weak_order",
+    "assert_transition_law", "assert_generator", "assert_mass_conserving", "assert_positive",
+    "assert_equilibrium_preserved", "assert_decay_rate", "measure_decay_rate",
+    "linear_scheme_matrices", "assert_stationary_covariance",
+]

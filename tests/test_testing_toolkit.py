@@ -1,0 +1,278 @@
+"""fpgen.testing: the catalogue is exact, correct schemes pass, broken schemes are caught."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy.linalg import expm
+
+from fpgen.testing import (
+    BrownianPath,
+    assert_decay_rate,
+    assert_equilibrium_preserved,
+    assert_generator,
+    assert_mass_conserving,
+    assert_positive,
+    assert_stationary_covariance,
+    assert_strong_order,
+    assert_transition_law,
+    assert_weak_order,
+    birth_death,
+    euler_maruyama,
+    fit_order,
+    geometric_brownian_motion,
+    immigration_death,
+    milstein,
+    ornstein_uhlenbeck_sde,
+    sde_catalogue,
+    stochastic_heun,
+    stratonovich_gbm,
+    two_state_chain,
+    uniform_chain,
+)
+
+# ---------------------------------------------------------------------------------------------
+# the oracle itself
+# ---------------------------------------------------------------------------------------------
+
+
+def test_brownian_levels_share_one_path():
+    path = BrownianPath(500, 2, 1.0, 6, seed=3)
+    coarse = path.increments(0.25)
+    assert coarse.shape == (4, 500, 2)
+    np.testing.assert_allclose(coarse.sum(0), path.final_value, atol=1e-12)
+    np.testing.assert_allclose(coarse[0], path.fine_increments[:16].sum(0), atol=1e-12)
+    # increments have variance dt: SE of a variance estimate ~ dt sqrt(2/n), n = 1000 -> 4.5%
+    assert np.var(coarse) == pytest.approx(0.25, rel=0.2)
+    with pytest.raises(ValueError, match="must be T / 2\\^j"):
+        path.increments(0.3)
+
+
+@pytest.mark.parametrize("problem", sde_catalogue(), ids=lambda p: p.name)
+def test_pathwise_exact_solutions_have_the_exact_moments(problem):
+    n = 40_000
+    x = problem.exact(problem.brownian(n, 6, seed=11))
+    # mean within 5 SE; second moments within 5 SE of the sample second moment
+    se = x.std(0, ddof=1) / math.sqrt(n)
+    assert np.all(np.abs(x.mean(0) - problem.mean) < 5 * se), (x.mean(0), problem.mean)
+    second = np.einsum("ni,nj->nij", x, x)
+    se2 = second.std(0, ddof=1) / math.sqrt(n)
+    assert np.all(np.abs(second.mean(0) - problem.second_moment) < 5 * se2 + 1e-12)
+
+
+def test_chain_problems_match_the_matrix_exponential():
+    for prob in (two_state_chain(), uniform_chain(), immigration_death()):
+        p0 = np.eye(prob.chain.n_states)[prob.x0]
+        for t in (0.3, 1.0, 4.0):
+            exact = expm(t * prob.chain.generator) @ p0
+            np.testing.assert_allclose(prob.law(t), exact, atol=1e-10)
+            states = np.arange(prob.chain.n_states)
+            assert states @ exact == pytest.approx(prob.mean(t), rel=1e-9)
+            assert states**2 @ exact - (states @ exact) ** 2 == pytest.approx(prob.var(t), rel=1e-8)
+    bd = birth_death()
+    assert bd.truncation_mass < 1e-12
+    p0 = np.eye(bd.chain.n_states)[bd.x0]
+    states = np.arange(bd.chain.n_states)
+    for t in (0.5, 2.0, 5.0):
+        p = expm(t * bd.chain.generator) @ p0
+        assert states @ p == pytest.approx(bd.mean(t), rel=1e-8)
+        assert states**2 @ p - (states @ p) ** 2 == pytest.approx(bd.var(t), rel=1e-7)
+
+
+def test_fit_order_recovers_a_known_slope():
+    h = 2.0 ** -np.arange(2, 9)
+    fit = fit_order(h, 3.0 * h**0.75, 0.01 * 3.0 * h**0.75)
+    assert fit.slope == pytest.approx(0.75, abs=1e-12)
+    assert fit.ci[0] < 0.75 < fit.ci[1]
+
+
+# ---------------------------------------------------------------------------------------------
+# correct schemes pass (fixed seeds; false-alarm rates in test_false_alarm_rates, slow)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_euler_maruyama_orders():
+    r = assert_strong_order(euler_maruyama(geometric_brownian_motion()), geometric_brownian_motion(),
+                            0.5, n_paths=2000, seed=1)
+    assert abs(r.fit.slope - 0.5) <= 0.15
+    ou = ornstein_uhlenbeck_sde()
+    assert_strong_order(euler_maruyama(ou), ou, 1.0, n_paths=2000, seed=1)
+    assert_weak_order(euler_maruyama(geometric_brownian_motion()), geometric_brownian_motion(),
+                      1.0, n_paths=20000, seed=1)
+
+
+def test_milstein_and_heun_orders():
+    gbm = geometric_brownian_motion()
+    assert_strong_order(milstein(gbm), gbm, 1.0, n_paths=2000, seed=2)
+    strat = stratonovich_gbm()
+    assert_strong_order(stochastic_heun(strat), strat, 1.0, n_paths=2000, seed=2)
+
+
+def test_exact_stationary_bias_of_euler_maruyama():
+    # EM on dX = -X dt + sqrt(2) dW: stationary variance exactly 1 / (1 - h/2)
+    ou = ornstein_uhlenbeck_sde(theta=1.0, sigma=math.sqrt(2.0))
+    for h in (0.1, 0.2, 0.4):
+        assert_stationary_covariance(euler_maruyama(ou), 1, 1, h, 1.0 / (1.0 - h / 2))
+
+
+# ---------------------------------------------------------------------------------------------
+# mutation tests: each deliberately broken scheme is caught by the matching assertion
+# ---------------------------------------------------------------------------------------------
+
+
+def test_mutant_drift_at_the_new_point_is_caught():
+    ou = ornstein_uhlenbeck_sde(theta=1.0, sigma=math.sqrt(2.0))
+
+    def implicit_by_mistake(x, t, dt, dW):  # solves x' = x + f(x') dt + g dW, f(x) = -x
+        return (x + np.einsum("nij,nj->ni", ou.diffusion(x, t), dW)) / (1.0 + dt)
+
+    assert_stationary_covariance(euler_maruyama(ou), 1, 1, 0.2, 1.0 / (1.0 - 0.1))
+    with pytest.raises(AssertionError, match="stationary covariance"):
+        assert_stationary_covariance(implicit_by_mistake, 1, 1, 0.2, 1.0 / (1.0 - 0.1))
+
+
+def test_mutant_noise_scaled_by_dt_is_caught():
+    gbm = geometric_brownian_motion()
+    good = euler_maruyama(gbm)
+
+    def noise_times_dt(x, t, dt, dW):  # the scheme rescales the increment: g dW sqrt(dt)
+        return x + gbm.drift(x, t) * dt + gbm.diffusion(x, t)[..., 0] * dW * math.sqrt(dt)
+
+    assert good  # the correct scheme passes in test_euler_maruyama_orders
+    with pytest.raises(AssertionError, match="FAILED"):
+        assert_strong_order(noise_times_dt, gbm, 0.5, n_paths=2000, seed=1)
+
+
+def test_mutant_milstein_without_ito_correction_is_caught():
+    gbm = geometric_brownian_motion()
+
+    def milstein_no_correction(x, t, dt, dW):
+        g = gbm.diffusion(x, t)[..., 0]
+        return x + gbm.drift(x, t) * dt + g * dW + 0.5 * 0.5 * g * dW * dW  # (dW^2 - dt) lost dt
+
+    with pytest.raises(AssertionError, match="FAILED"):
+        assert_weak_order(milstein_no_correction, gbm, 1.0, n_paths=20000, seed=1)
+    with pytest.raises(AssertionError, match="FAILED"):
+        assert_strong_order(milstein_no_correction, gbm, 1.0, n_paths=2000, seed=1)
+
+
+def test_mutant_ito_scheme_on_a_stratonovich_problem_is_caught():
+    strat = stratonovich_gbm()
+
+    def em_without_conversion(x, t, dt, dW):  # uses the Stratonovich drift as if it were Ito
+        return x + strat.drift(x, t) * dt + strat.diffusion(x, t)[..., 0] * dW
+
+    with pytest.raises(AssertionError, match="FAILED"):
+        assert_strong_order(em_without_conversion, strat, 0.5, n_paths=2000, seed=1)
+
+
+def _finite_volume_stepper(n=60, leak=False):
+    """Implicit Euler for dp/dt = d/dx(x p + dp/dx) on [-5, 5] with zero-flux walls
+    (upwinded drift: enough for the mass and positivity checks)."""
+    x = np.linspace(-5, 5, n + 1)
+    c = 0.5 * (x[1:] + x[:-1])
+    h = x[1] - x[0]
+    faces = x[1:-1]
+    R = np.zeros((n, n))
+    for i, xf in enumerate(faces):  # flux between cells i and i+1, upwinded drift -x
+        right = max(-xf, 0.0) + 1.0 / h   # rate i -> i+1
+        left = max(xf, 0.0) + 1.0 / h     # rate i+1 -> i
+        R[i + 1, i] += right / h
+        R[i, i] -= right / h
+        R[i, i + 1] += left / h
+        R[i + 1, i + 1] -= left / h
+    if leak:
+        R[-1, -1] -= 1.0  # mass flows out through the right wall
+    A = np.eye(n)
+
+    def step(p, dt):
+        return np.linalg.solve(A - dt * R, p)
+
+    return step, c, R
+
+
+def test_mutant_boundary_leak_is_caught():
+    good, c, R = _finite_volume_stepper()
+    p0 = np.exp(-((c - 2.0) ** 2))
+    p0 /= p0.sum()
+    assert_mass_conserving(good, p0, 0.05, 50, rtol=1e-12)
+    assert_positive(good, p0, 0.05, 50)
+    assert_generator(R)
+    bad, _, _ = _finite_volume_stepper(leak=True)
+    with pytest.raises(AssertionError, match="mass changed"):
+        assert_mass_conserving(bad, p0, 0.05, 50, rtol=1e-12)
+
+
+def test_mutant_generator_with_one_wrong_sign_is_caught():
+    R = uniform_chain(4).chain.generator.copy()
+    assert_generator(R)
+    R[2, 1] = -R[2, 1]
+    with pytest.raises(AssertionError, match="negative off-diagonal rate R\\[2, 1\\]"):
+        assert_generator(R)
+    R2 = uniform_chain(4).chain.generator.copy()
+    R2[1, 1] = -R2[1, 1]
+    with pytest.raises(AssertionError, match="column 1 sums to"):
+        assert_generator(R2)
+
+
+# ---------------------------------------------------------------------------------------------
+# verdicts that refuse, laws, equilibria and decay
+# ---------------------------------------------------------------------------------------------
+
+
+def test_weak_order_refuses_when_noise_swamps_the_bias():
+    gbm = geometric_brownian_motion(mu=0.1, sigma=0.5)
+    with pytest.raises(AssertionError, match="cannot judge.*paths"):
+        assert_weak_order(euler_maruyama(gbm), gbm, 1.0, n_paths=200, seed=0)
+
+
+def test_transition_law_assertion():
+    from fpgen import Categorical, Gaussian
+
+    rng = np.random.default_rng(4)
+    law = Gaussian([1.0, -1.0], [[1.0, 0.3], [0.3, 0.5]])
+    assert_transition_law(law.sample(5000, rng), law)
+    with pytest.raises(AssertionError, match="coordinate 0"):
+        assert_transition_law(law.sample(5000, rng) + [0.1, 0.0], law)
+    cat = Categorical([0.2, 0.3, 0.5])
+    assert_transition_law(cat.sample(5000, rng), cat)
+    with pytest.raises(AssertionError, match="chi-square"):
+        assert_transition_law(Categorical([0.25, 0.3, 0.45]).sample(20000, rng), cat)
+
+
+def test_equilibrium_and_decay_assertions_on_an_exact_chain_stepper():
+    prob = uniform_chain(5, beta=1.0)
+    R = prob.chain.generator
+
+    def step(p, dt):
+        return expm(dt * R) @ p
+
+    p_eq = np.full(5, 0.2)
+    assert_equilibrium_preserved(step, p_eq, 0.1, 20, rtol=1e-12)
+    rate = assert_decay_rate(step, np.eye(5)[0], p_eq, 0.1, 100, expected=1.0, rtol=1e-6)
+    assert rate == pytest.approx(1.0, rel=1e-6)
+    with pytest.raises(AssertionError, match="measured decay rate"):
+        assert_decay_rate(step, np.eye(5)[0], p_eq, 0.1, 100, expected=1.5)
+
+
+def test_plugin_fixtures(fpgen_rng, fpgen_backend):
+    assert isinstance(fpgen_rng, np.random.Generator)
+    assert fpgen_backend in ("numpy", "numba", "cuda")
+
+
+def test_false_alarm_rates():
+    # Correct schemes over 20 seeds: every verdict must pass (the stated false-alarm rate is the
+    # fraction that fails; with tolerance 0.15 and these path counts we measured 0 / 20).
+    gbm, ou = geometric_brownian_motion(), ornstein_uhlenbeck_sde()
+    fails = 0
+    for seed in range(20):
+        for step, prob, order, kind in [(euler_maruyama(gbm), gbm, 0.5, "strong"),
+                                        (euler_maruyama(ou), ou, 1.0, "strong"),
+                                        (milstein(gbm), gbm, 1.0, "strong"),
+                                        (euler_maruyama(gbm), gbm, 1.0, "weak")]:
+            fn = assert_strong_order if kind == "strong" else assert_weak_order
+            try:
+                fn(step, prob, order, seed=100 + seed)
+            except AssertionError:
+                fails += 1
+    assert fails == 0
