@@ -33,6 +33,7 @@ from .equations import (
     VelocityODE,
     flip_time_convention,
 )
+from .grid import DensitySolution, Grid, PhaseSpaceGrid, solve_density, spectral_gap, steady_state
 from .schedules import (
     ConstantSchedule,
     CosineSchedule,
@@ -74,5 +75,11 @@ __all__ = [
     "MarkovChain",
     "ReversedMarkovChain",
     "DiscreteTimeChain",
+    "Grid",
+    "PhaseSpaceGrid",
+    "solve_density",
+    "DensitySolution",
+    "steady_state",
+    "spectral_gap",
     "__version__",
 ]

@@ -1,0 +1,48 @@
+r"""Grid solvers: structure-preserving finite volumes for density equations.
+
+* :class:`Grid`, :class:`PhaseSpaceGrid` — cell-centred Cartesian grids with no-flux, periodic
+  and absorbing boundaries;
+* :class:`GridOperator` (and :func:`generator`) — the flux-form Markov generator:
+  Scharfetter–Gummel / Chang–Cooper exponential fitting, limited transport, mixed derivatives;
+* :func:`solve_density` — implicit Euler, Crank–Nicolson (Rannacher start), exponential
+  (uniformisation / Krylov / expm_multiply) and explicit steppers; :class:`DensitySolution`;
+* :func:`steady_state`, :func:`spectral_gap`.
+
+Time convention: t = 0 is the data and time runs toward equilibrium; a reversed equation runs
+in its own time s = T - t.
+
+Importing this package imports neither numba nor scipy.sparse; the kernels compile on first use.
+"""
+
+from .fluxes import FITTINGS
+from .grid import BOUNDARIES, Grid, PhaseSpaceGrid
+from .operator import (
+    LIMITER_NAMES,
+    TRANSPORT_SCHEMES,
+    ChainOperator,
+    GridOperator,
+    RankOneOperator,
+    make_operator,
+)
+from .solve import DensitySolution, generator, solve_density, spectral_gap, steady_state
+from .steppers import STEPPERS, StepError
+
+__all__ = [
+    "Grid",
+    "PhaseSpaceGrid",
+    "GridOperator",
+    "ChainOperator",
+    "RankOneOperator",
+    "make_operator",
+    "generator",
+    "solve_density",
+    "DensitySolution",
+    "steady_state",
+    "spectral_gap",
+    "STEPPERS",
+    "StepError",
+    "BOUNDARIES",
+    "FITTINGS",
+    "TRANSPORT_SCHEMES",
+    "LIMITER_NAMES",
+]
