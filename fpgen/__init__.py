@@ -34,6 +34,7 @@ from .equations import (
     flip_time_convention,
 )
 from .grid import DensitySolution, Grid, PhaseSpaceGrid, solve_density, spectral_gap, steady_state
+from .particles import Histogram, SimulationResult, load_result, pointwise, simulate
 from .schedules import (
     ConstantSchedule,
     CosineSchedule,
@@ -75,6 +76,11 @@ __all__ = [
     "MarkovChain",
     "ReversedMarkovChain",
     "DiscreteTimeChain",
+    "simulate",
+    "SimulationResult",
+    "load_result",
+    "Histogram",
+    "pointwise",
     "Grid",
     "PhaseSpaceGrid",
     "solve_density",

@@ -1,0 +1,693 @@
+r"""Fused particle loops for the numba CPU backend of ``fpgen.simulate``.
+
+One kernel call runs a whole stretch of time steps for a chunk of particles: ``prange`` over
+blocks of ``BLOCK`` particles, the time loop inside, the state of a block in small local arrays
+(allocated once per block, never per step), the random numbers drawn inside from the
+counter-based generator of :mod:`fpgen.kernels.rng`.  Nothing here imports the rest of fpgen:
+the physics arrives as plain arrays and scalars (step matrices, schedule parameters, laws)
+or as numba-compiled per-particle functions.
+
+Random-number layout (the NumPy backend of ``fpgen.particles`` draws the same numbers):
+
+* Brownian increments, stream :data:`STREAM_BROWNIAN`: the standard normal of fine step ``j``
+  and noise component ``c`` is half ``j & 1`` of ``normal_pair(key, 0, particle, j >> 1, c)``,
+  so that one Philox call serves two consecutive fine steps (in float32: lane ``j & 3`` of
+  ``normal_quad_f32(key, 0, particle, j >> 2, c)``, four fine steps per call).  A coarse step
+  of ``r`` fine steps uses :math:`\xi = r^{-1/2}\sum_{q<r} Z_{kr+q}` (summed in order), so runs at ``dt`` and
+  ``2^m dt`` share one Brownian path: :math:`\Delta W = \sqrt{h}\,\xi` is the sum of the fine
+  increments.
+* Jump clocks, stream :data:`STREAM_UNIFORM`: candidate event ``m`` of step ``k`` uses
+  ``uniform_pair(key, 1, particle, k, m)`` = (waiting-time uniform, acceptance/choice uniform).
+  Stepped jump schemes use lane ``c`` (coordinate c) of step ``k``.
+* Landing draws of event ``m``: the uniform ``uniform_pair(key, STREAM_LANDING_U, particle, k,
+  m)`` (mixture component / categorical state; its second half picks the source of a reversed
+  BGK landing) and the normals of pairs ``m P .. m P + P - 1`` of stream
+  :data:`STREAM_LANDING_N`, :math:`P = \lceil d/2 \rceil`.
+
+Every particle is computed by the same sequence of IEEE operations whatever its block, chunk or
+thread, so results do not depend on the thread count or the chunk size.  Kernels that receive
+user functions cannot be cached on disk (numba keys them by the function object); the others
+are compiled once per machine (``cache=True``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+from numba.extending import overload
+
+from fpgen.kernels.rng import jit_kernel, log_unit, normal_pair, normal_quad_f32, uniform_pair
+
+__all__ = [
+    "BLOCK",
+    "STREAM_BROWNIAN",
+    "STREAM_UNIFORM",
+    "STREAM_LANDING_U",
+    "STREAM_LANDING_N",
+    "affine_kernel",
+    "affine_kernel_f32",
+    "brownian_kernel",
+    "pointwise_sde_kernel",
+    "pointwise_ode_kernel",
+    "bgk_kernel",
+    "ctmc_kernel",
+    "merge_moments",
+    "schedule_rate",
+]
+
+#: Particles per parallel work item (the vectorised inner loops run over them).
+BLOCK = 256
+
+STREAM_BROWNIAN = 0
+STREAM_UNIFORM = 1
+STREAM_LANDING_U = 4
+STREAM_LANDING_N = 5
+
+_S_BROWNIAN = np.uint64(STREAM_BROWNIAN)
+_S_UNIFORM = np.uint64(STREAM_UNIFORM)
+_S_LAND_U = np.uint64(STREAM_LANDING_U)
+_S_LAND_N = np.uint64(STREAM_LANDING_N)
+_INF = np.inf
+
+
+@njit(inline="always")
+def schedule_rate(code, p0, p1, p2, t):
+    r"""The rate :math:`b(t)` of a schedule in kernel form (see ``Schedule.kernel_params``):
+    0 constant ``p0``; 1 linear ``p0 + (p1 - p0) t / p2``; 2 cosine
+    :math:`\tan\theta\cdot\pi/(2 p_1 (1 + p_0))`, :math:`\theta = (t/p_1 + p_0)/(1 + p_0)\cdot\pi/2`."""
+    if code == 0:
+        return p0
+    if code == 1:
+        return p0 + (p1 - p0) * t / p2
+    theta = (t / p1 + p0) / (1.0 + p0) * (0.5 * np.pi)
+    return np.tan(theta) * (0.5 * np.pi / (p1 * (1.0 + p0)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Affine steps X <- A_k X + L_k xi_k (Euler–Maruyama and exact steps of linear equations)
+# ---------------------------------------------------------------------------------------------
+
+
+@jit_kernel(parallel=True, cache=True, error_model="numpy")
+def affine_kernel(x, A, L, sidx, lanes, key, first, k0, k1, r, inv_sqrt_r, save_idx, out,
+                  check, bad_step):
+    r"""Run steps ``k0 .. k1-1`` of :math:`X \leftarrow A_k X + L_k \xi_k` in place.
+
+    x : (n, d) float64 states (in/out); A : (S, d, d), L : (S, d, m) the distinct step
+    matrices, ``sidx[k]`` the one of step k; lanes : (m,) int64 Brownian component of
+    each column of L; key : Philox key; first : global index of particle 0; r : fine steps per
+    step, inv_sqrt_r = 1/sqrt(r); save_idx : (n_save,) increasing time indices (state after
+    that many steps) to write into ``out`` (n_save, n, d); check : record in ``bad_step`` the
+    first step after which a particle is non-finite.
+    """
+    n, d = x.shape
+    m = L.shape[2]
+    n_save = save_idx.shape[0]
+    for b in prange((n + BLOCK - 1) // BLOCK):
+        lo = b * BLOCK
+        cnt = min(BLOCK, n - lo)
+        xs = np.empty((d, BLOCK))
+        tmp = np.empty((d, BLOCK))
+        xi = np.empty((max(m, 1), BLOCK))
+        zodd = np.empty((max(m, 1), BLOCK))
+        for j in range(d):
+            for i in range(cnt):
+                xs[j, i] = x[lo + i, j]
+        si = 0
+        while si < n_save and save_idx[si] <= k0:
+            si += 1
+        for k in range(k0, k1):
+            s = sidx[k]
+            for c in range(m):
+                lane = np.uint64(lanes[c])
+                for q in range(r):
+                    jf = k * r + q
+                    step = np.uint64(jf >> 1)
+                    if (jf & 1) == 0:
+                        for i in range(cnt):
+                            z0, z1 = normal_pair(key, _S_BROWNIAN, np.uint64(first + lo + i),
+                                                 step, lane)
+                            zodd[c, i] = z1
+                            if q == 0:
+                                xi[c, i] = z0
+                            else:
+                                xi[c, i] = xi[c, i] + z0
+                    elif k == k0 and q == 0:
+                        for i in range(cnt):
+                            z0, z1 = normal_pair(key, _S_BROWNIAN, np.uint64(first + lo + i),
+                                                 step, lane)
+                            xi[c, i] = z1
+                    else:
+                        for i in range(cnt):
+                            if q == 0:
+                                xi[c, i] = zodd[c, i]
+                            else:
+                                xi[c, i] = xi[c, i] + zodd[c, i]
+                if r > 1:
+                    for i in range(cnt):
+                        xi[c, i] = xi[c, i] * inv_sqrt_r
+            for j in range(d):
+                a = A[s, j, 0]
+                for i in range(cnt):
+                    tmp[j, i] = a * xs[0, i]
+                for l2 in range(1, d):
+                    a = A[s, j, l2]
+                    for i in range(cnt):
+                        tmp[j, i] = tmp[j, i] + a * xs[l2, i]
+                for c in range(m):
+                    a = L[s, j, c]
+                    for i in range(cnt):
+                        tmp[j, i] = tmp[j, i] + a * xi[c, i]
+            for j in range(d):
+                for i in range(cnt):
+                    xs[j, i] = tmp[j, i]
+            if check:
+                for j in range(d):
+                    for i in range(cnt):
+                        if not (abs(xs[j, i]) < _INF) and bad_step[lo + i] < 0:
+                            bad_step[lo + i] = k
+            if si < n_save and save_idx[si] == k + 1:
+                for j in range(d):
+                    for i in range(cnt):
+                        out[si, lo + i, j] = xs[j, i]
+                si += 1
+        for j in range(d):
+            for i in range(cnt):
+                x[lo + i, j] = xs[j, i]
+
+
+@jit_kernel(parallel=True, cache=True, error_model="numpy")
+def affine_kernel_f32(x, A, L, sidx, lanes, key, first, k0, k1, r, inv_sqrt_r, save_idx, out,
+                      check, bad_step):
+    r"""float32 twin of :func:`affine_kernel`: all arithmetic in float32 and the Brownian normal
+    of fine step j, component c is lane ``j & 3`` of ``normal_quad_f32(key, 0, particle,
+    j >> 2, lane_c)`` (one Philox call per four fine steps).  ``inv_sqrt_r`` is a float32."""
+    n, d = x.shape
+    m = L.shape[2]
+    n_save = save_idx.shape[0]
+    for b in prange((n + BLOCK - 1) // BLOCK):
+        lo = b * BLOCK
+        cnt = min(BLOCK, n - lo)
+        xs = np.empty((d, BLOCK), dtype=np.float32)
+        tmp = np.empty((d, BLOCK), dtype=np.float32)
+        xi = np.empty((max(m, 1), BLOCK), dtype=np.float32)
+        quad = np.empty((4, max(m, 1), BLOCK), dtype=np.float32)
+        for j in range(d):
+            for i in range(cnt):
+                xs[j, i] = x[lo + i, j]
+        si = 0
+        while si < n_save and save_idx[si] <= k0:
+            si += 1
+        for k in range(k0, k1):
+            s = sidx[k]
+            for c in range(m):
+                lane = np.uint64(lanes[c])
+                for q in range(r):
+                    jf = k * r + q
+                    sub = jf & 3
+                    if sub == 0 or (k == k0 and q == 0):
+                        step = np.uint64(jf >> 2)
+                        for i in range(cnt):
+                            z0, z1, z2, z3 = normal_quad_f32(key, _S_BROWNIAN,
+                                                             np.uint64(first + lo + i), step,
+                                                             lane)
+                            quad[0, c, i] = z0
+                            quad[1, c, i] = z1
+                            quad[2, c, i] = z2
+                            quad[3, c, i] = z3
+                    if q == 0:
+                        for i in range(cnt):
+                            xi[c, i] = quad[sub, c, i]
+                    else:
+                        for i in range(cnt):
+                            xi[c, i] = xi[c, i] + quad[sub, c, i]
+                if r > 1:
+                    for i in range(cnt):
+                        xi[c, i] = xi[c, i] * inv_sqrt_r
+            for j in range(d):
+                a = A[s, j, 0]
+                for i in range(cnt):
+                    tmp[j, i] = a * xs[0, i]
+                for l2 in range(1, d):
+                    a = A[s, j, l2]
+                    for i in range(cnt):
+                        tmp[j, i] = tmp[j, i] + a * xs[l2, i]
+                for c in range(m):
+                    a = L[s, j, c]
+                    for i in range(cnt):
+                        tmp[j, i] = tmp[j, i] + a * xi[c, i]
+            for j in range(d):
+                for i in range(cnt):
+                    xs[j, i] = tmp[j, i]
+            if check:
+                for j in range(d):
+                    for i in range(cnt):
+                        if not (abs(xs[j, i]) < _INF) and bad_step[lo + i] < 0:
+                            bad_step[lo + i] = k
+            if si < n_save and save_idx[si] == k + 1:
+                for j in range(d):
+                    for i in range(cnt):
+                        out[si, lo + i, j] = xs[j, i]
+                si += 1
+        for j in range(d):
+            for i in range(cnt):
+                x[lo + i, j] = xs[j, i]
+
+
+@jit_kernel(cache=True, error_model="numpy")
+def brownian_kernel(xi, zodd, lanes, key, first, k, r, inv_sqrt_r, fresh):
+    r"""The standardised increments :math:`\xi_k` (m, n) of coarse step k for the particles
+    ``first .. first + n - 1``, exactly as the fused kernels draw them.  ``zodd`` (m, n) carries
+    the odd half of the last pair to the next step; ``fresh`` says it holds nothing yet.
+    Serial: the NumPy backend calls it once per step, where a parallel launch would cost more
+    than it saves on a busy machine."""
+    n = xi.shape[1]
+    m = lanes.shape[0]
+    for b in range((n + BLOCK - 1) // BLOCK):
+        lo = b * BLOCK
+        hi = min(lo + BLOCK, n)
+        for c in range(m):
+            lane = np.uint64(lanes[c])
+            for q in range(r):
+                jf = k * r + q
+                step = np.uint64(jf >> 1)
+                if (jf & 1) == 0:
+                    for i in range(lo, hi):
+                        z0, z1 = normal_pair(key, _S_BROWNIAN, np.uint64(first + i), step, lane)
+                        zodd[c, i] = z1
+                        if q == 0:
+                            xi[c, i] = z0
+                        else:
+                            xi[c, i] = xi[c, i] + z0
+                elif fresh and q == 0:
+                    for i in range(lo, hi):
+                        z0, z1 = normal_pair(key, _S_BROWNIAN, np.uint64(first + i), step, lane)
+                        xi[c, i] = z1
+                else:
+                    for i in range(lo, hi):
+                        if q == 0:
+                            xi[c, i] = zodd[c, i]
+                        else:
+                            xi[c, i] = xi[c, i] + zodd[c, i]
+            if r > 1:
+                for i in range(lo, hi):
+                    xi[c, i] = xi[c, i] * inv_sqrt_r
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-particle user functions: Euler–Maruyama, Euler and Heun
+# ---------------------------------------------------------------------------------------------
+
+
+def _noise_term(g, dw, j, noise):
+    """Component j of g dW for one particle: g (1,) isotropic / (d,) diagonal, or (d, m)."""
+    if g.ndim == 1:
+        return g[0] * dw[j] if noise == 0 else g[j] * dw[j]
+    nz = g[j, 0] * dw[0]
+    for c in range(1, dw.shape[0]):
+        nz = nz + g[j, c] * dw[c]
+    return nz
+
+
+@overload(_noise_term, inline="always")
+def _noise_term_overload(g, dw, j, noise):
+    if g.ndim == 1:
+        def impl(g, dw, j, noise):
+            if noise == 0:
+                return g[0] * dw[j]
+            return g[j] * dw[j]
+    else:
+        def impl(g, dw, j, noise):
+            nz = g[j, 0] * dw[0]
+            for c in range(1, dw.shape[0]):
+                nz = nz + g[j, c] * dw[c]
+            return nz
+    return impl
+
+
+@jit_kernel(parallel=True, cache=False, error_model="numpy")
+def pointwise_sde_kernel(x, drift_fn, diff_fn, noise, g_const, use_g_const, lanes, key, first,
+                         times, hs, sqrt_hs, k0, k1, r, inv_sqrt_r, save_idx, out, check,
+                         bad_step):
+    r"""Euler–Maruyama :math:`X + f h + g\Delta W` on per-particle functions, steps ``k0 .. k1-1``.
+
+    ``drift_fn(x, t, out)`` writes the drift of one particle (x, out of shape (d,));
+    ``diff_fn(x, t, out)`` writes g into ``out`` shaped like ``g_const``: (1,) isotropic
+    (``noise`` 0), (d,) diagonal (1), (d, m) general (2).  With ``use_g_const`` the constant
+    ``g_const`` is used instead.  ``times`` (n_steps + 1,), ``hs``, ``sqrt_hs`` (n_steps,) are
+    the grid; the other arguments as in :func:`affine_kernel`.
+    """
+    n, d = x.shape
+    m = lanes.shape[0]
+    n_save = save_idx.shape[0]
+    for b in prange((n + BLOCK - 1) // BLOCK):
+        lo = b * BLOCK
+        cnt = min(BLOCK, n - lo)
+        xs = np.empty((BLOCK, d))
+        f1 = np.empty(d)
+        gl = g_const.copy()
+        xi = np.empty((max(m, 1), BLOCK))
+        zodd = np.empty((max(m, 1), BLOCK))
+        dw = np.empty(max(m, 1))
+        for i in range(cnt):
+            for j in range(d):
+                xs[i, j] = x[lo + i, j]
+        si = 0
+        while si < n_save and save_idx[si] <= k0:
+            si += 1
+        for k in range(k0, k1):
+            t = times[k]
+            h = hs[k]
+            for c in range(m):
+                lane = np.uint64(lanes[c])
+                for q in range(r):
+                    jf = k * r + q
+                    step = np.uint64(jf >> 1)
+                    if (jf & 1) == 0:
+                        for i in range(cnt):
+                            z0, z1 = normal_pair(key, _S_BROWNIAN, np.uint64(first + lo + i),
+                                                 step, lane)
+                            zodd[c, i] = z1
+                            if q == 0:
+                                xi[c, i] = z0
+                            else:
+                                xi[c, i] = xi[c, i] + z0
+                    elif k == k0 and q == 0:
+                        for i in range(cnt):
+                            z0, z1 = normal_pair(key, _S_BROWNIAN, np.uint64(first + lo + i),
+                                                 step, lane)
+                            xi[c, i] = z1
+                    else:
+                        for i in range(cnt):
+                            if q == 0:
+                                xi[c, i] = zodd[c, i]
+                            else:
+                                xi[c, i] = xi[c, i] + zodd[c, i]
+                if r > 1:
+                    for i in range(cnt):
+                        xi[c, i] = xi[c, i] * inv_sqrt_r
+            sq = sqrt_hs[k]
+            for i in range(cnt):
+                xv = xs[i]
+                drift_fn(xv, t, f1)
+                if not use_g_const:
+                    diff_fn(xv, t, gl)
+                for c in range(m):
+                    dw[c] = sq * xi[c, i]
+                for j in range(d):
+                    nz = _noise_term(gl, dw, j, noise)
+                    xv[j] = xv[j] + f1[j] * h + nz
+            if check:
+                for i in range(cnt):
+                    for j in range(d):
+                        if not (abs(xs[i, j]) < _INF) and bad_step[lo + i] < 0:
+                            bad_step[lo + i] = k
+            if si < n_save and save_idx[si] == k + 1:
+                for i in range(cnt):
+                    for j in range(d):
+                        out[si, lo + i, j] = xs[i, j]
+                si += 1
+        for i in range(cnt):
+            for j in range(d):
+                x[lo + i, j] = xs[i, j]
+
+
+@njit(parallel=True, cache=False, error_model="numpy")
+def pointwise_ode_kernel(x, drift_fn, heun, times, hs, k0, k1, save_idx, out, check, bad_step):
+    r"""Euler :math:`X + f h` or (``heun``) Heun
+    :math:`X + \tfrac h2 [f(X, t) + f(X + h f(X, t), t + h)]` on a per-particle velocity
+    ``drift_fn(x, t, out)``, steps ``k0 .. k1-1``; arguments as in :func:`pointwise_sde_kernel`.
+    """
+    n, d = x.shape
+    n_save = save_idx.shape[0]
+    for b in prange((n + BLOCK - 1) // BLOCK):
+        lo = b * BLOCK
+        cnt = min(BLOCK, n - lo)
+        xs = np.empty((BLOCK, d))
+        f1 = np.empty(d)
+        f2 = np.empty(d)
+        xp = np.empty(d)
+        for i in range(cnt):
+            for j in range(d):
+                xs[i, j] = x[lo + i, j]
+        si = 0
+        while si < n_save and save_idx[si] <= k0:
+            si += 1
+        for k in range(k0, k1):
+            t = times[k]
+            h = hs[k]
+            if heun:
+                t2 = times[k + 1]
+                hh = 0.5 * h
+                for i in range(cnt):
+                    xv = xs[i]
+                    drift_fn(xv, t, f1)
+                    for j in range(d):
+                        xp[j] = xv[j] + h * f1[j]
+                    drift_fn(xp, t2, f2)
+                    for j in range(d):
+                        xv[j] = xv[j] + hh * (f1[j] + f2[j])
+            else:
+                for i in range(cnt):
+                    xv = xs[i]
+                    drift_fn(xv, t, f1)
+                    for j in range(d):
+                        xv[j] = xv[j] + f1[j] * h
+            if check:
+                for i in range(cnt):
+                    for j in range(d):
+                        if not (abs(xs[i, j]) < _INF) and bad_step[lo + i] < 0:
+                            bad_step[lo + i] = k
+            if si < n_save and save_idx[si] == k + 1:
+                for i in range(cnt):
+                    for j in range(d):
+                        out[si, lo + i, j] = xs[i, j]
+                si += 1
+        for i in range(cnt):
+            for j in range(d):
+                x[lo + i, j] = xs[i, j]
+
+
+# ---------------------------------------------------------------------------------------------
+# BGK: exact Poisson clocks by thinning, or one redraw chance per step
+# ---------------------------------------------------------------------------------------------
+
+
+@njit(inline="always")
+def _land(x, i, key, p, k, m, law, wcdf, means, factors, pairs, z):
+    """Redraw particle row ``x[i]`` from the equilibrium (event m of step k); z: scratch."""
+    u = uniform_pair(key, _S_LAND_U, p, np.uint64(k), np.uint64(m))[0]
+    comp = 0
+    ncomp = wcdf.shape[0]
+    while comp < ncomp - 1 and not (u < wcdf[comp]):
+        comp += 1
+    if law == 1:
+        x[i, 0] = comp
+        return
+    d = x.shape[1]
+    for q in range(pairs):
+        z0, z1 = normal_pair(key, _S_LAND_N, p, np.uint64(k), np.uint64(m * pairs + q))
+        z[2 * q] = z0
+        z[2 * q + 1] = z1
+    for j in range(d):
+        acc = means[comp, j]
+        for l2 in range(d):
+            acc = acc + factors[comp, j, l2] * z[l2]
+        x[i, j] = acc
+
+
+@jit_kernel(parallel=True, cache=True, error_model="numpy")
+def bgk_kernel(x, stepped, rate, sch, times, bounds, pjump, law, wcdf, means, factors, key,
+               first, k0, k1, save_idx, out, n_jumps):
+    r"""BGK relaxation toward a Gaussian mixture (``law`` 0) or a categorical law (1).
+
+    Exact (``stepped`` False): candidate events at the rings of a Poisson clock of rate
+    ``bounds[k]`` on step k, accepted with probability :math:`r\,b(t)/\text{bound}`
+    (thinning); ``sch`` = (code, p0, p1, p2) gives b(t).  Stepped: one redraw with
+    probability ``pjump[k]`` per step.  The law: component cdf ``wcdf`` (K,) (the state cdf for
+    a categorical law), ``means`` (K, d), ``factors`` (K, d, d) with covariance F F'.
+    ``n_jumps`` (n,) counts the redraws (in/out).
+    """
+    n, d = x.shape
+    n_save = save_idx.shape[0]
+    pairs = (d + 1) // 2
+    code = int(sch[0])
+    for b in prange((n + BLOCK - 1) // BLOCK):
+        lo = b * BLOCK
+        hi = min(lo + BLOCK, n)
+        z = np.empty(2 * pairs)
+        for i in range(lo, hi):
+            p = np.uint64(first + i)
+            si = 0
+            while si < n_save and save_idx[si] <= k0:
+                si += 1
+            for k in range(k0, k1):
+                if stepped:
+                    u = uniform_pair(key, _S_UNIFORM, p, np.uint64(k), np.uint64(0))[0]
+                    if u < pjump[k]:
+                        _land(x, i, key, p, k, 0, law, wcdf, means, factors, pairs, z)
+                        n_jumps[i] += 1
+                else:
+                    bound = bounds[k]
+                    t = times[k]
+                    tb = times[k + 1]
+                    ev = 0
+                    while bound > 0.0:
+                        u0, u1 = uniform_pair(key, _S_UNIFORM, p, np.uint64(k), np.uint64(ev))
+                        t = t + (-log_unit(u0)) / bound
+                        if not (t < tb):
+                            break
+                        lam = rate * schedule_rate(code, sch[1], sch[2], sch[3], t)
+                        if u1 * bound < lam:
+                            _land(x, i, key, p, k, ev, law, wcdf, means, factors, pairs, z)
+                            n_jumps[i] += 1
+                        ev += 1
+                if si < n_save and save_idx[si] == k + 1:
+                    for j in range(d):
+                        out[si, i, j] = x[i, j]
+                    si += 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Markov chains: uniformisation, Gillespie, tau-stepping (in the internal clock tau)
+# ---------------------------------------------------------------------------------------------
+
+
+@njit(inline="always")
+def _pick(cdf_row, w):
+    """First index y with w < cdf_row[y] (the last if none: guards the rounding of the sum)."""
+    K = cdf_row.shape[0]
+    y = 0
+    while y < K - 1 and not (w < cdf_row[y]):
+        y += 1
+    return y
+
+
+@jit_kernel(parallel=True, cache=True, error_model="numpy")
+def ctmc_kernel(x, algorithm, dtaus, exit_rates, uni_rate, cdf_uni, cdf_jump, key, first, k0,
+                k1, save_idx, out, n_jumps):
+    r"""Continuous-time Markov chain on ``dim`` independent coordinates, in the clock tau.
+
+    x : (n, dim) int64 states (in/out); dtaus (n_steps,) the clock increments of the steps;
+    exit_rates (K,) :math:`q_s = -R_{ss}`; ``algorithm`` 0 uniformisation at rate
+    ``uni_rate`` per coordinate (``cdf_uni[s]`` the cumulative column s of
+    :math:`I + R/\Lambda`), 1 Gillespie (``cdf_jump[s]`` the cumulative jump-chain column
+    :math:`R_{ys}/q_s`, y != s), 2 tau-stepping (each coordinate leaves s with probability
+    :math:`\Delta\tau\,q_s` for a state drawn from ``cdf_jump[s]``).
+    """
+    n, dim = x.shape
+    n_save = save_idx.shape[0]
+    for b in prange((n + BLOCK - 1) // BLOCK):
+        lo = b * BLOCK
+        hi = min(lo + BLOCK, n)
+        for i in range(lo, hi):
+            p = np.uint64(first + i)
+            si = 0
+            while si < n_save and save_idx[si] <= k0:
+                si += 1
+            for k in range(k0, k1):
+                dtau = dtaus[k]
+                kk = np.uint64(k)
+                if algorithm == 0:
+                    total = dim * uni_rate
+                    t = 0.0
+                    ev = 0
+                    while total > 0.0:
+                        u0, u1 = uniform_pair(key, _S_UNIFORM, p, kk, np.uint64(ev))
+                        t = t + (-log_unit(u0)) / total
+                        if not (t < dtau):
+                            break
+                        v = u1 * dim
+                        c = min(int(v), dim - 1)
+                        w = v - c
+                        s = x[i, c]
+                        y = _pick(cdf_uni[s], w)
+                        if y != s:
+                            x[i, c] = y
+                            n_jumps[i] += 1
+                        ev += 1
+                elif algorithm == 1:
+                    total = 0.0
+                    for c in range(dim):
+                        total = total + exit_rates[x[i, c]]
+                    t = 0.0
+                    ev = 0
+                    while total > 0.0:
+                        u0, u1 = uniform_pair(key, _S_UNIFORM, p, kk, np.uint64(ev))
+                        t = t + (-log_unit(u0)) / total
+                        if not (t < dtau):
+                            break
+                        target = u1 * total
+                        acc = 0.0
+                        c = 0
+                        while c < dim - 1 and not (target < acc + exit_rates[x[i, c]]):
+                            acc = acc + exit_rates[x[i, c]]
+                            c += 1
+                        s = x[i, c]
+                        w = (target - acc) / exit_rates[s]
+                        y = _pick(cdf_jump[s], w)
+                        if y != s:
+                            x[i, c] = y
+                            n_jumps[i] += 1
+                            total = 0.0
+                            for c2 in range(dim):
+                                total = total + exit_rates[x[i, c2]]
+                        ev += 1
+                else:
+                    for c in range(dim):
+                        u = uniform_pair(key, _S_UNIFORM, p, kk, np.uint64(c >> 1))[c & 1]
+                        s = x[i, c]
+                        leave = dtau * exit_rates[s]
+                        if u < leave:
+                            y = _pick(cdf_jump[s], u / leave)
+                            if y != s:
+                                x[i, c] = y
+                                n_jumps[i] += 1
+                if si < n_save and save_idx[si] == k + 1:
+                    for c in range(dim):
+                        out[si, i, c] = x[i, c]
+                    si += 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Streaming moments: Chan, Golub & LeVeque's pairwise update over fixed blocks of particles
+# ---------------------------------------------------------------------------------------------
+
+
+@njit(cache=True, error_model="numpy")
+def merge_moments(x, block, count, mean, m2):
+    r"""Fold the particles of ``x`` (n_save, n, d) into running moments, ``block`` at a time.
+
+    Each block's mean and centred second moment :math:`M_2 = \sum (x - \bar x)(x - \bar x)^\top`
+    are computed by two passes in a fixed order, then merged (Chan, Golub & LeVeque 1979):
+    :math:`\delta = \bar x_B - \bar x_A`, :math:`\bar x = \bar x_A + \delta\,n_B/n`,
+    :math:`M_2 = M_{2,A} + M_{2,B} + \delta\delta^\top n_A n_B / n`.  ``count`` (1,) int64,
+    ``mean`` (n_save, d), ``m2`` (n_save, d, d) are updated in place; the result depends only
+    on the sequence of blocks, never on how the caller chunks it.
+    """
+    ns, n, d = x.shape
+    bm = np.empty(d)
+    for lo in range(0, n, block):
+        hi = min(lo + block, n)
+        nb = hi - lo
+        na = count[0]
+        tot = na + nb
+        for s in range(ns):
+            for j in range(d):
+                acc = 0.0
+                for i in range(lo, hi):
+                    acc = acc + x[s, i, j]
+                bm[j] = acc / nb
+            for j in range(d):
+                for l2 in range(j, d):
+                    acc = 0.0
+                    for i in range(lo, hi):
+                        acc = acc + (x[s, i, j] - bm[j]) * (x[s, i, l2] - bm[l2])
+                    delta_j = bm[j] - mean[s, j]
+                    delta_l = bm[l2] - mean[s, l2]
+                    val = m2[s, j, l2] + acc + delta_j * delta_l * (na * nb / tot)
+                    m2[s, j, l2] = val
+                    m2[s, l2, j] = val
+            for j in range(d):
+                mean[s, j] = mean[s, j] + (bm[j] - mean[s, j]) * (nb / tot)
+        count[0] = tot
