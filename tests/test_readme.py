@@ -32,4 +32,4 @@ SNIPPETS = re.findall(r"```python\n(.*?)```", README, re.S)
 
 @pytest.mark.parametrize("i", range(len(SNIPPETS)))
 def test_readme_snippet_runs(i, capsys):
-    exec(compile(SNIPPETS[i], f"README snippet {i}", "exec"), {})
+    exec(compile(SNIPPETS[i], f"README snippet {i}", "exec"), {"__name__": "__main__"})

@@ -52,6 +52,9 @@ __all__ = [
     "bgk_kernel",
     "ctmc_kernel",
     "merge_moments",
+    "block_moments",
+    "fold_block_moments",
+    "n_blocks",
     "schedule_rate",
 ]
 
@@ -655,39 +658,74 @@ def ctmc_kernel(x, algorithm, dtaus, exit_rates, uni_rate, cdf_uni, cdf_jump, ke
 
 
 @njit(cache=True, error_model="numpy")
-def merge_moments(x, block, count, mean, m2):
-    r"""Fold the particles of ``x`` (n_save, n, d) into running moments, ``block`` at a time.
+def block_moments(x, block, counts, means, m2s):
+    r"""Per-block sizes, means and centred second moments of ``x`` (n_save, n, d).
 
-    Each block's mean and centred second moment :math:`M_2 = \sum (x - \bar x)(x - \bar x)^\top`
-    are computed by two passes in a fixed order, then merged (Chan, Golub & LeVeque 1979):
-    :math:`\delta = \bar x_B - \bar x_A`, :math:`\bar x = \bar x_A + \delta\,n_B/n`,
-    :math:`M_2 = M_{2,A} + M_{2,B} + \delta\delta^\top n_A n_B / n`.  ``count`` (1,) int64,
-    ``mean`` (n_save, d), ``m2`` (n_save, d, d) are updated in place; the result depends only
-    on the sequence of blocks, never on how the caller chunks it.
+    Block b holds particles ``b*block .. min((b+1)*block, n) - 1``; its mean and
+    :math:`M_2 = \sum (x - \bar x)(x - \bar x)^\top` are computed by two passes in a fixed
+    order into ``counts`` (nb,), ``means`` (nb, n_save, d) and ``m2s`` (nb, n_save, d, d).
     """
     ns, n, d = x.shape
-    bm = np.empty(d)
-    for lo in range(0, n, block):
+    for b in range(counts.shape[0]):
+        lo = b * block
         hi = min(lo + block, n)
         nb = hi - lo
-        na = count[0]
-        tot = na + nb
+        counts[b] = nb
         for s in range(ns):
             for j in range(d):
                 acc = 0.0
                 for i in range(lo, hi):
                     acc = acc + x[s, i, j]
-                bm[j] = acc / nb
+                means[b, s, j] = acc / nb
             for j in range(d):
                 for l2 in range(j, d):
                     acc = 0.0
                     for i in range(lo, hi):
-                        acc = acc + (x[s, i, j] - bm[j]) * (x[s, i, l2] - bm[l2])
-                    delta_j = bm[j] - mean[s, j]
-                    delta_l = bm[l2] - mean[s, l2]
-                    val = m2[s, j, l2] + acc + delta_j * delta_l * (na * nb / tot)
+                        acc = acc + (x[s, i, j] - means[b, s, j]) * (x[s, i, l2] - means[b, s, l2])
+                    m2s[b, s, j, l2] = acc
+                    m2s[b, s, l2, j] = acc
+
+
+@njit(cache=True, error_model="numpy")
+def fold_block_moments(counts, means, m2s, count, mean, m2):
+    r"""Fold block summaries, in order, into running moments (Chan, Golub & LeVeque 1979):
+    :math:`\delta = \bar x_B - \bar x_A`, :math:`\bar x = \bar x_A + \delta\,n_B/n`,
+    :math:`M_2 = M_{2,A} + M_{2,B} + \delta\delta^\top n_A n_B / n`."""
+    nblocks, ns, d = means.shape
+    for b in range(nblocks):
+        nb = counts[b]
+        na = count[0]
+        tot = na + nb
+        for s in range(ns):
+            for j in range(d):
+                for l2 in range(j, d):
+                    delta_j = means[b, s, j] - mean[s, j]
+                    delta_l = means[b, s, l2] - mean[s, l2]
+                    val = m2[s, j, l2] + m2s[b, s, j, l2] + delta_j * delta_l * (na * nb / tot)
                     m2[s, j, l2] = val
                     m2[s, l2, j] = val
             for j in range(d):
-                mean[s, j] = mean[s, j] + (bm[j] - mean[s, j]) * (nb / tot)
+                mean[s, j] = mean[s, j] + (means[b, s, j] - mean[s, j]) * (nb / tot)
         count[0] = tot
+
+
+def n_blocks(n: int, block: int) -> int:
+    """Number of reduction blocks of ``n`` particles."""
+    return -(-n // block)
+
+
+def merge_moments(x, block, count, mean, m2):
+    r"""Fold the particles of ``x`` (n_save, n, d) into running moments, ``block`` at a time.
+
+    :func:`block_moments` then :func:`fold_block_moments`: ``count`` (1,) int64, ``mean``
+    (n_save, d), ``m2`` (n_save, d, d) are updated in place; the result depends only on the
+    sequence of blocks, never on how the caller chunks it (or on which process summarised a
+    block: summaries folded in order give the same bits).
+    """
+    ns, n, d = x.shape
+    nb = n_blocks(n, block)
+    counts = np.empty(nb, dtype=np.int64)
+    means = np.empty((nb, ns, d))
+    m2s = np.empty((nb, ns, d, d))
+    block_moments(x, block, counts, means, m2s)
+    fold_block_moments(counts, means, m2s, count, mean, m2)

@@ -208,12 +208,13 @@ class InitialStates:
     array: np.ndarray | None = None
     law: Distribution | None = None
 
-    def chunk(self, lo: int, hi: int, seed: int) -> np.ndarray:
+    def chunk(self, lo: int, hi: int, seed: int, offset: int = 0) -> np.ndarray:
+        """Particles lo..hi-1 of this run (global indices offset + lo .. offset + hi - 1)."""
         if self.array is not None:
             return np.array(self.array[lo:hi], dtype=np.int64 if self.discrete else np.float64)
         from ._noise import initial_states
 
-        out = initial_states(self.law, seed, lo, hi, self.discrete)
+        out = initial_states(self.law, seed, offset + lo, offset + hi, self.discrete)
         return out.reshape(hi - lo, self.dim)
 
 

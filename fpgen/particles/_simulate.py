@@ -46,7 +46,8 @@ def simulate(equation: Equation, x0, t_span, *, dt: float, method: str | None = 
              backend: str = "numpy", seed: int = 0, save_at=None, brownian_dt: float | None = None,
              chunk_size: int | None = None, n_particles: int | None = None, stats="auto",
              keep_states: bool = True, progress: bool = False, dtype=np.float64,
-             max_memory: int = _DEFAULT_MAX_MEMORY) -> SimulationResult:
+             max_memory: int = _DEFAULT_MAX_MEMORY, particle_offset: int = 0,
+             client=None) -> SimulationResult:
     r"""Simulate an ensemble of particles of ``equation`` over ``t_span``.
 
     Time convention: t = 0 is the data and time runs toward equilibrium; a reversed equation
@@ -90,6 +91,12 @@ def simulate(equation: Equation, x0, t_span, *, dt: float, method: str | None = 
         LinearFokkerPlanck / KineticLangevin: states, step matrices and Brownian normals in
         float32, drawn by ``normal_quad_f32``; statistics are still accumulated in float64)
     max_memory : bytes the kept states may take before ``simulate`` refuses to start
+    particle_offset : global index of the first particle (random numbers are keyed by the global
+        index, so ``simulate(..., x0[a:b], particle_offset=a)`` reproduces particles a..b-1 of
+        the whole ensemble bit for bit — how an ensemble is split across processes)
+    client : a ``dask.distributed.Client``: run the ensemble on its workers in chunks keyed by
+        global index (see :mod:`fpgen.distributed`; the result is bitwise that of one process
+        with the same ``chunk_size``); ``save_at`` states then come back as dask arrays
 
     Returns
     -------
@@ -106,6 +113,14 @@ def simulate(equation: Equation, x0, t_span, *, dt: float, method: str | None = 
     if not isinstance(equation, Equation) or getattr(equation, "kind", None) not in (
             "diffusion", "ode", "jump", "chain"):
         raise TypeError(f"equation must be an fpgen equation; got {type(equation).__name__}")
+    if client is not None:
+        from ..distributed import simulate_on_cluster
+
+        return simulate_on_cluster(
+            equation, x0, t_span, client=client, dt=dt, method=method, backend=backend, seed=seed,
+            save_at=save_at, brownian_dt=brownian_dt, chunk_size=chunk_size,
+            n_particles=n_particles, stats=stats, keep_states=keep_states, progress=progress,
+            dtype=dtype, particle_offset=particle_offset)
     eq = equation
     info = resolve_method(eq, method)
     backend = check_backend(backend)
@@ -119,6 +134,10 @@ def simulate(equation: Equation, x0, t_span, *, dt: float, method: str | None = 
     spec = check_stats(stats, init.discrete)
     N, d = init.n, init.dim
     chunk = check_chunk_size(chunk_size, N)
+    if isinstance(particle_offset, bool) or not isinstance(particle_offset, (int, np.integer)) \
+            or particle_offset < 0:
+        raise ValueError(f"particle_offset must be an integer >= 0; got {particle_offset!r}")
+    off = int(particle_offset)
     n_save = grid.save_idx.shape[0]
     try:
         fdtype = np.dtype(dtype)
@@ -177,13 +196,13 @@ def simulate(equation: Equation, x0, t_span, *, dt: float, method: str | None = 
         for lo in range(0, N, chunk):
             hi = min(N, lo + chunk)
             n = hi - lo
-            x = np.ascontiguousarray(init.chunk(lo, hi, seed), dtype=dtype)
+            x = np.ascontiguousarray(init.chunk(lo, hi, seed, off), dtype=dtype)
             out = np.empty((n_save, n, d), dtype=dtype)
             if grid.save_idx[0] == 0:
                 out[0] = x
             n_jumps = np.zeros(n, dtype=np.int64)
             if used == "numpy":
-                pids = np.arange(lo, hi, dtype=np.uint64)
+                pids = np.arange(off + lo, off + hi, dtype=np.uint64)
 
                 def tick(steps, _n=n):
                     bar.update(_n * steps)
@@ -192,11 +211,11 @@ def simulate(equation: Equation, x0, t_span, *, dt: float, method: str | None = 
             else:
                 x_start = x.copy() if check_blowup else None
                 for a, b in zip(bounds[:-1], bounds[1:], strict=True):
-                    stepper.run_numba(x, lo, int(a), int(b), grid.save_idx, out, n_jumps, False,
+                    stepper.run_numba(x, off + lo, int(a), int(b), grid.save_idx, out, n_jumps, False,
                                       np.empty(0, dtype=np.int64))
                     bar.update(n * int(b - a))
                 if check_blowup and not (np.isfinite(x).all() and np.isfinite(out).all()):
-                    _report_blowup(stepper, x_start, lo, grid, n_save, d)
+                    _report_blowup(stepper, x_start, off + lo, grid, n_save, d)
             reducer.add(out)
             if keep_states:
                 states[:, lo:hi] = out
@@ -228,6 +247,7 @@ def simulate(equation: Equation, x0, t_span, *, dt: float, method: str | None = 
         "fine_steps_per_step": grid.r,
         "seed": seed,
         "n_particles": N,
+        "particle_offset": off,
         "state_dim": d,
         "chunk_size": chunk,
         "save_at": grid.save_times.tolist(),
