@@ -276,3 +276,29 @@ def test_false_alarm_rates():
             except AssertionError:
                 fails += 1
     assert fails == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# strategies
+# ---------------------------------------------------------------------------------------------
+
+from hypothesis import given  # noqa: E402
+
+from fpgen.testing.strategies import grids, potentials, step_sequences, time_spans  # noqa: E402
+
+
+@given(potentials())
+def test_potential_strategy_is_confining_with_exact_gradient(V):
+    x = np.random.default_rng(0).normal(size=(5, V.dim))
+    h = 1e-6
+    fd = np.stack([(V(x + h * e) - V(x - h * e)) / (2 * h) for e in np.eye(V.dim)], -1)
+    np.testing.assert_allclose(V.gradient(x), fd, rtol=1e-5, atol=1e-5)
+    far = 30.0 * np.eye(V.dim)
+    assert np.all(V(far) > V(np.zeros(V.dim)) + 100)
+
+
+@given(grids(), time_spans(), step_sequences())
+def test_grid_span_and_step_strategies(grid, span, dts):
+    assert 1 <= grid.ndim <= 2 and all(8 <= n <= 48 for n in grid.shape)
+    assert 0 <= span[0] < span[1] <= 5.0
+    assert all(np.isclose(a / b, 2.0) for a, b in zip(dts[:-1], dts[1:], strict=True))

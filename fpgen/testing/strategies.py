@@ -10,12 +10,16 @@ to a small, readable counterexample (entries near 0 or 1, small dimensions).
   the Kalman rank full;
 * :func:`generators` — Markov generators (column convention, zero column sums), reversible
   or not, irreducible;
-* :func:`probability_vectors`, :func:`gaussians`, :func:`gaussian_mixtures`, :func:`schedules`.
+* :func:`probability_vectors`, :func:`gaussians`, :func:`gaussian_mixtures`, :func:`schedules`;
+* :func:`potentials` — confining polynomial potentials with their gradients;
+* :func:`grids`, :func:`time_spans`, :func:`step_sequences`.
 
 Requires the ``test`` extra (hypothesis).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 from hypothesis import assume
@@ -36,6 +40,11 @@ __all__ = [
     "gaussians",
     "gaussian_mixtures",
     "schedules",
+    "Potential",
+    "potentials",
+    "grids",
+    "time_spans",
+    "step_sequences",
 ]
 
 
@@ -182,3 +191,79 @@ def schedules(draw):
         return LinearSchedule(draw(_floats(0.01, 1.0)), draw(_floats(1.0, 20.0)),
                               draw(_floats(0.5, 2.0)))
     return CosineSchedule(draw(_floats(0.001, 0.05)), draw(_floats(0.5, 2.0)))
+
+
+@dataclass(frozen=True)
+class Potential:
+    r"""A confining polynomial potential
+    :math:`V(x) = \sum_i (a_i x_i^4 + b_i x_i^3 + c_i x_i^2 + e_i x_i) + \tfrac12 x^\top K x`
+    (:math:`a_i > 0`, K small and symmetric), with its exact gradient; callables take points
+    of shape (..., dim)."""
+
+    quartic: tuple
+    cubic: tuple
+    quadratic: tuple
+    linear: tuple
+    coupling: tuple
+
+    @property
+    def dim(self) -> int:
+        return len(self.quartic)
+
+    def _arrays(self):
+        return (np.array(self.quartic), np.array(self.cubic), np.array(self.quadratic),
+                np.array(self.linear), np.array(self.coupling).reshape(self.dim, self.dim))
+
+    def __call__(self, x):
+        a, b, c, e, K = self._arrays()
+        x = np.asarray(x, dtype=float)
+        return (np.sum(a * x**4 + b * x**3 + c * x**2 + e * x, axis=-1)
+                + 0.5 * np.einsum("...i,ij,...j->...", x, K, x))
+
+    def gradient(self, x):
+        a, b, c, e, K = self._arrays()
+        x = np.asarray(x, dtype=float)
+        return 4 * a * x**3 + 3 * b * x**2 + 2 * c * x + e + x @ K.T
+
+
+@st.composite
+def potentials(draw, dim=(1, 2)) -> Potential:
+    """A confining quartic potential (double wells included: c may be negative)."""
+    d = draw(_dim(dim))
+
+    def coef(lo, hi):
+        return tuple(draw(st.lists(_floats(lo, hi), min_size=d, max_size=d)))
+
+    K = draw(matrices(d, scale=0.2))
+    K = 0.5 * (K + K.T)
+    return Potential(coef(0.05, 1.0), coef(-0.5, 0.5), coef(-1.5, 1.5), coef(-1.0, 1.0),
+                     tuple(K.ravel()))
+
+
+@st.composite
+def grids(draw, dim=(1, 2), *, cells=(8, 48), half_width=(3.0, 8.0), boundary=None):
+    """A cell-centred :class:`~fpgen.grid.Grid` on a box :math:`[-L, L]^d` (per-axis sizes)."""
+    from ..grid import Grid
+
+    d = draw(_dim(dim))
+    L = draw(_floats(*half_width))
+    shape = tuple(draw(st.integers(*cells)) for _ in range(d))
+    if boundary is None:
+        boundary = draw(st.sampled_from(["no-flux", "periodic", "absorbing"]))
+    return Grid([(-L, L)] * d, shape, boundary)
+
+
+@st.composite
+def time_spans(draw, *, t_max: float = 5.0, min_length: float = 0.05):
+    """(t0, t1) with 0 <= t0 and t0 + min_length <= t1 <= t_max."""
+    t0 = draw(_floats(0.0, t_max - min_length))
+    t1 = draw(_floats(t0 + min_length, t_max))
+    return (t0, t1)
+
+
+@st.composite
+def step_sequences(draw, t_end: float = 1.0, *, levels=(3, 6), finest=(6, 10)):
+    """Steps :math:`T 2^{-k}` for consecutive k ending at a finest level (for order fits)."""
+    n = draw(st.integers(*levels))
+    kmax = draw(st.integers(*finest))
+    return [t_end * 2.0 ** -k for k in range(kmax - n + 1, kmax + 1)]
