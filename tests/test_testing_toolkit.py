@@ -302,3 +302,26 @@ def test_grid_span_and_step_strategies(grid, span, dts):
     assert 1 <= grid.ndim <= 2 and all(8 <= n <= 48 for n in grid.shape)
     assert 0 <= span[0] < span[1] <= 5.0
     assert all(np.isclose(a / b, 2.0) for a, b in zip(dts[:-1], dts[1:], strict=True))
+
+
+# ---------------------------------------------------------------------------------------------
+# fpgen's own particle methods judged by the toolkit (the numba backend fuses the catalogue's
+# compiled coefficients; both backends draw the same increments, so they give the same errors)
+# ---------------------------------------------------------------------------------------------
+
+from fpgen.testing import FpgenScheme, linear_multiplicative  # noqa: E402
+
+
+def test_fpgen_euler_maruyama_orders_through_simulate():
+    gbm = geometric_brownian_motion()
+    numba = assert_strong_order(FpgenScheme("euler_maruyama", "numba"), gbm, 0.5, seed=3)
+    numpy = assert_strong_order(FpgenScheme("euler_maruyama", "numpy"), gbm, 0.5, seed=3)
+    np.testing.assert_allclose(numba.errors, numpy.errors, rtol=1e-12)
+    assert_weak_order(FpgenScheme("euler_maruyama", "numba"), gbm, 1.0, seed=3)
+    lm = linear_multiplicative()
+    assert_strong_order(FpgenScheme("euler_maruyama", "numpy"), lm, 0.5, seed=4)
+
+
+def test_fpgen_scheme_refuses_problems_needing_extras():
+    with pytest.raises(ValueError, match="stochastic integral"):
+        assert_strong_order(FpgenScheme(), ornstein_uhlenbeck_sde(), 1.0)

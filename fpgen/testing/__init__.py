@@ -48,6 +48,7 @@ from .catalogue import (
     uniform_chain,
 )
 from .orders import (
+    FpgenScheme,
     OrderFit,
     OrderReport,
     assert_strong_order,
@@ -66,7 +67,7 @@ __all__ = [
     "ou_density", "linear_density", "kinetic_density", "double_well_density",
     "two_state_chain", "uniform_chain", "immigration_death", "birth_death",
     "euler_maruyama", "milstein", "stochastic_heun",
-    "OrderFit", "OrderReport", "fit_order", "strong_errors", "weak_errors",
+    "FpgenScheme", "OrderFit", "OrderReport", "fit_order", "strong_errors", "weak_errors",
     "assert_strong_order", "assert_weak_order",
     "assert_transition_law", "assert_generator", "assert_mass_conserving", "assert_positive",
     "assert_equilibrium_preserved", "assert_decay_rate", "measure_decay_rate",

@@ -57,6 +57,25 @@ class BrownianPath:
             self._fine = z[..., :m]
             self._extra = z[..., m:]
 
+    @classmethod
+    def from_increments(cls, fine_increments, t_end: float) -> BrownianPath:
+        """A path from given fine increments (n_fine, n_paths, noise_dim), e.g. the ones
+        ``fpgen.simulate`` draws (:func:`fpgen.particles.brownian_increments`)."""
+        inc = np.asarray(fine_increments, dtype=float)
+        if inc.ndim != 3:
+            raise ValueError(f"fine_increments must be (n_fine, n_paths, noise_dim); got {inc.shape}")
+        n_fine = inc.shape[0]
+        level = int(round(np.log2(n_fine)))
+        if 2**level != n_fine:
+            raise ValueError(f"the number of fine steps must be a power of two; got {n_fine}")
+        obj = cls.__new__(cls)
+        obj.n_paths, obj.noise_dim = inc.shape[1], inc.shape[2]
+        obj.t_end = float(t_end)
+        obj.fine_level, obj.n_fine = level, n_fine
+        obj.h = obj.t_end / n_fine
+        obj._fine, obj._extra = inc, None
+        return obj
+
     def level_for(self, dt: float) -> int:
         """The number k of fine steps (a power of two) in one step ``dt``; ValueError if none."""
         ratio = dt / self.h

@@ -96,6 +96,33 @@ class SDEProblem:
     em_strong_order: float = 0.5
     weak_order: float = 1.0
     _joint: tuple | None = field(default=None, repr=False)
+    _pointwise: Callable | None = field(default=None, repr=False)
+    _equations: dict = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def exact_needs_extras(self) -> bool:
+        """True when the exact solution needs more than the Brownian increments (it then exists
+        only for paths drawn by :meth:`brownian`, not for fpgen's own increments)."""
+        return self._joint is not None
+
+    def as_equation(self, compiled: bool = True) -> FokkerPlanck:
+        """The Itô form as an :class:`~fpgen.FokkerPlanck` equation for ``fpgen.simulate``.
+
+        With ``compiled`` and a problem that has one, the drift and diffusion are
+        :func:`~fpgen.particles.pointwise` functions, so the numba backend fuses them.
+        """
+        compiled = bool(compiled and self._pointwise is not None)
+        if compiled not in self._equations:  # built once: compiled functions compile once
+            if compiled:
+                drift, diffusion, noise = self._pointwise()
+                eq = FokkerPlanck(drift, diffusion, self.dim, noise=noise,
+                                  noise_dim=self.noise_dim if noise == "general" else None)
+            else:
+                eq = FokkerPlanck(lambda x, t: self.ito_drift(x, t),
+                                  lambda x, t: self.diffusion(x, t), self.dim, noise="general",
+                                  noise_dim=self.noise_dim)
+            self._equations[compiled] = eq
+        return self._equations[compiled]
 
     def brownian(self, n_paths: int, fine_level: int, seed: int = 0) -> BrownianPath:
         """The shared Brownian path (with any jointly drawn extras this problem needs)."""
@@ -118,6 +145,21 @@ class SDEProblem:
         g = self.diffusion(x, t)
         dg = self.diffusion_derivative(x, t)
         return f + 0.5 * np.einsum("nijk,nkj->ni", dg, g)
+
+
+def _scalar_linear_pointwise(drift_rate: float, noise_rate: float):
+    """Pointwise drift r x and diagonal noise s x (compiled into the fused kernels)."""
+    from ..particles import pointwise
+
+    @pointwise
+    def drift(x, t, out):
+        out[0] = drift_rate * x[0]
+
+    @pointwise
+    def noise(x, t, out):
+        out[0] = noise_rate * x[0]
+
+    return drift, noise, "diagonal"
 
 
 def _col(x0, dim: int) -> np.ndarray:
@@ -145,6 +187,7 @@ def geometric_brownian_motion(mu: float = 1.0, sigma: float = 0.5, x0: float = 1
         mean=x0v * math.exp(mu * t_end),
         second_moment=np.array([[x0v[0] ** 2 * math.exp((2 * mu + sigma**2) * t_end)]]),
         additive=False, em_strong_order=0.5,
+        _pointwise=lambda: _scalar_linear_pointwise(mu, sigma),
     )
 
 
@@ -169,6 +212,7 @@ def stratonovich_gbm(a: float = 1.0, b: float = 0.5, x0: float = 1.0,
         mean=x0v * math.exp(mean_rate * t_end),
         second_moment=np.array([[x0v[0] ** 2 * math.exp((2 * a + 2 * b * b) * t_end)]]),
         additive=False, stratonovich=True, em_strong_order=0.5,
+        _pointwise=lambda: _scalar_linear_pointwise(mean_rate, b),
     )
 
 
@@ -244,6 +288,24 @@ def linear_multiplicative(a0: float = 0.5, a1: float = -0.4, b: float = 0.4, x0=
         y = (x0v @ U) * np.exp(lam)
         return y @ U.T
 
+    def compiled():
+        from ..particles import pointwise
+
+        a00, a01, a10, a11 = (float(v) for v in A.ravel())
+        b00, b01, b10, b11 = (float(v) for v in B.ravel())
+
+        @pointwise
+        def drift(x, t, out):
+            out[0] = a00 * x[0] + a01 * x[1]
+            out[1] = a10 * x[0] + a11 * x[1]
+
+        @pointwise(out_shape=(2, 1))
+        def noise(x, t, out):
+            out[0, 0] = b00 * x[0] + b01 * x[1]
+            out[1, 0] = b10 * x[0] + b11 * x[1]
+
+        return drift, noise, "general"
+
     L = np.kron(np.eye(2), A) + np.kron(A, np.eye(2)) + np.kron(B, B)
     P = (expm(L * t_end) @ np.outer(x0v, x0v).ravel()).reshape(2, 2)
     return SDEProblem(
@@ -252,7 +314,7 @@ def linear_multiplicative(a0: float = 0.5, a1: float = -0.4, b: float = 0.4, x0=
         diffusion=lambda x, t: (x @ B.T)[..., None],
         diffusion_derivative=lambda x, t: np.broadcast_to(B[:, None, :], x.shape[:-1] + (2, 1, 2)),
         _exact=exact, mean=expm(A * t_end) @ x0v, second_moment=P,
-        additive=False, em_strong_order=0.5,
+        additive=False, em_strong_order=0.5, _pointwise=compiled,
     )
 
 

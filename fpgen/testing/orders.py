@@ -22,8 +22,8 @@ import numpy as np
 
 from .catalogue import SDEProblem
 
-__all__ = ["OrderFit", "OrderReport", "fit_order", "strong_errors", "weak_errors",
-           "assert_strong_order", "assert_weak_order"]
+__all__ = ["OrderFit", "OrderReport", "FpgenScheme", "fit_order", "strong_errors",
+           "weak_errors", "assert_strong_order", "assert_weak_order"]
 
 
 @dataclass
@@ -97,6 +97,44 @@ class OrderReport:
         return "\n".join(lines)
 
 
+@dataclass(frozen=True)
+class FpgenScheme:
+    """One of fpgen's own particle methods, for the order assertions in place of a ``step``.
+
+    The assertions then run ``fpgen.simulate(problem.as_equation(), ...)`` at each dt with
+    ``brownian_dt`` = the finest step, so every dt sees the Brownian path that
+    ``fpgen.particles.brownian_increments`` returns for the same seed, and compare with the
+    problem's exact solution on that path.  With ``backend="numba"`` and a catalogue problem
+    that has compiled (pointwise) coefficients, the whole run is one fused kernel per dt.
+    """
+
+    method: str = "euler_maruyama"
+    backend: str = "numba"
+
+
+def _fpgen_finals(scheme: FpgenScheme, problem: SDEProblem, dts: np.ndarray, n_paths: int,
+                  seed: int, fine_level: int):
+    """Final states of ``fpgen.simulate`` at every dt, and the exact solution on their path."""
+    from ..particles import brownian_increments, simulate
+    from .brownian import BrownianPath
+
+    if problem.exact_needs_extras:
+        raise ValueError(
+            f"{problem.name}: its exact solution needs the stochastic integral drawn with the "
+            "path, which fpgen's own increments do not carry; use a problem whose solution is a "
+            "function of W (geometric_brownian_motion, stratonovich_gbm, linear_multiplicative) "
+            "or a step function")
+    T = problem.t_end
+    h = T / 2**fine_level
+    inc = brownian_increments(seed, n_paths, (0.0, T), h, problem.noise_dim)
+    exact = problem.exact(BrownianPath.from_increments(inc, T))
+    eq = problem.as_equation(compiled=scheme.backend == "numba")
+    x0 = np.broadcast_to(problem.x0, (n_paths, problem.dim)).copy()
+    finals = [simulate(eq, x0, (0.0, T), dt=float(dt), method=scheme.method,
+                       backend=scheme.backend, seed=seed, brownian_dt=h).final for dt in dts]
+    return finals, exact
+
+
 def _simulate(step: Callable, problem: SDEProblem, increments: np.ndarray, dt: float
               ) -> np.ndarray:
     x = np.broadcast_to(problem.x0, (increments.shape[1], problem.dim)).copy()
@@ -129,11 +167,15 @@ def strong_errors(step: Callable, problem: SDEProblem, dts=None, *, n_paths: int
     r"""Strong errors :math:`E|X^h_T - X_T|` and their standard errors for each step in ``dts``
     (default :math:`T2^{-2}, \dots, T2^{-8}`), on one shared Brownian path set."""
     dts = _dts(problem, dts, 0)
-    path = problem.brownian(n_paths, _fine_level(problem, dts, fine_level), seed)
-    exact = problem.exact(path)
+    level = _fine_level(problem, dts, fine_level)
+    if isinstance(step, FpgenScheme):
+        finals, exact = _fpgen_finals(step, problem, dts, n_paths, seed, level)
+    else:
+        path = problem.brownian(n_paths, level, seed)
+        exact = problem.exact(path)
+        finals = [_simulate(step, problem, path.increments(dt), dt) for dt in dts]
     errs, ses = [], []
-    for dt in dts:
-        x = _simulate(step, problem, path.increments(dt), dt)
+    for x in finals:
         dist = np.linalg.norm(x - exact, axis=1)
         errs.append(dist.mean())
         ses.append(dist.std(ddof=1) / math.sqrt(n_paths))
@@ -149,11 +191,16 @@ def weak_errors(step: Callable, problem: SDEProblem, dts=None, *, phi: Callable 
     """
     dts = _dts(problem, dts, 0)
     phi = phi or (lambda x: np.concatenate([x, x * x], axis=1))
-    path = problem.brownian(n_paths, _fine_level(problem, dts, fine_level), seed)
-    ref = np.asarray(phi(problem.exact(path)), dtype=float).reshape(n_paths, -1)
+    level = _fine_level(problem, dts, fine_level)
+    if isinstance(step, FpgenScheme):
+        finals, exact = _fpgen_finals(step, problem, dts, n_paths, seed, level)
+    else:
+        path = problem.brownian(n_paths, level, seed)
+        exact = problem.exact(path)
+        finals = [_simulate(step, problem, path.increments(dt), dt) for dt in dts]
+    ref = np.asarray(phi(exact), dtype=float).reshape(n_paths, -1)
     errs, ses = [], []
-    for dt in dts:
-        x = _simulate(step, problem, path.increments(dt), dt)
+    for x in finals:
         diff = np.asarray(phi(x), dtype=float).reshape(n_paths, -1) - ref
         m, s = diff.mean(axis=0), diff.std(axis=0, ddof=1) / math.sqrt(n_paths)
         k = int(np.argmax(np.abs(m)))
@@ -192,6 +239,9 @@ def assert_strong_order(step: Callable, problem: SDEProblem, expected: float, *,
                         tolerance: float = 0.15, n_paths: int = 2000, seed: int = 0,
                         fine_level: int | None = None) -> OrderReport:
     """Assert that ``step`` converges strongly with order ``expected`` on ``problem``.
+
+    ``step`` is a one-step function ``step(x, t, dt, dW) -> x_next`` or a :class:`FpgenScheme`
+    (one of fpgen's own methods run through ``fpgen.simulate``).
 
     Returns the :class:`OrderReport`; raises AssertionError with the report when the fitted
     slope is off by more than ``tolerance`` or when the Monte-Carlo error does not allow a
