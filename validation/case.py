@@ -35,6 +35,19 @@ class Check:
                    why)
 
     @classmethod
+    def order(cls, quantity: str, expected: float, fit, *, tol: float, why: str = "") -> Check:
+        """A fitted convergence order (an ``fpgen.testing.OrderFit``): pass when the slope is
+        within ``tol`` of ``expected`` and the 95 % interval is no wider than ``tol`` on each
+        side (so that the verdict is informative); the interval goes into the note."""
+        lo, hi = fit.ci
+        half = 0.5 * (hi - lo)
+        ok = bool(np.isfinite(fit.slope) and abs(fit.slope - expected) <= tol and half <= tol)
+        note = f"95% interval [{lo:.3f}, {hi:.3f}]" + ("" if half <= tol else
+                                                        " (too wide to judge)")
+        return cls(quantity, float(expected), float(fit.slope), f"abs {tol:g}", ok,
+                   f"{note}; {why}" if why else note)
+
+    @classmethod
     def below(cls, quantity: str, bound: float, measured: float, why: str = "") -> Check:
         """Pass when measured <= bound (errors, residuals)."""
         ok = bool(np.isfinite(measured) and measured <= bound)
@@ -71,3 +84,4 @@ class Case:
     reference: str
     run: Callable[[Context], list[Check]]
     quick: bool = True  # part of the --quick run
+    description: str = ""  # what is checked and why the tolerances; default: the module docstring

@@ -1,10 +1,15 @@
-"""Run the validation cases and write the report (``python -m validation``)."""
+"""Run the validation cases and write the report (``python -m validation``).
+
+The committed full-run report is regenerated from the repository root with
+``python -m validation --out docs/validation``.
+"""
 
 from __future__ import annotations
 
 import argparse
 import fnmatch
 import importlib
+import inspect
 import pkgutil
 import sys
 import time
@@ -37,6 +42,8 @@ def discover() -> list[Case]:
         case = getattr(module, "CASE", None)
         if not isinstance(case, Case):
             raise TypeError(f"validation/cases/{info.name}.py must define CASE = Case(...)")
+        if not case.description and module.__doc__:
+            case.description = inspect.cleandoc(module.__doc__)
         found.append(case)
     return found
 
@@ -67,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     matplotlib.use("Agg")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    for old in (out / "figures").glob("*.png"):  # the report is rewritten whole: no stale figures
+        old.unlink()
     selected = [c for c in discover()
                 if (c.quick or not args.quick)
                 and (args.only is None or fnmatch.fnmatch(c.name, args.only))]
@@ -86,7 +95,9 @@ def main(argv: list[str] | None = None) -> int:
             if not c.passed:
                 print(f"    failed: {c.quantity}: expected {c.expected}, measured {c.measured}, "
                       f"tolerance {c.tolerance}", flush=True)
-    md, html = write_report(results, out, quick=args.quick)
+    command = "python -m validation" + (" --quick" if args.quick else "") + (
+        f" --only '{args.only}'" if args.only else "") + f" --out {args.out}"
+    md, html = write_report(results, out, quick=args.quick, command=command)
     n_fail = sum(not r.passed for r in results)
     print(f"report: {md} and {html}")
     print(f"{len(results) - n_fail} passed, {n_fail} failed")

@@ -190,16 +190,34 @@ class MarkovChain(Equation):
 
     @property
     def stationary(self) -> np.ndarray:
-        """The stationary probability vector :math:`\\pi` (R pi = 0), if unique."""
-        _, sv, vt = np.linalg.svd(self.generator)
-        null = np.sum(sv <= 1e-10 * max(1.0, sv[0]))
-        if null != 1:
-            raise ValueError(
-                f"the chain has {null} independent stationary laws (it is reducible); its "
-                "long-time law depends on p0"
-            )
-        pi = np.abs(vt[-1])
-        return pi / pi.sum()
+        r"""The stationary probability vector :math:`\pi` (R pi = 0, sum 1), if unique.
+
+        One LU solve of R with its last row replaced by ones (non-singular exactly when the
+        stationary law is unique); a singular system is diagnosed by the null space of R.
+        """
+        if getattr(self, "_stationary", None) is None:
+            K = self.n_states
+            A = self.generator.copy()
+            A[-1, :] = 1.0
+            b = np.zeros(K)
+            b[-1] = 1.0
+            pi = None
+            try:
+                cand = np.linalg.solve(A, b)
+                scale = max(1.0, float(np.max(np.abs(self.generator))))
+                if (np.all(np.isfinite(cand)) and cand.min() > -1e-10
+                        and np.max(np.abs(self.generator @ cand)) <= 1e-9 * scale):
+                    pi = np.clip(cand, 0.0, None)
+            except np.linalg.LinAlgError:
+                pi = None
+            if pi is None:
+                _, sv, _ = np.linalg.svd(self.generator)
+                null = int(np.sum(sv <= 1e-10 * max(1.0, sv[0])))
+                raise ValueError(
+                    f"the chain has {max(null, 2)} independent stationary laws (it is "
+                    "reducible); its long-time law depends on p0")
+            self._stationary = pi / pi.sum()
+        return self._stationary
 
     @property
     def equilibrium(self) -> Categorical:
