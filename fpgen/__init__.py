@@ -8,6 +8,7 @@ generation runs the reversed dynamics from t = T back to 0.
 ``import fpgen`` imports neither torch, CuPy nor numba's CUDA target.
 """
 
+from .backends import backends
 from .distributions import (
     Boltzmann,
     Categorical,
@@ -34,6 +35,7 @@ from .equations import (
     flip_time_convention,
 )
 from .grid import DensitySolution, Grid, PhaseSpaceGrid, solve_density, spectral_gap, steady_state
+from .kernels.cuda_support import BackendUnavailableError
 from .particles import Histogram, SimulationResult, load_result, pointwise, simulate
 from .schedules import (
     ConstantSchedule,
@@ -87,5 +89,7 @@ __all__ = [
     "DensitySolution",
     "steady_state",
     "spectral_gap",
+    "backends",
+    "BackendUnavailableError",
     "__version__",
 ]

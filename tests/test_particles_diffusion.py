@@ -404,6 +404,7 @@ def test_float32_linear_equations_keep_the_laws_and_the_backend_agreement():
     b = simulate(eq, np.tile(w0, (3_000, 1)), (0.0, 1.0), backend="numba", **kw)
     np.testing.assert_allclose(b.states, a.states, rtol=0, atol=1e-6)
     with pytest.raises(ValueError, match="float32 is available for the linear equations"):
-        simulate(VelocityODE(rotation, 2), np.ones((4, 2)), (0, 1), dt=0.1, dtype=np.float32)
+        simulate(VelocityODE(lambda x, t: -x, 2), np.ones((4, 2)), (0, 1), dt=0.1,
+                 dtype=np.float32)
     with pytest.raises(ValueError, match="float64 or float32"):
         simulate(eq, np.ones((4, 4)), (0, 1), dt=0.1, dtype=np.int32)

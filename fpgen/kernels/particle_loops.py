@@ -24,6 +24,12 @@ Random-number layout (the NumPy backend of ``fpgen.particles`` draws the same nu
   BGK landing) and the normals of pairs ``m P .. m P + P - 1`` of stream
   :data:`STREAM_LANDING_N`, :math:`P = \lceil d/2 \rceil`.
 
+The per-particle parts (the BGK and Markov-chain time loops, the Euler–Maruyama, Euler and Heun
+updates of pointwise functions) are the functions of :mod:`fpgen.kernels.particle_steps`, the
+source the CUDA kernels of :mod:`fpgen.kernels.cuda_loops` compile too; the affine and Brownian
+loops keep the particle index innermost, the order LLVM vectorises (the CUDA kernels run the
+per-particle twins of those loops from the same module).
+
 Every particle is computed by the same sequence of IEEE operations whatever its block, chunk or
 thread, so results do not depend on the thread count or the chunk size.  Kernels that receive
 user functions cannot be cached on disk (numba keys them by the function object); the others
@@ -34,9 +40,19 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit, prange
-from numba.extending import overload
 
-from fpgen.kernels.rng import jit_kernel, log_unit, normal_pair, normal_quad_f32, uniform_pair
+from fpgen.kernels.particle_steps import (
+    STREAM_BROWNIAN,
+    STREAM_LANDING_N,
+    STREAM_LANDING_U,
+    STREAM_UNIFORM,
+    bgk_particle,
+    ctmc_particle,
+    em_update,
+    ode_step,
+    schedule_rate,
+)
+from fpgen.kernels.rng import jit_kernel, normal_pair, normal_quad_f32
 
 __all__ = [
     "BLOCK",
@@ -48,6 +64,7 @@ __all__ = [
     "affine_kernel_f32",
     "brownian_kernel",
     "pointwise_sde_kernel",
+    "pointwise_sde_kernel_f32",
     "pointwise_ode_kernel",
     "bgk_kernel",
     "ctmc_kernel",
@@ -61,29 +78,8 @@ __all__ = [
 #: Particles per parallel work item (the vectorised inner loops run over them).
 BLOCK = 256
 
-STREAM_BROWNIAN = 0
-STREAM_UNIFORM = 1
-STREAM_LANDING_U = 4
-STREAM_LANDING_N = 5
-
 _S_BROWNIAN = np.uint64(STREAM_BROWNIAN)
-_S_UNIFORM = np.uint64(STREAM_UNIFORM)
-_S_LAND_U = np.uint64(STREAM_LANDING_U)
-_S_LAND_N = np.uint64(STREAM_LANDING_N)
 _INF = np.inf
-
-
-@njit(inline="always")
-def schedule_rate(code, p0, p1, p2, t):
-    r"""The rate :math:`b(t)` of a schedule in kernel form (see ``Schedule.kernel_params``):
-    0 constant ``p0``; 1 linear ``p0 + (p1 - p0) t / p2``; 2 cosine
-    :math:`\tan\theta\cdot\pi/(2 p_1 (1 + p_0))`, :math:`\theta = (t/p_1 + p_0)/(1 + p_0)\cdot\pi/2`."""
-    if code == 0:
-        return p0
-    if code == 1:
-        return p0 + (p1 - p0) * t / p2
-    theta = (t / p1 + p0) / (1.0 + p0) * (0.5 * np.pi)
-    return np.tan(theta) * (0.5 * np.pi / (p1 * (1.0 + p0)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -302,32 +298,6 @@ def brownian_kernel(xi, zodd, lanes, key, first, k, r, inv_sqrt_r, fresh):
 # ---------------------------------------------------------------------------------------------
 
 
-def _noise_term(g, dw, j, noise):
-    """Component j of g dW for one particle: g (1,) isotropic / (d,) diagonal, or (d, m)."""
-    if g.ndim == 1:
-        return g[0] * dw[j] if noise == 0 else g[j] * dw[j]
-    nz = g[j, 0] * dw[0]
-    for c in range(1, dw.shape[0]):
-        nz = nz + g[j, c] * dw[c]
-    return nz
-
-
-@overload(_noise_term, inline="always")
-def _noise_term_overload(g, dw, j, noise):
-    if g.ndim == 1:
-        def impl(g, dw, j, noise):
-            if noise == 0:
-                return g[0] * dw[j]
-            return g[j] * dw[j]
-    else:
-        def impl(g, dw, j, noise):
-            nz = g[j, 0] * dw[0]
-            for c in range(1, dw.shape[0]):
-                nz = nz + g[j, c] * dw[c]
-            return nz
-    return impl
-
-
 @jit_kernel(parallel=True, cache=False, error_model="numpy")
 def pointwise_sde_kernel(x, drift_fn, diff_fn, noise, g_const, use_g_const, lanes, key, first,
                          times, hs, sqrt_hs, k0, k1, r, inv_sqrt_r, save_idx, out, check,
@@ -338,7 +308,8 @@ def pointwise_sde_kernel(x, drift_fn, diff_fn, noise, g_const, use_g_const, lane
     ``diff_fn(x, t, out)`` writes g into ``out`` shaped like ``g_const``: (1,) isotropic
     (``noise`` 0), (d,) diagonal (1), (d, m) general (2).  With ``use_g_const`` the constant
     ``g_const`` is used instead.  ``times`` (n_steps + 1,), ``hs``, ``sqrt_hs`` (n_steps,) are
-    the grid; the other arguments as in :func:`affine_kernel`.
+    the grid; the other arguments as in :func:`affine_kernel`.  The step of each particle is
+    :func:`fpgen.kernels.particle_steps.em_update` (shared with the CUDA kernel).
     """
     n, d = x.shape
     m = lanes.shape[0]
@@ -391,15 +362,80 @@ def pointwise_sde_kernel(x, drift_fn, diff_fn, noise, g_const, use_g_const, lane
                         xi[c, i] = xi[c, i] * inv_sqrt_r
             sq = sqrt_hs[k]
             for i in range(cnt):
-                xv = xs[i]
-                drift_fn(xv, t, f1)
-                if not use_g_const:
-                    diff_fn(xv, t, gl)
-                for c in range(m):
-                    dw[c] = sq * xi[c, i]
-                for j in range(d):
-                    nz = _noise_term(gl, dw, j, noise)
-                    xv[j] = xv[j] + f1[j] * h + nz
+                em_update(drift_fn, diff_fn, use_g_const, noise, xs[i], t, h, sq, xi, i, m, f1,
+                          gl, dw)
+            if check:
+                for i in range(cnt):
+                    for j in range(d):
+                        if not (abs(xs[i, j]) < _INF) and bad_step[lo + i] < 0:
+                            bad_step[lo + i] = k
+            if si < n_save and save_idx[si] == k + 1:
+                for i in range(cnt):
+                    for j in range(d):
+                        out[si, lo + i, j] = xs[i, j]
+                si += 1
+        for i in range(cnt):
+            for j in range(d):
+                x[lo + i, j] = xs[i, j]
+
+
+@jit_kernel(parallel=True, cache=False, error_model="numpy")
+def pointwise_sde_kernel_f32(x, drift_fn, diff_fn, noise, g_const, use_g_const, lanes, key,
+                             first, times, hs, sqrt_hs, k0, k1, r, inv_sqrt_r, save_idx, out,
+                             check, bad_step):
+    r"""float32 twin of :func:`pointwise_sde_kernel`: states, ``g_const``, ``hs``, ``sqrt_hs``
+    and ``inv_sqrt_r`` in float32 (``times`` stays float64: the functions get a float64 t);
+    the Brownian normal of fine step j, component c is lane ``j & 3`` of
+    ``normal_quad_f32(key, 0, particle, j >> 2, lane_c)`` as in :func:`affine_kernel_f32`."""
+    n, d = x.shape
+    m = lanes.shape[0]
+    n_save = save_idx.shape[0]
+    for b in prange((n + BLOCK - 1) // BLOCK):
+        lo = b * BLOCK
+        cnt = min(BLOCK, n - lo)
+        xs = np.empty((BLOCK, d), dtype=np.float32)
+        f1 = np.empty(d, dtype=np.float32)
+        gl = g_const.copy()
+        xi = np.empty((max(m, 1), BLOCK), dtype=np.float32)
+        quad = np.empty((4, max(m, 1), BLOCK), dtype=np.float32)
+        dw = np.empty(max(m, 1), dtype=np.float32)
+        for i in range(cnt):
+            for j in range(d):
+                xs[i, j] = x[lo + i, j]
+        si = 0
+        while si < n_save and save_idx[si] <= k0:
+            si += 1
+        for k in range(k0, k1):
+            t = times[k]
+            h = hs[k]
+            for c in range(m):
+                lane = np.uint64(lanes[c])
+                for q in range(r):
+                    jf = k * r + q
+                    sub = jf & 3
+                    if sub == 0 or (k == k0 and q == 0):
+                        step = np.uint64(jf >> 2)
+                        for i in range(cnt):
+                            z0, z1, z2, z3 = normal_quad_f32(key, _S_BROWNIAN,
+                                                             np.uint64(first + lo + i), step,
+                                                             lane)
+                            quad[0, c, i] = z0
+                            quad[1, c, i] = z1
+                            quad[2, c, i] = z2
+                            quad[3, c, i] = z3
+                    if q == 0:
+                        for i in range(cnt):
+                            xi[c, i] = quad[sub, c, i]
+                    else:
+                        for i in range(cnt):
+                            xi[c, i] = xi[c, i] + quad[sub, c, i]
+                if r > 1:
+                    for i in range(cnt):
+                        xi[c, i] = xi[c, i] * inv_sqrt_r
+            sq = sqrt_hs[k]
+            for i in range(cnt):
+                em_update(drift_fn, diff_fn, use_g_const, noise, xs[i], t, h, sq, xi, i, m, f1,
+                          gl, dw)
             if check:
                 for i in range(cnt):
                     for j in range(d):
@@ -416,20 +452,24 @@ def pointwise_sde_kernel(x, drift_fn, diff_fn, noise, g_const, use_g_const, lane
 
 
 @njit(parallel=True, cache=False, error_model="numpy")
-def pointwise_ode_kernel(x, drift_fn, heun, times, hs, k0, k1, save_idx, out, check, bad_step):
+def pointwise_ode_kernel(x, drift_fn, heun, times, hs, hhs, k0, k1, save_idx, out, check,
+                         bad_step):
     r"""Euler :math:`X + f h` or (``heun``) Heun
     :math:`X + \tfrac h2 [f(X, t) + f(X + h f(X, t), t + h)]` on a per-particle velocity
-    ``drift_fn(x, t, out)``, steps ``k0 .. k1-1``; arguments as in :func:`pointwise_sde_kernel`.
+    ``drift_fn(x, t, out)``, steps ``k0 .. k1-1``: ``hs`` and the half steps ``hhs`` in the
+    states' dtype (float64 or float32), ``times`` float64; other arguments as in
+    :func:`pointwise_sde_kernel`.  The step of each particle is
+    :func:`fpgen.kernels.particle_steps.ode_step` (shared with the CUDA kernel).
     """
     n, d = x.shape
     n_save = save_idx.shape[0]
     for b in prange((n + BLOCK - 1) // BLOCK):
         lo = b * BLOCK
         cnt = min(BLOCK, n - lo)
-        xs = np.empty((BLOCK, d))
-        f1 = np.empty(d)
-        f2 = np.empty(d)
-        xp = np.empty(d)
+        xs = np.empty((BLOCK, d), dtype=x.dtype)
+        f1 = np.empty(d, dtype=x.dtype)
+        f2 = np.empty(d, dtype=x.dtype)
+        xp = np.empty(d, dtype=x.dtype)
         for i in range(cnt):
             for j in range(d):
                 xs[i, j] = x[lo + i, j]
@@ -438,24 +478,11 @@ def pointwise_ode_kernel(x, drift_fn, heun, times, hs, k0, k1, save_idx, out, ch
             si += 1
         for k in range(k0, k1):
             t = times[k]
+            t2 = times[k + 1]
             h = hs[k]
-            if heun:
-                t2 = times[k + 1]
-                hh = 0.5 * h
-                for i in range(cnt):
-                    xv = xs[i]
-                    drift_fn(xv, t, f1)
-                    for j in range(d):
-                        xp[j] = xv[j] + h * f1[j]
-                    drift_fn(xp, t2, f2)
-                    for j in range(d):
-                        xv[j] = xv[j] + hh * (f1[j] + f2[j])
-            else:
-                for i in range(cnt):
-                    xv = xs[i]
-                    drift_fn(xv, t, f1)
-                    for j in range(d):
-                        xv[j] = xv[j] + f1[j] * h
+            hh = hhs[k]
+            for i in range(cnt):
+                ode_step(drift_fn, heun, xs[i], t, t2, h, hh, f1, f2, xp)
             if check:
                 for i in range(cnt):
                     for j in range(d):
@@ -476,29 +503,6 @@ def pointwise_ode_kernel(x, drift_fn, heun, times, hs, k0, k1, save_idx, out, ch
 # ---------------------------------------------------------------------------------------------
 
 
-@njit(inline="always")
-def _land(x, i, key, p, k, m, law, wcdf, means, factors, pairs, z):
-    """Redraw particle row ``x[i]`` from the equilibrium (event m of step k); z: scratch."""
-    u = uniform_pair(key, _S_LAND_U, p, np.uint64(k), np.uint64(m))[0]
-    comp = 0
-    ncomp = wcdf.shape[0]
-    while comp < ncomp - 1 and not (u < wcdf[comp]):
-        comp += 1
-    if law == 1:
-        x[i, 0] = comp
-        return
-    d = x.shape[1]
-    for q in range(pairs):
-        z0, z1 = normal_pair(key, _S_LAND_N, p, np.uint64(k), np.uint64(m * pairs + q))
-        z[2 * q] = z0
-        z[2 * q + 1] = z1
-    for j in range(d):
-        acc = means[comp, j]
-        for l2 in range(d):
-            acc = acc + factors[comp, j, l2] * z[l2]
-        x[i, j] = acc
-
-
 @jit_kernel(parallel=True, cache=True, error_model="numpy")
 def bgk_kernel(x, stepped, rate, sch, times, bounds, pjump, law, wcdf, means, factors, key,
                first, k0, k1, save_idx, out, n_jumps):
@@ -509,10 +513,10 @@ def bgk_kernel(x, stepped, rate, sch, times, bounds, pjump, law, wcdf, means, fa
     (thinning); ``sch`` = (code, p0, p1, p2) gives b(t).  Stepped: one redraw with
     probability ``pjump[k]`` per step.  The law: component cdf ``wcdf`` (K,) (the state cdf for
     a categorical law), ``means`` (K, d), ``factors`` (K, d, d) with covariance F F'.
-    ``n_jumps`` (n,) counts the redraws (in/out).
+    ``n_jumps`` (n,) counts the redraws (in/out).  Each particle runs
+    :func:`fpgen.kernels.particle_steps.bgk_particle` (shared with the CUDA kernel).
     """
     n, d = x.shape
-    n_save = save_idx.shape[0]
     pairs = (d + 1) // 2
     code = int(sch[0])
     for b in prange((n + BLOCK - 1) // BLOCK):
@@ -520,50 +524,14 @@ def bgk_kernel(x, stepped, rate, sch, times, bounds, pjump, law, wcdf, means, fa
         hi = min(lo + BLOCK, n)
         z = np.empty(2 * pairs)
         for i in range(lo, hi):
-            p = np.uint64(first + i)
-            si = 0
-            while si < n_save and save_idx[si] <= k0:
-                si += 1
-            for k in range(k0, k1):
-                if stepped:
-                    u = uniform_pair(key, _S_UNIFORM, p, np.uint64(k), np.uint64(0))[0]
-                    if u < pjump[k]:
-                        _land(x, i, key, p, k, 0, law, wcdf, means, factors, pairs, z)
-                        n_jumps[i] += 1
-                else:
-                    bound = bounds[k]
-                    t = times[k]
-                    tb = times[k + 1]
-                    ev = 0
-                    while bound > 0.0:
-                        u0, u1 = uniform_pair(key, _S_UNIFORM, p, np.uint64(k), np.uint64(ev))
-                        t = t + (-log_unit(u0)) / bound
-                        if not (t < tb):
-                            break
-                        lam = rate * schedule_rate(code, sch[1], sch[2], sch[3], t)
-                        if u1 * bound < lam:
-                            _land(x, i, key, p, k, ev, law, wcdf, means, factors, pairs, z)
-                            n_jumps[i] += 1
-                        ev += 1
-                if si < n_save and save_idx[si] == k + 1:
-                    for j in range(d):
-                        out[si, i, j] = x[i, j]
-                    si += 1
+            bgk_particle(x, i, np.uint64(first + i), stepped, rate, code, sch[1], sch[2], sch[3],
+                         times, bounds, pjump, law, wcdf, means, factors, key, k0, k1, save_idx,
+                         out, n_jumps, z)
 
 
 # ---------------------------------------------------------------------------------------------
 # Markov chains: uniformisation, Gillespie, tau-stepping (in the internal clock tau)
 # ---------------------------------------------------------------------------------------------
-
-
-@njit(inline="always")
-def _pick(cdf_row, w):
-    """First index y with w < cdf_row[y] (the last if none: guards the rounding of the sum)."""
-    K = cdf_row.shape[0]
-    y = 0
-    while y < K - 1 and not (w < cdf_row[y]):
-        y += 1
-    return y
 
 
 @jit_kernel(parallel=True, cache=True, error_model="numpy")
@@ -576,80 +544,16 @@ def ctmc_kernel(x, algorithm, dtaus, exit_rates, uni_rate, cdf_uni, cdf_jump, ke
     ``uni_rate`` per coordinate (``cdf_uni[s]`` the cumulative column s of
     :math:`I + R/\Lambda`), 1 Gillespie (``cdf_jump[s]`` the cumulative jump-chain column
     :math:`R_{ys}/q_s`, y != s), 2 tau-stepping (each coordinate leaves s with probability
-    :math:`\Delta\tau\,q_s` for a state drawn from ``cdf_jump[s]``).
+    :math:`\Delta\tau\,q_s` for a state drawn from ``cdf_jump[s]``).  Each particle runs
+    :func:`fpgen.kernels.particle_steps.ctmc_particle` (shared with the CUDA kernel).
     """
-    n, dim = x.shape
-    n_save = save_idx.shape[0]
+    n = x.shape[0]
     for b in prange((n + BLOCK - 1) // BLOCK):
         lo = b * BLOCK
         hi = min(lo + BLOCK, n)
         for i in range(lo, hi):
-            p = np.uint64(first + i)
-            si = 0
-            while si < n_save and save_idx[si] <= k0:
-                si += 1
-            for k in range(k0, k1):
-                dtau = dtaus[k]
-                kk = np.uint64(k)
-                if algorithm == 0:
-                    total = dim * uni_rate
-                    t = 0.0
-                    ev = 0
-                    while total > 0.0:
-                        u0, u1 = uniform_pair(key, _S_UNIFORM, p, kk, np.uint64(ev))
-                        t = t + (-log_unit(u0)) / total
-                        if not (t < dtau):
-                            break
-                        v = u1 * dim
-                        c = min(int(v), dim - 1)
-                        w = v - c
-                        s = x[i, c]
-                        y = _pick(cdf_uni[s], w)
-                        if y != s:
-                            x[i, c] = y
-                            n_jumps[i] += 1
-                        ev += 1
-                elif algorithm == 1:
-                    total = 0.0
-                    for c in range(dim):
-                        total = total + exit_rates[x[i, c]]
-                    t = 0.0
-                    ev = 0
-                    while total > 0.0:
-                        u0, u1 = uniform_pair(key, _S_UNIFORM, p, kk, np.uint64(ev))
-                        t = t + (-log_unit(u0)) / total
-                        if not (t < dtau):
-                            break
-                        target = u1 * total
-                        acc = 0.0
-                        c = 0
-                        while c < dim - 1 and not (target < acc + exit_rates[x[i, c]]):
-                            acc = acc + exit_rates[x[i, c]]
-                            c += 1
-                        s = x[i, c]
-                        w = (target - acc) / exit_rates[s]
-                        y = _pick(cdf_jump[s], w)
-                        if y != s:
-                            x[i, c] = y
-                            n_jumps[i] += 1
-                            total = 0.0
-                            for c2 in range(dim):
-                                total = total + exit_rates[x[i, c2]]
-                        ev += 1
-                else:
-                    for c in range(dim):
-                        u = uniform_pair(key, _S_UNIFORM, p, kk, np.uint64(c >> 1))[c & 1]
-                        s = x[i, c]
-                        leave = dtau * exit_rates[s]
-                        if u < leave:
-                            y = _pick(cdf_jump[s], u / leave)
-                            if y != s:
-                                x[i, c] = y
-                                n_jumps[i] += 1
-                if si < n_save and save_idx[si] == k + 1:
-                    for c in range(dim):
-                        out[si, i, c] = x[i, c]
-                    si += 1
+            ctmc_particle(x, i, np.uint64(first + i), algorithm, dtaus, exit_rates, uni_rate,
+                          cdf_uni, cdf_jump, key, k0, k1, save_idx, out, n_jumps)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ ctmc_gillespie  Gillespie's direct method (MarkovChain)                   exact 
 ctmc_stepped    tau-stepping :math:`P = I + hR(X, t)` (also reversed)     --        1
 ==============  ========================================================  ========  ======
 
-Every method runs on both backends (``numpy``, ``numba``).
+Every method runs on every backend (``numpy``, ``numba``, ``cuda``).
 
 .. [1] 1 with additive noise (OU, linear, kinetic, constant g) and on ODEs.
 .. [2] exact at grid times for forward BGK, whose rate does not depend on the state.
@@ -35,9 +35,12 @@ ReversedBGK take ``jump`` and ``jump_stepped``; MarkovChain takes ``ctmc``,
 The ``numba`` backend fuses the whole time loop into one parallel kernel per solve for the
 linear equations, BGK toward Gaussian / Gaussian-mixture / categorical laws, Markov chains, and
 equations whose drift, diffusion or velocity are :func:`pointwise` functions (scalar math per
-particle); anything else runs on NumPy with a one-line :class:`BackendFallbackWarning`.  Both
-backends draw the same counter-based random numbers (:mod:`fpgen.kernels.rng`), so their states
-agree up to rounding, and neither the thread count nor the chunk size changes a result.
+particle); anything else runs on NumPy with a one-line :class:`BackendFallbackWarning`.  The ``cuda``
+backend runs the same kernels on a GPU (numba-CUDA, one thread per particle, the per-particle
+steps of :mod:`fpgen.kernels.particle_steps`; CuPy arrays and torch CUDA tensors in and out;
+:mod:`fpgen.particles._cuda`).  The backends draw the same counter-based random numbers
+(:mod:`fpgen.kernels.rng`), so their states agree up to rounding, and neither the thread
+count nor the chunk size changes a result.
 
 References: Kloeden & Platen, *Numerical Solution of Stochastic Differential Equations* (1992);
 Gillespie, J. Phys. Chem. 81 (1977) 2340; Lewis & Shedler, Naval Res. Logist. Q. 26 (1979) 403;

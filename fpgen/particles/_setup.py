@@ -12,7 +12,7 @@ from ..distributions import Categorical, Distribution
 from ..equations.base import Equation
 
 __all__ = ["Grid", "make_grid", "BACKENDS", "check_backend", "check_seed", "InitialStates",
-           "check_x0", "check_chunk_size"]
+           "check_x0", "check_chunk_size", "is_device_array"]
 
 #: Backends ``simulate`` knows, with the optional extra each one needs.
 BACKENDS = {"numpy": None, "numba": None, "cuda": "gpu"}
@@ -151,7 +151,14 @@ def _save_points(save_at, times, dt, t0, t1):
 
 
 def check_backend(backend) -> str:
-    """The backend name, or a ValueError listing the valid ones / ImportError naming the extra."""
+    """The backend name, or a ValueError listing the valid ones / ImportError naming the extra.
+
+    ``"cuda"`` needs numba's CUDA target and a CUDA device — or numba's CUDA simulator
+    (``NUMBA_ENABLE_CUDASIM=1`` set before Python starts), which runs the same kernels on the
+    CPU; otherwise :class:`~fpgen.kernels.cuda_support.BackendUnavailableError` (an ImportError)
+    says what is missing.  CuPy is optional for the fused kernels (device arrays in and out,
+    the stepwise path on device arrays and the GPU grids need it).
+    """
     if not isinstance(backend, str) or backend.lower() not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; valid backends: {', '.join(BACKENDS)}")
     name = backend.lower()
@@ -161,22 +168,22 @@ def check_backend(backend) -> str:
         except ImportError:  # pragma: no cover - numba is a core dependency
             raise ImportError("backend 'numba' needs numba: pip install numba") from None
     if name == "cuda":
-        missing = []
-        for mod, pkg in (("cupy", "cupy-cuda12x"), ("numba.cuda", "numba-cuda")):
-            try:
-                __import__(mod)
-            except ImportError:
-                missing.append(pkg)
-        if missing:
-            raise ImportError(
-                f"backend 'cuda' needs {' and '.join(missing)}: install the extra with "
-                "pip install 'fpgen[gpu]'"
-            )
-        raise ValueError(
-            "backend 'cuda' has no particle kernels in this version of fpgen; use backend="
-            "'numba' (fused CPU kernels) or 'numpy'"
-        )
+        from ..kernels.cuda_support import require_cuda
+
+        require_cuda("backend 'cuda'")
     return name
+
+
+def is_device_array(x) -> bool:
+    """A GPU array (CuPy, a torch CUDA tensor, a numba device array or the CUDA simulator's),
+    recognised by its type alone: nothing is imported."""
+    mod = type(x).__module__ or ""
+    top = mod.split(".")[0]
+    if top in ("cupy", "cupyx"):
+        return True
+    if top == "torch":
+        return bool(getattr(x, "is_cuda", False))
+    return mod.startswith("numba.cuda")
 
 
 def check_seed(seed) -> int:

@@ -15,6 +15,7 @@ from ._setup import (
     check_chunk_size,
     check_seed,
     check_x0,
+    is_device_array,
     make_grid,
     n_states_of,
 )
@@ -71,9 +72,14 @@ def simulate(equation: Equation, x0, t_span, *, dt: float, method: str | None = 
     method : ``None`` (the best that fits: exact, heun, jump, ctmc or euler_maruyama) or a name
         from the solver table of :mod:`fpgen.particles`; a method that does not fit is refused
         with the list of those that do
-    backend : ``"numpy"`` (reference; any callable) or ``"numba"`` (one fused parallel kernel per
+    backend : ``"numpy"`` (reference; any callable), ``"numba"`` (one fused parallel kernel per
         solve; equations it cannot fuse fall back to NumPy with a one-line
-        :class:`BackendFallbackWarning`)
+        :class:`BackendFallbackWarning`) or ``"cuda"`` (the same kernels on a GPU, one thread
+        per particle, through numba-CUDA; see :mod:`fpgen.particles._cuda`).  With
+        ``"cuda"``, ``x0`` may be a CuPy array, a torch CUDA tensor or a numba device array:
+        the states then stay on the device and come back as the same kind of array, and an
+        equation with a Python callable (a learned score or velocity, which must then accept
+        and return CuPy arrays) runs the stepwise path with CuPy arithmetic
     seed : integer in [0, 2**64): the key of the counter-based random numbers; the draws of a
         particle depend only on (seed, particle index, step), never on the backend, the thread
         count or the chunking
@@ -88,8 +94,10 @@ def simulate(equation: Equation, x0, t_span, *, dt: float, method: str | None = 
         stays bounded by the chunk size, for any N)
     progress : show a tqdm progress bar
     dtype : ``np.float64`` (default) or ``np.float32`` (the linear equations OU /
-        LinearFokkerPlanck / KineticLangevin: states, step matrices and Brownian normals in
-        float32, drawn by ``normal_quad_f32``; statistics are still accumulated in float64)
+        LinearFokkerPlanck / KineticLangevin, and FokkerPlanck / VelocityODE equations made of
+        :func:`~fpgen.particles.pointwise` functions: states, step sizes, step matrices and
+        Brownian normals in float32, drawn by ``normal_quad_f32``, on every backend;
+        statistics are still accumulated in float64)
     max_memory : bytes the kept states may take before ``simulate`` refuses to start
     particle_offset : global index of the first particle (random numbers are keyed by the global
         index, so ``simulate(..., x0[a:b], particle_offset=a)`` reproduces particles a..b-1 of
@@ -130,7 +138,16 @@ def simulate(equation: Equation, x0, t_span, *, dt: float, method: str | None = 
         raise ValueError("brownian_dt applies to diffusions (methods with Brownian increments); "
                          f"{type(eq).__name__} has none")
     _check_horizon(eq, grid.t1)
-    init = check_x0(x0, eq, n_particles)
+    on_device = is_device_array(x0)
+    if on_device:
+        if backend != "cuda":
+            raise TypeError(f"x0 is a GPU array ({type(x0).__module__}.{type(x0).__name__}): "
+                            "use backend='cuda', or pass a NumPy array")
+        from ._cuda import check_device_x0
+
+        init = check_device_x0(x0, eq, n_particles)
+    else:
+        init = check_x0(x0, eq, n_particles)
     spec = check_stats(stats, init.discrete)
     N, d = init.n, init.dim
     chunk = check_chunk_size(chunk_size, N)
@@ -153,9 +170,6 @@ def simulate(equation: Equation, x0, t_span, *, dt: float, method: str | None = 
                 f"keeping the states needs {need / 2**30:.2f} GiB (> max_memory = "
                 f"{max_memory / 2**30:.2f} GiB); pass keep_states=False to stream the statistics "
                 "only, fewer save_at times, or a larger max_memory")
-    if chunk is None:
-        per = d * itemsize * (n_save + 10)
-        chunk = int(min(N, _MAX_CHUNK, max(1024, _CHUNK_BYTES // per)))
     if spec.histogram is not None:
         spec.histogram.edges(d)
 
@@ -166,65 +180,45 @@ def simulate(equation: Equation, x0, t_span, *, dt: float, method: str | None = 
     stepper = make_stepper(eq, info.name, grid, key, seed, fdtype)
     used = backend
     reason = None
-    if backend == "numba" and stepper.numba_reason is not None:
+    fused = stepper.numba_reason is None
+    stepwise_on_device = backend == "cuda" and on_device and not fused
+    if stepwise_on_device and not hasattr(stepper, "run_stepwise"):
+        raise ValueError(f"{type(eq).__name__} cannot run on device arrays "
+                         f"({stepper.numba_reason}); pass a NumPy x0 (it then runs on NumPy)")
+    if backend in ("numba", "cuda") and not fused and not stepwise_on_device:
         reason = stepper.numba_reason
         used = "numpy"
-        warnings.warn(f"fpgen.simulate: backend 'numba' cannot fuse {type(eq).__name__} "
+        warnings.warn(f"fpgen.simulate: backend {backend!r} cannot fuse {type(eq).__name__} "
                       f"({reason}); running the NumPy path", BackendFallbackWarning, stacklevel=2)
 
-    timings = {"compile_s": 0.0, "run_s": 0.0}
-    if used == "numba":
-        t_c = time.perf_counter()
-        stepper.warmup()
-        timings["compile_s"] = time.perf_counter() - t_c
-
+    if chunk is None and used != "cuda":
+        per = d * itemsize * (n_save + 10)
+        chunk = int(min(N, _MAX_CHUNK, max(1024, _CHUNK_BYTES // per)))
     dtype = np.int64 if init.discrete else fdtype
-    states = np.empty((n_save, N, d), dtype=dtype) if keep_states else None
-    final = np.empty((N, d), dtype=dtype) if keep_states else None
-    jumps_all = np.zeros(N, dtype=np.int64) if (keep_states and stepper.jumps) else None
     reducer = StreamReducer(spec, n_save, d, n_states_of(eq))
-    check_blowup = not init.discrete and not stepper.jumps
 
     from tqdm.auto import tqdm
 
     bar = tqdm(total=N * grid.n_steps, unit="particle-step", unit_scale=True,
                disable=not progress, desc=f"simulate[{info.name}]")
-    n_seg = min(grid.n_steps, 100) if (progress and used == "numba") else 1
-    bounds = np.linspace(0, grid.n_steps, n_seg + 1).round().astype(int)
-    t_run = time.perf_counter()
-    try:
-        for lo in range(0, N, chunk):
-            hi = min(N, lo + chunk)
-            n = hi - lo
-            x = np.ascontiguousarray(init.chunk(lo, hi, seed, off), dtype=dtype)
-            out = np.empty((n_save, n, d), dtype=dtype)
-            if grid.save_idx[0] == 0:
-                out[0] = x
-            n_jumps = np.zeros(n, dtype=np.int64)
-            if used == "numpy":
-                pids = np.arange(off + lo, off + hi, dtype=np.uint64)
+    device_info = None
+    if used == "cuda":
+        from ..kernels.cuda_support import cuda_probe
+        from ._cuda import run_ensemble
 
-                def tick(steps, _n=n):
-                    bar.update(_n * steps)
-
-                stepper.run_numpy(x, pids, 0, grid.n_steps, grid.save_idx, out, n_jumps, tick)
-            else:
-                x_start = x.copy() if check_blowup else None
-                for a, b in zip(bounds[:-1], bounds[1:], strict=True):
-                    stepper.run_numba(x, off + lo, int(a), int(b), grid.save_idx, out, n_jumps, False,
-                                      np.empty(0, dtype=np.int64))
-                    bar.update(n * int(b - a))
-                if check_blowup and not (np.isfinite(x).all() and np.isfinite(out).all()):
-                    _report_blowup(stepper, x_start, off + lo, grid, n_save, d)
-            reducer.add(out)
-            if keep_states:
-                states[:, lo:hi] = out
-                final[lo:hi] = x
-                if jumps_all is not None:
-                    jumps_all[lo:hi] = n_jumps
-    finally:
-        bar.close()
-    timings["run_s"] = time.perf_counter() - t_run
+        device_info = cuda_probe()["device"]
+        try:
+            ran = run_ensemble(stepper, init, grid, reducer, keep_states=keep_states, chunk=chunk,
+                               off=off, seed=seed, bar=bar, progress=progress, state_dtype=dtype,
+                               fused=fused)
+        finally:
+            bar.close()
+        states, final, jumps_all = ran["states"], ran["final"], ran["n_jumps"]
+        chunk, timings = ran["chunk"], ran["timings"]
+    else:
+        states, final, jumps_all, timings = _run_host(
+            stepper, used, init, grid, reducer, keep_states, chunk, off, seed, bar, progress,
+            dtype)
 
     strong, weak = method_orders(info, eq)
     hist = spec.histogram
@@ -239,6 +233,8 @@ def simulate(equation: Equation, x0, t_span, *, dt: float, method: str | None = 
         "fitting_methods": fitting_methods(eq),
         "backend": used,
         "requested_backend": backend,
+        "cuda_path": (None if used != "cuda" else ("fused" if fused else "stepwise")),
+        "device": device_info,
         "fallback_reason": reason,
         "t_span": [grid.t0, grid.t1],
         "dt": grid.dt,
@@ -262,6 +258,61 @@ def simulate(equation: Equation, x0, t_span, *, dt: float, method: str | None = 
                            settings=settings, n_jumps=jumps_all, timings=timings,
                            **reducer.finish())
     return res
+
+
+def _run_host(stepper, used, init, grid, reducer, keep_states, chunk, off, seed, bar, progress,
+              dtype):
+    """The NumPy and numba backends: chunks of particles on the host."""
+    N, d = init.n, init.dim
+    n_save = grid.save_idx.shape[0]
+    timings = {"compile_s": 0.0, "run_s": 0.0}
+    if used == "numba":
+        t_c = time.perf_counter()
+        stepper.warmup()
+        timings["compile_s"] = time.perf_counter() - t_c
+
+    states = np.empty((n_save, N, d), dtype=dtype) if keep_states else None
+    final = np.empty((N, d), dtype=dtype) if keep_states else None
+    jumps_all = np.zeros(N, dtype=np.int64) if (keep_states and stepper.jumps) else None
+    check_blowup = not init.discrete and not stepper.jumps
+
+    n_seg = min(grid.n_steps, 100) if (progress and used == "numba") else 1
+    bounds = np.linspace(0, grid.n_steps, n_seg + 1).round().astype(int)
+    t_run = time.perf_counter()
+    try:
+        for lo in range(0, N, chunk):
+            hi = min(N, lo + chunk)
+            n = hi - lo
+            x = np.ascontiguousarray(init.chunk(lo, hi, seed, off), dtype=dtype)
+            out = np.empty((n_save, n, d), dtype=dtype)
+            if grid.save_idx[0] == 0:
+                out[0] = x
+            n_jumps = np.zeros(n, dtype=np.int64)
+            if used == "numpy":
+                pids = np.arange(off + lo, off + hi, dtype=np.uint64)
+
+                def tick(steps, _n=n):
+                    bar.update(_n * steps)
+
+                stepper.run_numpy(x, pids, 0, grid.n_steps, grid.save_idx, out, n_jumps, tick)
+            else:
+                x_start = x.copy() if check_blowup else None
+                for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+                    stepper.run_numba(x, off + lo, int(a), int(b), grid.save_idx, out, n_jumps,
+                                      False, np.empty(0, dtype=np.int64))
+                    bar.update(n * int(b - a))
+                if check_blowup and not (np.isfinite(x).all() and np.isfinite(out).all()):
+                    _report_blowup(stepper, x_start, off + lo, grid, n_save, d)
+            reducer.add(out)
+            if keep_states:
+                states[:, lo:hi] = out
+                final[lo:hi] = x
+                if jumps_all is not None:
+                    jumps_all[lo:hi] = n_jumps
+    finally:
+        bar.close()
+    timings["run_s"] = time.perf_counter() - t_run
+    return states, final, jumps_all, timings
 
 
 def _report_blowup(stepper, x_start, lo, grid, n_save, d):

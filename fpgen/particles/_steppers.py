@@ -221,17 +221,51 @@ def _negate(fn):
     return negated
 
 
+class HostFields:
+    """The drift and diffusion of an equation as the NumPy stepwise path evaluates them: the
+    equation's own vectorised methods, cast to the states' dtype and shape-checked."""
+
+    def __init__(self, eq, dtype):
+        self.eq = eq
+        self.dtype = np.dtype(dtype)
+
+    def drift(self, x, t):
+        f = np.asarray(self.eq.drift(x, t), dtype=self.dtype)
+        if f.shape != x.shape:
+            raise ValueError(f"the drift returned shape {f.shape} for states {x.shape}")
+        return f
+
+    def diffusion(self, x, t):
+        return np.asarray(self.eq.diffusion(x, t), dtype=self.dtype)
+
+
+def _check_finite_xp(x, k: int, grid: Grid, first: int, xp) -> None:
+    """Raise NonFiniteStateError if a state of ``x`` (particles ``first ..``) is not finite."""
+    ok = xp.isfinite(x).all(axis=1)
+    if not bool(ok.all()):
+        bad = ~ok
+        raise NonFiniteStateError(k, grid.times[k + 1], int(bad.sum()),
+                                  first + int(xp.argmax(bad.astype(xp.int8))))
+
+
 class CallableStepper(Stepper):
     r"""Euler–Maruyama :math:`X + f h + g\Delta W` (``scheme`` "em"), Euler :math:`X + f h`
     ("euler", ODEs) and Heun :math:`X + \tfrac h2[f(X, t) + f(X + h f, t + h)]` ("heun") on the
     equation's vectorised ``drift``/``diffusion``.  Fused into ``pointwise_sde_kernel`` or
-    ``pointwise_ode_kernel`` when the functions are :class:`~fpgen.particles.PointwiseFunction`
-    objects."""
+    ``pointwise_ode_kernel`` (and their CUDA twins) when the functions are
+    :class:`~fpgen.particles.PointwiseFunction` objects.
 
-    def __init__(self, eq, scheme: str, grid: Grid, key, seed: int):
+    The stepwise path (:meth:`run_stepwise`) is written against an array namespace ``xp``
+    (NumPy on the host, CuPy on a GPU): it uses only the arrays' own arithmetic, so the same code
+    runs a learned score or velocity on device arrays.  float32 is supported when the functions
+    are pointwise: states, step sizes and Brownian normals in float32 on every backend.
+    """
+
+    def __init__(self, eq, scheme: str, grid: Grid, key, seed: int, dtype=np.float64):
         super().__init__(grid, key, seed)
         self.eq = eq
         self.scheme = scheme
+        self.dtype = np.dtype(dtype)
         self.state_dim = d = eq.state_dim
         self.noise = getattr(eq, "noise", "none") if scheme == "em" else "none"
         if self.noise == "none":
@@ -240,26 +274,37 @@ class CallableStepper(Stepper):
         else:
             m = eq.noise_dim if self.noise == "general" else d
             self.lanes = np.arange(m, dtype=np.int64)
+        self.hs = grid.hs.astype(self.dtype)
+        self.sqrt_hs = grid.sqrt_hs.astype(self.dtype)
+        self.hhs = (0.5 * grid.hs).astype(self.dtype)
+        self.inv_sqrt_r = self.dtype.type(grid.inv_sqrt_r)
+        #: the pointwise sources (function, negated?) of the drift and of the diffusion, for the
+        #: CUDA kernels, which compile the Python source for the GPU
+        self.sources: tuple = (None, None)
         self._fused = self._fuse(eq)
 
     def _fuse(self, eq):
         """(drift_fn, diff_fn, g_const, use_g_const) for the kernel, or set numba_reason."""
         drift = diff = None
-        g_const = np.zeros(1)
+        drift_src = diff_src = None
+        g_const = np.zeros(1, dtype=self.dtype)
         use_const = True
         if isinstance(eq, FokkerPlanck):
             if isinstance(eq._drift, PointwiseFunction):
                 drift = eq._drift.kernel_fn
+                drift_src = (eq._drift, False)
             elif isinstance(eq.grad_potential, PointwiseFunction):
                 drift = _negate(eq.grad_potential.kernel_fn)
+                drift_src = (eq.grad_potential, True)
             if self.noise != "none":
                 if eq._diffusion is None:
                     g_const = np.array(eq.diffusion(np.zeros((1, self.state_dim)), 0.0)[0],
-                                       dtype=float, order="C")
+                                       dtype=self.dtype, order="C")
                 elif isinstance(eq._diffusion, PointwiseFunction):
                     diff = eq._diffusion.kernel_fn
+                    diff_src = (eq._diffusion, False)
                     shape = eq._g_shape(1)[1:]
-                    g_const = np.zeros(shape)
+                    g_const = np.zeros(shape, dtype=self.dtype)
                     use_const = False
                 else:
                     self.numba_reason = ("its diffusion is a Python callable, not an "
@@ -267,16 +312,20 @@ class CallableStepper(Stepper):
                     return None
         elif isinstance(eq, VelocityODE) and isinstance(eq.velocity, PointwiseFunction):
             drift = eq.velocity.kernel_fn
+            drift_src = (eq.velocity, False)
         if drift is None:
             self.numba_reason = (f"the {'velocity' if self.noise == 'none' else 'drift'} of "
                                  f"{type(eq).__name__} is a Python callable, not an "
                                  "fpgen.particles.pointwise function")
             return None
         self.numba_reason = None
+        self.sources = (drift_src, diff_src if diff_src is not None else drift_src)
         return drift, (diff if diff is not None else drift), g_const, use_const
 
-    def _noise(self, g, dW):
-        if self.noise in ("isotropic", "diagonal"):
+    @staticmethod
+    def _noise(g, dW):
+        r""":math:`g\,\Delta W` per particle: g (n, 1) / (n, d) times dW, or (n, d, m) @ dW."""
+        if g.ndim < 3:
             return g * dW
         nz = g[:, :, 0] * dW[:, 0:1]
         for c in range(1, dW.shape[1]):
@@ -284,27 +333,44 @@ class CallableStepper(Stepper):
         return nz
 
     def run_numpy(self, x, pids, k0, k1, save_idx, out, n_jumps, progress):
-        eq, grid = self.eq, self.grid
-        src = BrownianSource(self.key, self.lanes, grid.r) if self.scheme == "em" else None
+        src = (BrownianSource(self.key, self.lanes, self.grid.r, dtype=self.dtype)
+               if self.scheme == "em" else None)
+
+        def increments(k):
+            return src.xi(pids, k)
+
+        first = int(pids[0]) if pids.shape[0] else 0
+        self.run_stepwise(x, first, k0, k1, save_idx, out, progress, np,
+                          HostFields(self.eq, self.dtype), increments)
+
+    def run_stepwise(self, x, first, k0, k1, save_idx, out, progress, xp, fields,
+                     increments) -> None:
+        r"""Steps ``k0 .. k1-1`` on the array ``x`` (n, d) of particles ``first ..`` in place,
+        with the arithmetic of the namespace ``xp`` (``numpy`` or ``cupy``).
+
+        ``fields.drift(x, t)`` / ``fields.diffusion(x, t)`` return arrays of ``x``'s kind and
+        dtype; ``increments(k)`` returns the standardised Brownian increments
+        :math:`\xi_k` (n, m) of step k (the counter-based draws of the fused kernels).  States
+        after the steps listed in ``save_idx`` are written to ``out[slot]``; a non-finite state
+        raises :class:`NonFiniteStateError` naming the step.
+        """
+        grid = self.grid
         si = _next_slot(save_idx, k0)
-        n, d = x.shape
         for k in range(k0, k1):
-            t, h = grid.times[k], grid.hs[k]
+            t, h = grid.times[k], self.hs[k]
             with np.errstate(all="ignore"):
-                f1 = np.asarray(eq.drift(x, t), dtype=float)
-                if f1.shape != x.shape:
-                    raise ValueError(f"the drift returned shape {f1.shape} for states {x.shape}")
+                f1 = fields.drift(x, t)
                 if self.scheme == "em":
-                    g = np.asarray(eq.diffusion(x, t), dtype=float)
-                    dW = grid.sqrt_hs[k] * src.xi(pids, k)
-                    x[:] = x + f1 * h + self._noise(g, dW)
+                    g = fields.diffusion(x, t)
+                    dW = self.sqrt_hs[k] * increments(k)
+                    x[...] = x + f1 * h + self._noise(g, dW)
                 elif self.scheme == "euler":
-                    x[:] = x + f1 * h
+                    x[...] = x + f1 * h
                 else:
-                    xp = x + h * f1
-                    f2 = np.asarray(eq.drift(xp, grid.times[k + 1]), dtype=float)
-                    x[:] = x + (0.5 * h) * (f1 + f2)
-            _check_finite(x, k, grid, pids)
+                    xp_ = x + h * f1
+                    f2 = fields.drift(xp_, grid.times[k + 1])
+                    x[...] = x + self.hhs[k] * (f1 + f2)
+            _check_finite_xp(x, k, grid, first, xp)
             if si < save_idx.shape[0] and save_idx[si] == k + 1:
                 out[si] = x
                 si += 1
@@ -314,13 +380,14 @@ class CallableStepper(Stepper):
         drift, diff, g_const, use_const = self._fused
         g = self.grid
         if self.scheme == "em":
-            _loops().pointwise_sde_kernel(x, drift, diff, _NOISE_CODES[self.noise], g_const,
-                                          use_const, self.lanes, self.key, first, g.times, g.hs,
-                                          g.sqrt_hs, k0, k1, g.r, g.inv_sqrt_r, save_idx, out,
-                                          check, bad_step)
+            kern = (_loops().pointwise_sde_kernel_f32 if self.dtype == np.float32
+                    else _loops().pointwise_sde_kernel)
+            kern(x, drift, diff, _NOISE_CODES[self.noise], g_const, use_const, self.lanes,
+                 self.key, first, g.times, self.hs, self.sqrt_hs, k0, k1, g.r, self.inv_sqrt_r,
+                 save_idx, out, check, bad_step)
         else:
-            _loops().pointwise_ode_kernel(x, drift, self.scheme == "heun", g.times, g.hs, k0, k1,
-                                          save_idx, out, check, bad_step)
+            _loops().pointwise_ode_kernel(x, drift, self.scheme == "heun", g.times, self.hs,
+                                          self.hhs, k0, k1, save_idx, out, check, bad_step)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -644,19 +711,27 @@ class CTMCStepper(Stepper):
 def make_stepper(eq, method: str, grid: Grid, key, seed: int, dtype=np.float64) -> Stepper:
     """The stepper that runs ``method`` on ``eq`` (the method has been checked to fit)."""
     linear = isinstance(eq, (OrnsteinUhlenbeck, LinearFokkerPlanck, KineticLangevin))
-    if np.dtype(dtype) != np.float64 and not (linear and method in ("exact", "euler_maruyama")):
-        raise ValueError(
-            f"dtype float32 is available for the linear equations (OrnsteinUhlenbeck, "
-            f"LinearFokkerPlanck, KineticLangevin) with methods exact and euler_maruyama; "
-            f"got {type(eq).__name__} with {method!r} (use dtype=np.float64)")
+    single = np.dtype(dtype) != np.float64
+    if single and not (linear and method in ("exact", "euler_maruyama")):
+        callable_ok = method in ("euler_maruyama", "heun") and not linear and isinstance(
+            eq, (FokkerPlanck, VelocityODE))
+        if not (callable_ok and CallableStepper(eq, "em" if method == "euler_maruyama"
+                                                else "heun", grid, key, seed).numba_reason
+                is None):
+            raise ValueError(
+                f"dtype float32 is available for the linear equations (OrnsteinUhlenbeck, "
+                f"LinearFokkerPlanck, KineticLangevin) with methods exact and euler_maruyama, "
+                f"and for FokkerPlanck / VelocityODE equations whose functions are "
+                f"fpgen.particles.pointwise functions; got {type(eq).__name__} with {method!r} "
+                f"(use dtype=np.float64)")
     if method == "exact":
         return AffineStepper(eq, True, grid, key, seed, dtype)
     if method == "euler_maruyama":
         if linear:
             return AffineStepper(eq, False, grid, key, seed, dtype)
-        return CallableStepper(eq, "em", grid, key, seed)
+        return CallableStepper(eq, "em", grid, key, seed, dtype)
     if method == "heun":
-        return CallableStepper(eq, "heun", grid, key, seed)
+        return CallableStepper(eq, "heun", grid, key, seed, dtype)
     if method in ("jump", "jump_stepped"):
         if not isinstance(eq, (BGK, ReversedBGK)):
             raise TypeError(f"method {method!r} needs a BGK equation")

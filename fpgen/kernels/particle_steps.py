@@ -1,0 +1,472 @@
+r"""Per-particle step functions: one source for the numba CPU kernels and the numba-CUDA kernels.
+
+Every function here is plain Python registered with :func:`numba.extending.register_jitable`,
+so it compiles for numba's CPU target (called from the fused loops of
+:mod:`fpgen.kernels.particle_loops`), for numba's CUDA target (called from the one-thread-per-
+particle kernels of :mod:`fpgen.kernels.cuda_loops`), and runs unchanged in numba's CUDA
+simulator.  Importing this module imports numba (not ``numba.cuda``) and compiles nothing.
+
+Time convention: t = 0 is the data and time runs toward equilibrium; the kernels receive the
+grid ``times`` of the equation's own time (a reversed equation's s = T - t).
+
+What is shared, and how (the same source, the same IEEE operations in the same order, so the
+CPU kernels, the simulator and the GPU agree up to FMA contraction, see
+:mod:`fpgen.kernels.cuda_loops`):
+
+* BGK (:func:`bgk_particle`: Lewis–Shedler thinning of a Poisson clock, or one redraw chance
+  per step; :func:`land_particle`, :func:`schedule_rate`) and Markov chains
+  (:func:`ctmc_particle`: uniformisation, Gillespie's direct method, tau-stepping;
+  :func:`pick`): the whole time loop of one particle.  Both targets call them.
+* Pointwise Euler/Heun (:func:`ode_step`) and the Euler–Maruyama update
+  :math:`X + f h + g\Delta W` (:func:`em_update`): one step of one particle, with the user's
+  drift and diffusion passed in as functions.  Both targets call them.
+* The Brownian increments of a coarse step (:func:`brownian_f64`, :func:`brownian_f32`) and
+  the affine update :math:`X \leftarrow A X + L\xi` (:func:`affine_update`), written on
+  column ``i`` of ``(d, n)`` arrays.  The CUDA kernels call them with ``i = 0`` on
+  thread-local ``(d, 1)`` arrays.  The CPU kernels run the same arithmetic with the particle
+  index as the *innermost* loop (``for c: for q: for i``) instead, because that loop order is
+  what LLVM vectorises across particles; calling a per-particle function there puts loops over
+  the components inside the particle loop and costs the 10x of SIMD Box–Muller (measured, see
+  :mod:`fpgen.kernels.rng`).  The simulator tests check that both layouts give the same bits.
+
+Random-number layout (see :mod:`fpgen.kernels.particle_loops`): the normal of fine step ``j``
+and Brownian component ``c`` is half ``j & 1`` of ``normal_pair(key, 0, particle, j >> 1,
+lane_c)`` in float64 and lane ``j & 3`` of ``normal_quad_f32(key, 0, particle, j >> 2,
+lane_c)`` in float32; a coarse step of ``r`` fine steps uses
+:math:`\xi = r^{-1/2}\sum_{q<r} Z_{kr+q}` (summed in order).  Jump clocks use
+``uniform_pair(key, 1, particle, k, event)``; landings use streams 4 (uniform) and 5 (normals).
+
+Float32 rules: no Python float literal meets a float32 value (numba would promote to float64,
+NumPy 2 would not, and the simulator runs NumPy); step sizes and half steps arrive as values of
+the state's dtype.
+
+References: Kloeden & Platen, *Numerical Solution of Stochastic Differential Equations* (1992)
+(Euler–Maruyama, Heun); Lewis & Shedler, Naval Res. Logist. Q. 26 (1979) 403 (thinning);
+Gillespie, J. Phys. Chem. 81 (1977) 2340; Jensen (1953) and Grassmann (1977) (uniformisation).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+from numba.extending import overload, register_jitable
+
+from fpgen.kernels.rng import log_unit, normal_pair, normal_quad_f32, uniform_pair
+
+__all__ = [
+    "STREAM_BROWNIAN",
+    "STREAM_UNIFORM",
+    "STREAM_LANDING_U",
+    "STREAM_LANDING_N",
+    "schedule_rate",
+    "pick",
+    "land_particle",
+    "bgk_particle",
+    "ctmc_particle",
+    "noise_term",
+    "em_update",
+    "ode_step",
+    "brownian_f64",
+    "brownian_f32",
+    "affine_update",
+    "first_save_slot",
+    "save_state",
+    "record_nonfinite",
+]
+
+STREAM_BROWNIAN = 0
+STREAM_UNIFORM = 1
+STREAM_LANDING_U = 4
+STREAM_LANDING_N = 5
+
+_S_BROWNIAN = np.uint64(STREAM_BROWNIAN)
+_S_UNIFORM = np.uint64(STREAM_UNIFORM)
+_S_LAND_U = np.uint64(STREAM_LANDING_U)
+_S_LAND_N = np.uint64(STREAM_LANDING_N)
+_HALF_PI = 0.5 * math.pi
+_INF = math.inf
+
+
+# ---------------------------------------------------------------------------------------------
+# small pieces
+# ---------------------------------------------------------------------------------------------
+
+
+@register_jitable
+def schedule_rate(code: int, p0: float, p1: float, p2: float, t: float) -> float:
+    r"""The rate :math:`b(t)` of a schedule in kernel form (see ``Schedule.kernel_params``):
+    0 constant ``p0``; 1 linear ``p0 + (p1 - p0) t / p2``; 2 cosine
+    :math:`\tan\theta\cdot\pi/(2 p_1 (1 + p_0))`, :math:`\theta = (t/p_1 + p_0)/(1 + p_0)\cdot\pi/2`."""
+    if code == 0:
+        return p0
+    if code == 1:
+        return p0 + (p1 - p0) * t / p2
+    theta = (t / p1 + p0) / (1.0 + p0) * _HALF_PI
+    return math.tan(theta) * (_HALF_PI / (p1 * (1.0 + p0)))
+
+
+@register_jitable
+def pick(cdf_row: np.ndarray, w: float) -> int:
+    """First index y with ``w < cdf_row[y]`` (the last if none: guards the rounding of the sum)."""
+    K = cdf_row.shape[0]
+    y = 0
+    while y < K - 1 and not (w < cdf_row[y]):
+        y += 1
+    return y
+
+
+@register_jitable
+def first_save_slot(save_idx: np.ndarray, k0: int) -> int:
+    """The first save slot after time index ``k0`` (slots at or before k0 are already written)."""
+    si = 0
+    n_save = save_idx.shape[0]
+    while si < n_save and save_idx[si] <= k0:
+        si += 1
+    return si
+
+
+@register_jitable
+def save_state(save_idx: np.ndarray, si: int, k: int, out: np.ndarray, i: int,
+               xv: np.ndarray) -> int:
+    """Write the state ``xv`` (d,) into ``out[si, i]`` if slot si is the state after step k;
+    returns the next slot."""
+    if si < save_idx.shape[0] and save_idx[si] == k + 1:
+        for j in range(xv.shape[0]):
+            out[si, i, j] = xv[j]
+        return si + 1
+    return si
+
+
+@register_jitable
+def record_nonfinite(xv: np.ndarray, k: int, bad_step: np.ndarray, i: int) -> None:
+    """Record in ``bad_step[i]`` the first step k after which the state ``xv`` (d,) is
+    non-finite (``bad_step[i] < 0`` until then)."""
+    if bad_step[i] < 0:
+        for j in range(xv.shape[0]):
+            if not (abs(xv[j]) < _INF):
+                bad_step[i] = k
+                return
+
+
+# ---------------------------------------------------------------------------------------------
+# BGK: redraws from a Gaussian mixture / categorical law at the rings of a Poisson clock
+# ---------------------------------------------------------------------------------------------
+
+
+@register_jitable
+def land_particle(x: np.ndarray, i: int, key: np.uint64, p: np.uint64, k: int, m: int, law: int,
+                  wcdf: np.ndarray, means: np.ndarray, factors: np.ndarray, pairs: int,
+                  z: np.ndarray) -> None:
+    """Redraw particle row ``x[i]`` (global index p) from the equilibrium at event m of step k.
+
+    ``law`` 0: Gaussian mixture (component by ``wcdf``, then ``means[c] + factors[c] z`` with
+    the normals of pairs ``m P .. m P + P - 1`` of stream 5); 1: categorical (the state index).
+    ``z`` is scratch of length ``2 P``.
+    """
+    u = uniform_pair(key, _S_LAND_U, p, np.uint64(k), np.uint64(m))[0]
+    comp = pick(wcdf, u)
+    if law == 1:
+        x[i, 0] = comp
+        return
+    d = x.shape[1]
+    for q in range(pairs):
+        z0, z1 = normal_pair(key, _S_LAND_N, p, np.uint64(k), np.uint64(m * pairs + q))
+        z[2 * q] = z0
+        z[2 * q + 1] = z1
+    for j in range(d):
+        acc = means[comp, j]
+        for l2 in range(d):
+            acc = acc + factors[comp, j, l2] * z[l2]
+        x[i, j] = acc
+
+
+@register_jitable
+def bgk_particle(x: np.ndarray, i: int, p: np.uint64, stepped: bool, rate: float, code: int,
+                 s1: float, s2: float, s3: float, times: np.ndarray, bounds: np.ndarray,
+                 pjump: np.ndarray, law: int, wcdf: np.ndarray, means: np.ndarray,
+                 factors: np.ndarray, key: np.uint64, k0: int, k1: int, save_idx: np.ndarray,
+                 out: np.ndarray, n_jumps: np.ndarray, z: np.ndarray) -> None:
+    r"""Steps ``k0 .. k1-1`` of BGK relaxation for particle row ``x[i]`` (global index p).
+
+    Exact (``stepped`` False): candidate events at the rings of a Poisson clock of rate
+    ``bounds[k]`` on step k, accepted with probability :math:`r\,b(t)/\text{bound}` (thinning;
+    ``code, s1, s2, s3`` the schedule's kernel form); stepped: one redraw with probability
+    ``pjump[k]`` per step.  ``n_jumps[i]`` counts the redraws; states after the steps listed in
+    ``save_idx`` go to ``out[slot, i]``.
+    """
+    d = x.shape[1]
+    n_save = save_idx.shape[0]
+    si = first_save_slot(save_idx, k0)
+    for k in range(k0, k1):
+        if stepped:
+            u = uniform_pair(key, _S_UNIFORM, p, np.uint64(k), np.uint64(0))[0]
+            if u < pjump[k]:
+                land_particle(x, i, key, p, k, 0, law, wcdf, means, factors, (d + 1) // 2, z)
+                n_jumps[i] += 1
+        else:
+            bound = bounds[k]
+            t = times[k]
+            tb = times[k + 1]
+            ev = 0
+            while bound > 0.0:
+                u0, u1 = uniform_pair(key, _S_UNIFORM, p, np.uint64(k), np.uint64(ev))
+                t = t + (-log_unit(u0)) / bound
+                if not (t < tb):
+                    break
+                lam = rate * schedule_rate(code, s1, s2, s3, t)
+                if u1 * bound < lam:
+                    land_particle(x, i, key, p, k, ev, law, wcdf, means, factors, (d + 1) // 2,
+                                  z)
+                    n_jumps[i] += 1
+                ev += 1
+        if si < n_save and save_idx[si] == k + 1:
+            for j in range(d):
+                out[si, i, j] = x[i, j]
+            si += 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Markov chains in the clock tau
+# ---------------------------------------------------------------------------------------------
+
+
+@register_jitable
+def ctmc_particle(x: np.ndarray, i: int, p: np.uint64, algorithm: int, dtaus: np.ndarray,
+                  exit_rates: np.ndarray, uni_rate: float, cdf_uni: np.ndarray,
+                  cdf_jump: np.ndarray, key: np.uint64, k0: int, k1: int, save_idx: np.ndarray,
+                  out: np.ndarray, n_jumps: np.ndarray) -> None:
+    r"""Steps ``k0 .. k1-1`` of a Markov chain on the ``dim`` coordinates of row ``x[i]``.
+
+    ``algorithm`` 0: uniformisation at rate ``uni_rate`` per coordinate (``cdf_uni[s]`` the
+    cumulative column s of :math:`I + R/\Lambda`); 1: Gillespie (``cdf_jump[s]`` the cumulative
+    jump-chain column :math:`R_{ys}/q_s`); 2: tau-stepping (a coordinate in s leaves with
+    probability :math:`\Delta\tau\,q_s`).  ``dtaus[k]`` is the clock increment of step k.
+    """
+    dim = x.shape[1]
+    n_save = save_idx.shape[0]
+    si = first_save_slot(save_idx, k0)
+    for k in range(k0, k1):
+        dtau = dtaus[k]
+        kk = np.uint64(k)
+        if algorithm == 0:
+            total = dim * uni_rate
+            t = 0.0
+            ev = 0
+            while total > 0.0:
+                u0, u1 = uniform_pair(key, _S_UNIFORM, p, kk, np.uint64(ev))
+                t = t + (-log_unit(u0)) / total
+                if not (t < dtau):
+                    break
+                v = u1 * dim
+                c = int(v)
+                if c > dim - 1:  # (no min(): numba's CUDA target mistypes the builtin)
+                    c = dim - 1
+                w = v - c
+                s = x[i, c]
+                y = pick(cdf_uni[s], w)
+                if y != s:
+                    x[i, c] = y
+                    n_jumps[i] += 1
+                ev += 1
+        elif algorithm == 1:
+            total = 0.0
+            for c in range(dim):
+                total = total + exit_rates[x[i, c]]
+            t = 0.0
+            ev = 0
+            while total > 0.0:
+                u0, u1 = uniform_pair(key, _S_UNIFORM, p, kk, np.uint64(ev))
+                t = t + (-log_unit(u0)) / total
+                if not (t < dtau):
+                    break
+                target = u1 * total
+                acc = 0.0
+                c = 0
+                while c < dim - 1 and not (target < acc + exit_rates[x[i, c]]):
+                    acc = acc + exit_rates[x[i, c]]
+                    c += 1
+                s = x[i, c]
+                w = (target - acc) / exit_rates[s]
+                y = pick(cdf_jump[s], w)
+                if y != s:
+                    x[i, c] = y
+                    n_jumps[i] += 1
+                    total = 0.0
+                    for c2 in range(dim):
+                        total = total + exit_rates[x[i, c2]]
+                ev += 1
+        else:
+            for c in range(dim):
+                u = uniform_pair(key, _S_UNIFORM, p, kk, np.uint64(c >> 1))[c & 1]
+                s = x[i, c]
+                leave = dtau * exit_rates[s]
+                if u < leave:
+                    y = pick(cdf_jump[s], u / leave)
+                    if y != s:
+                        x[i, c] = y
+                        n_jumps[i] += 1
+        if si < n_save and save_idx[si] == k + 1:
+            for c in range(dim):
+                out[si, i, c] = x[i, c]
+            si += 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Pointwise functions: Euler–Maruyama, Euler, Heun
+# ---------------------------------------------------------------------------------------------
+
+
+def noise_term(g: np.ndarray, dw: np.ndarray, j: int, noise: int) -> float:
+    """Component j of :math:`g\\,\\Delta W` for one particle: ``g`` (1,) isotropic (``noise``
+    0) or (d,) diagonal (1), or (d, m) general (2)."""
+    if g.ndim == 1:
+        return g[0] * dw[j] if noise == 0 else g[j] * dw[j]
+    nz = g[j, 0] * dw[0]
+    for c in range(1, dw.shape[0]):
+        nz = nz + g[j, c] * dw[c]
+    return nz
+
+
+@overload(noise_term, inline="always")
+def _noise_term_overload(g, dw, j, noise):
+    if g.ndim == 1:
+        def impl(g, dw, j, noise):
+            if noise == 0:
+                return g[0] * dw[j]
+            return g[j] * dw[j]
+    else:
+        def impl(g, dw, j, noise):
+            nz = g[j, 0] * dw[0]
+            for c in range(1, dw.shape[0]):
+                nz = nz + g[j, c] * dw[c]
+            return nz
+    return impl
+
+
+@register_jitable
+def em_update(drift_fn: Callable, diff_fn: Callable, use_g_const: bool, noise: int,
+              xv: np.ndarray, t: float, h: float, sq: float, xi: np.ndarray, i: int, m: int,
+              f1: np.ndarray, gl: np.ndarray, dw: np.ndarray) -> None:
+    r"""One Euler–Maruyama step :math:`X \leftarrow X + f(X, t)h + g(X, t)\sqrt h\,\xi` of one
+    particle ``xv`` (d,), with :math:`\xi` = column ``i`` of ``xi`` (m, .).
+
+    ``drift_fn(x, t, out)`` writes f; ``diff_fn(x, t, out)`` writes g into ``gl`` unless
+    ``use_g_const`` (then ``gl`` holds the constant g); ``sq`` = :math:`\sqrt h`;
+    ``f1`` (d,), ``dw`` (m,) scratch.
+    """
+    drift_fn(xv, t, f1)
+    if not use_g_const:
+        diff_fn(xv, t, gl)
+    for c in range(m):
+        dw[c] = sq * xi[c, i]
+    for j in range(xv.shape[0]):
+        nz = noise_term(gl, dw, j, noise)
+        xv[j] = xv[j] + f1[j] * h + nz
+
+
+@register_jitable
+def ode_step(drift_fn: Callable, heun: bool, xv: np.ndarray, t: float, t2: float, h: float,
+             hh: float, f1: np.ndarray, f2: np.ndarray, xp: np.ndarray) -> None:
+    r"""One Euler step :math:`X + f h` or (``heun``) Heun step
+    :math:`X + \tfrac h2[f(X, t) + f(X + h f(X, t), t_2)]` of one particle ``xv`` (d,);
+    ``hh`` = h/2 in the state's dtype; ``f1, f2, xp`` (d,) scratch."""
+    d = xv.shape[0]
+    drift_fn(xv, t, f1)
+    if heun:
+        for j in range(d):
+            xp[j] = xv[j] + h * f1[j]
+        drift_fn(xp, t2, f2)
+        for j in range(d):
+            xv[j] = xv[j] + hh * (f1[j] + f2[j])
+    else:
+        for j in range(d):
+            xv[j] = xv[j] + f1[j] * h
+
+
+# ---------------------------------------------------------------------------------------------
+# Brownian increments and affine steps, per particle (the CUDA kernels' layout)
+# ---------------------------------------------------------------------------------------------
+
+
+@register_jitable
+def brownian_f64(key: np.uint64, p: np.uint64, lanes: np.ndarray, k: int, fresh: bool, r: int,
+                 inv_sqrt_r: float, xi: np.ndarray, zodd: np.ndarray, i: int) -> None:
+    r"""Column i of :math:`\xi_k` (m, .) for particle p, float64: coarse step k is fine steps
+    ``k r .. k r + r - 1``; ``zodd[c, i]`` carries the odd half of the last pair to the next
+    step, ``fresh`` says it holds nothing yet (the first step of a launch).  The lanes loop runs
+    over ``xi.shape[0]`` (= m), a compile-time constant for the CUDA kernels' local arrays, so
+    NVVM unrolls it and keeps the arrays in registers."""
+    for c in range(xi.shape[0]):
+        lane = np.uint64(lanes[c])
+        for q in range(r):
+            jf = k * r + q
+            step = np.uint64(jf >> 1)
+            if (jf & 1) == 0:
+                z0, z1 = normal_pair(key, _S_BROWNIAN, p, step, lane)
+                zodd[c, i] = z1
+                if q == 0:
+                    xi[c, i] = z0
+                else:
+                    xi[c, i] = xi[c, i] + z0
+            elif fresh and q == 0:
+                z0, z1 = normal_pair(key, _S_BROWNIAN, p, step, lane)
+                xi[c, i] = z1
+            elif q == 0:
+                xi[c, i] = zodd[c, i]
+            else:
+                xi[c, i] = xi[c, i] + zodd[c, i]
+        if r > 1:
+            xi[c, i] = xi[c, i] * inv_sqrt_r
+
+
+@register_jitable
+def brownian_f32(key: np.uint64, p: np.uint64, lanes: np.ndarray, k: int, fresh: bool, r: int,
+                 inv_sqrt_r: np.float32, xi: np.ndarray, quad: np.ndarray, i: int) -> None:
+    r"""float32 twin of :func:`brownian_f64`: the normal of fine step j is lane ``j & 3`` of
+    ``normal_quad_f32(key, 0, p, j >> 2, lane_c)``, kept in ``quad[:, c, i]`` for the next
+    three fine steps; summed in float32, ``inv_sqrt_r`` a float32.  The lane ``j & 3`` is
+    chosen by selects over constant indices (no runtime-indexed local array: registers)."""
+    for c in range(xi.shape[0]):
+        lane = np.uint64(lanes[c])
+        for q in range(r):
+            jf = k * r + q
+            sub = jf & 3
+            if sub == 0 or (fresh and q == 0):
+                z0, z1, z2, z3 = normal_quad_f32(key, _S_BROWNIAN, p, np.uint64(jf >> 2), lane)
+                quad[0, c, i] = z0
+                quad[1, c, i] = z1
+                quad[2, c, i] = z2
+                quad[3, c, i] = z3
+            a0 = quad[0, c, i]
+            a1 = quad[1, c, i]
+            a2 = quad[2, c, i]
+            a3 = quad[3, c, i]
+            z = a0 if sub == 0 else (a1 if sub == 1 else (a2 if sub == 2 else a3))
+            if q == 0:
+                xi[c, i] = z
+            else:
+                xi[c, i] = xi[c, i] + z
+        if r > 1:
+            xi[c, i] = xi[c, i] * inv_sqrt_r
+
+
+@register_jitable
+def affine_update(A: np.ndarray, L: np.ndarray, s: int, xs: np.ndarray, xi: np.ndarray,
+                  tmp: np.ndarray, i: int) -> None:
+    r"""Column i of :math:`X \leftarrow A_s X + L_s \xi` on ``xs`` (d, .), ``xi`` (m, .) (m =
+    ``L.shape[2]``), ``tmp`` (d, .) scratch; the sum runs in the order of the CPU kernel
+    (:math:`A_{j0}x_0 + \dots + A_{j,d-1}x_{d-1} + L_{j0}\xi_0 + \dots`).  The loops run over
+    the shapes of the state arrays (compile-time constants in the CUDA kernels)."""
+    d = xs.shape[0]
+    m = xi.shape[0]
+    for j in range(d):
+        acc = A[s, j, 0] * xs[0, i]
+        for l2 in range(1, d):
+            acc = acc + A[s, j, l2] * xs[l2, i]
+        for c in range(m):
+            acc = acc + L[s, j, c] * xi[c, i]
+        tmp[j, i] = acc
+    for j in range(d):
+        xs[j, i] = tmp[j, i]
