@@ -270,11 +270,14 @@ class VelocityODE(DiffusionEquation):
         self.noise_dim = 0
         self.T = as_real(T, "T", positive=True)
 
-    def drift(self, x, t) -> np.ndarray:
-        x = np.asarray(x, dtype=float)
-        v = np.asarray(self.velocity(x, t), dtype=float)
-        if v.shape != x.shape:
-            raise ValueError(f"the velocity must return the shape of its input {x.shape}; got {v.shape}")
+    def drift(self, x, t):
+        """:math:`v(x, t)`, in the array type of x (NumPy, or CuPy on the GPU path)."""
+        if not hasattr(x, "shape"):
+            x = np.asarray(x, dtype=float)
+        v = self.velocity(x, t)
+        if getattr(v, "shape", None) != x.shape:
+            raise ValueError(f"the velocity must return the shape of its input {x.shape}; got "
+                             f"{getattr(v, 'shape', type(v).__name__)}")
         return v
 
     def diffusion(self, x, t) -> np.ndarray:
@@ -293,7 +296,7 @@ class VelocityODE(DiffusionEquation):
         v = self.velocity
 
         def reversed_velocity(y, s):
-            return -np.asarray(v(y, T - np.asarray(s, dtype=float)), dtype=float)
+            return -v(y, T - s)
 
         return VelocityODE(reversed_velocity, self.state_dim, T=T)
 
@@ -311,8 +314,8 @@ def flip_time_convention(velocity: Callable, T: float = 1.0) -> Callable:
     if not callable(velocity):
         raise TypeError(f"velocity must be callable; got {velocity!r}")
 
-    def flipped(x, t):
-        return -np.asarray(velocity(x, T - np.asarray(t, dtype=float)), dtype=float)
+    def flipped(x, t):  # array-type agnostic: NumPy, CuPy or torch in, the same type out
+        return -velocity(x, T - t)
 
     return flipped
 
