@@ -23,3 +23,28 @@ def test_runner_rejects_an_unknown_pattern(tmp_path):
     out = subprocess.run([sys.executable, "-m", "validation", "--only", "no-such-case*", "--out",
                           str(tmp_path)], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 2 and "no validation case matches" in out.stderr
+
+
+def test_runner_exits_nonzero_and_reports_a_failing_case(tmp_path, monkeypatch, capsys):
+    sys.path.insert(0, str(ROOT))
+    try:
+        from validation import runner
+        from validation.case import Case, Check
+    finally:
+        sys.path.remove(str(ROOT))
+
+    def bad(ctx):
+        return [Check.close("one plus one", 2.0, 3.0, atol=0.1, why="arithmetic")]
+
+    def crash(ctx):
+        raise RuntimeError("case crashed")
+
+    monkeypatch.setattr(runner, "discover", lambda: [Case("bad-case", "none", "none", bad),
+                                                     Case("crash-case", "none", "none", crash)])
+    rc = runner.main(["--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert rc == 1
+    assert out.strip().splitlines()[-1] == "0 passed, 2 failed"
+    assert "failed: one plus one" in out
+    md = (tmp_path / "report.md").read_text()
+    assert "**no**" in md and "crash-case" in md
