@@ -1,0 +1,101 @@
+"""Models and classifier-free guidance: shapes, conditioning, the guidance arithmetic."""
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from fpgen.learn import (  # noqa: E402
+    MLP,
+    ClassifierFreeGuidance,
+    DiscreteMLP,
+    SinusoidalEmbedding,
+    SmallCNN,
+    drop_labels,
+)
+
+torch.set_num_threads(1)
+
+
+def test_mlp_shapes_times_and_labels():
+    torch.manual_seed(0)
+    m = MLP(3, width=32, depth=3)
+    x = torch.randn(5, 3)
+    assert m(x, torch.rand(5)).shape == (5, 3)
+    assert m(x, 0.5).shape == (5, 3)  # one time for all
+    assert not torch.allclose(m(x, 0.1), m(x, 0.9))
+    c = MLP(2, out_dim=4, width=16, n_classes=3)
+    x2 = torch.randn(6, 2)
+    y = torch.tensor([0, 1, 2, 0, 1, 2])
+    assert c(x2, 0.3, y).shape == (6, 4)
+    # no label = the null label n_classes
+    torch.testing.assert_close(c(x2, 0.3), c(x2, 0.3, torch.full((6,), 3)))
+    with pytest.raises(ValueError, match="n_classes"):
+        m(x, 0.5, torch.zeros(5, dtype=torch.long))
+
+
+def test_fourier_features_widen_the_input():
+    m = MLP(2, width=16, depth=2, fourier_features=4, feature_scale=2.0)
+    assert m.inp.in_features == 2 * (1 + 2 * 4)
+    assert m(torch.randn(3, 2), 0.5).shape == (3, 2)
+    torch.testing.assert_close(m.freqs, torch.tensor([0.5, 1.0, 2.0, 4.0]))
+
+
+def test_raw_time_mlp_is_torchcfm_s_network():
+    m = MLP(2, width=64, depth=3, activation="selu", time_embedding="raw")
+    # Linear(3, 64), Linear(64, 64) x 2, Linear(64, 2)
+    assert sum(p.numel() for p in m.parameters()) == 3 * 64 + 64 + 2 * (64 * 64 + 64) + 64 * 2 + 2
+    assert m(torch.randn(4, 2), torch.rand(4)).shape == (4, 2)
+
+
+def test_sinusoidal_embedding():
+    e = SinusoidalEmbedding(8, t_max=2.0)
+    out = e(torch.tensor([0.0, 1.0]))
+    assert out.shape == (2, 8)
+    torch.testing.assert_close(out[0], torch.tensor([0.0] * 4 + [1.0] * 4))
+    with pytest.raises(ValueError):
+        SinusoidalEmbedding(7)
+
+
+def test_small_cnn_takes_flat_and_image_inputs():
+    torch.manual_seed(0)
+    m = SmallCNN(width=8, n_classes=10)
+    x = torch.randn(3, 64)
+    assert m(x, torch.rand(3)).shape == (3, 64)
+    assert m(x.reshape(3, 1, 8, 8), 0.2, torch.tensor([1, 2, 3])).shape == (3, 1, 8, 8)
+    # the output layer starts at zero (a common trick for residual denoisers)
+    assert torch.count_nonzero(m(x, 0.3)) == 0
+
+
+def test_discrete_mlp_gives_per_coordinate_logits():
+    m = DiscreteMLP(dim=3, n_states=5, width=16)
+    x = torch.randint(0, 5, (4, 3))
+    assert m(x, torch.rand(4)).shape == (4, 3, 5)
+
+
+class Fake(torch.nn.Module):
+    """A 'conditional model' whose output is the label (null label 2) times the input."""
+
+    n_classes = 2
+
+    def forward(self, x, t, y):
+        return x * y[:, None].to(x.dtype)
+
+
+def test_classifier_free_guidance_is_the_affine_combination():
+    x = torch.ones(4, 2)
+    g = ClassifierFreeGuidance(Fake(), weight=1.5, label=1)
+    # (1 + w) * 1 - w * 2
+    torch.testing.assert_close(g(x, 0.3), x * (2.5 - 3.0))
+    torch.testing.assert_close(ClassifierFreeGuidance(Fake(), 0.0, label=1)(x, 0.3), x)
+    torch.testing.assert_close(ClassifierFreeGuidance(Fake(), -1.0, label=1)(x, 0.3), 2 * x)
+    with pytest.raises(ValueError, match="conditional"):
+        ClassifierFreeGuidance(MLP(2), 1.0)
+
+
+def test_label_dropout_rate():
+    y = torch.zeros(20000, dtype=torch.long)
+    out = drop_labels(y, 0.2, null_label=7, generator=torch.Generator().manual_seed(0))
+    frac = float((out == 7).double().mean())
+    assert abs(frac - 0.2) < 4 * np.sqrt(0.2 * 0.8 / 20000)
+    assert torch.equal(drop_labels(y, 0.0, 7), y)

@@ -1,0 +1,134 @@
+"""Training: seeding, checkpoints that reload exactly, resumption, the non-finite-loss error."""
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import fpgen  # noqa: E402
+import fpgen.data  # noqa: E402
+from fpgen.learn import (  # noqa: E402
+    MLP,
+    DenoisingScoreMatching,
+    FlowMatching,
+    LinearPath,
+    NonFiniteLossError,
+    OUPath,
+    Trainer,
+    fit,
+    load_model,
+)
+
+torch.set_num_threads(1)
+PATH = OUPath(fpgen.OrnsteinUhlenbeck(2, "linear"))
+DATA = fpgen.data.moons(2000, 0)
+
+
+def _trainer(steps=20, seed=0, **kw):
+    torch.manual_seed(123)
+    model = MLP(2, width=32, depth=2)
+    kw.setdefault("progress", False)
+    return Trainer(model, DenoisingScoreMatching(PATH), DATA, steps=steps, batch_size=64, seed=seed,
+                   **kw)
+
+
+def test_training_is_seeded():
+    a, b, c = _trainer(), _trainer(), _trainer(seed=1)
+    for t in (a, b, c):
+        t.train()
+    assert a.history.losses == b.history.losses
+    assert a.history.losses != c.history.losses
+
+
+def test_checkpoint_reloads_to_identical_outputs(tmp_path):
+    tr = _trainer(ema_decay=0.9)
+    tr.train()
+    path = tmp_path / "ckpt.pt"
+    tr.save(path)
+    x = torch.randn(17, 2)
+    t = torch.rand(17)
+    torch.manual_seed(999)
+    fresh = load_model(path, MLP(2, width=32, depth=2))
+    assert torch.equal(fresh(x, t), tr.averaged()(x, t))
+    raw = load_model(path, MLP(2, width=32, depth=2), ema=False)
+    assert torch.equal(raw(x, t), tr.model(x, t))
+    assert not torch.equal(raw(x, t), fresh(x, t))  # the EMA weights are distinct
+
+
+def test_resumed_training_continues_exactly(tmp_path):
+    full = _trainer(steps=30, ema_decay=0.95, lr_schedule="cosine", warmup=3)
+    full.train()
+    first = _trainer(steps=30, ema_decay=0.95, lr_schedule="cosine", warmup=3)
+    first.train(12)
+    first.save(tmp_path / "mid.pt")
+    second = _trainer(steps=30, ema_decay=0.95, lr_schedule="cosine", warmup=3)
+    second.load(tmp_path / "mid.pt")
+    second.train()
+    assert second.step == 30
+    assert second.history.losses == full.history.losses
+    for (k, v), w in zip(full.model.state_dict().items(), second.model.state_dict().values(),
+                         strict=True):
+        assert torch.equal(v, w), k
+
+
+def test_periodic_checkpoints_and_evaluation(tmp_path):
+    seen = []
+
+    def evaluate(model, step):
+        seen.append(step)
+        return float(step)
+
+    tr = _trainer(steps=10, evaluate=evaluate, eval_every=4, checkpoint=tmp_path / "c.pt",
+                  checkpoint_every=5)
+    tr.train()
+    assert seen == [4, 8]
+    assert tr.history.evaluations == [(4, 4.0), (8, 8.0)]
+    state = torch.load(tmp_path / "c.pt", weights_only=False)
+    assert state["step"] == 10
+
+
+def test_a_non_finite_loss_stops_with_the_step_named():
+    calls = {"n": 0}
+
+    def loss(model, batch, generator):
+        calls["n"] += 1
+        value = model(batch, torch.zeros(batch.shape[0])).pow(2).mean()
+        return value * float("nan") if calls["n"] == 4 else value
+
+    tr = Trainer(MLP(2, width=8, depth=1), loss, DATA, steps=10, batch_size=8, progress=False)
+    with pytest.raises(NonFiniteLossError, match="nan at step 3"):
+        tr.train()
+    assert tr.step == 3
+
+
+def test_training_lowers_the_loss_and_accepts_samplers_and_labels():
+    tr = _trainer(steps=300)
+    tr.train()
+    assert np.mean(tr.history.losses[-50:]) < 0.8 * np.mean(tr.history.losses[:20])
+    # a data sampler f(n, rng=...) gives fresh data each step
+    t2 = fit(MLP(2, width=16, depth=1), FlowMatching(LinearPath()), fpgen.data.checkerboard,
+             steps=5, batch_size=32, progress=False)
+    assert t2.history.steps == 5
+    # labelled data for a conditional model with label dropout
+    x, y = fpgen.data.gaussian_mixture(500, 0, n_components=4), np.arange(500) % 4
+    cond = MLP(2, width=16, depth=1, n_classes=4)
+    t3 = fit(cond, DenoisingScoreMatching(PATH, label_dropout=0.2), (x, y), steps=5,
+             batch_size=32, progress=False)
+    assert t3.history.steps == 5
+
+
+def test_bad_inputs_are_refused():
+    with pytest.raises(ValueError, match="NaN"):
+        Trainer(MLP(2), DenoisingScoreMatching(PATH), np.full((4, 2), np.nan), steps=1)
+    with pytest.raises(ValueError, match="lr_schedule"):
+        Trainer(MLP(2), DenoisingScoreMatching(PATH), DATA, steps=1, lr_schedule="step")
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="CUDA"):
+            Trainer(MLP(2), DenoisingScoreMatching(PATH), DATA, steps=1, device="cuda")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_training_runs_on_cuda():
+    tr = _trainer(steps=5, device="cuda")
+    tr.train()
+    assert next(tr.model.parameters()).is_cuda
