@@ -335,9 +335,46 @@ def check_stepwise() -> None:
         raise AssertionError("DeviceFields accepted a BGK equation")
 
 
+def check_dask() -> None:
+    """backend="cuda" on Dask workers (a LocalCluster of 2 processes, each running the CUDA
+    kernels — here in the simulator, which the workers inherit through the environment): the
+    result equals one process's (CPU kernels) bit for bit: states, moments and jump counts."""
+    import distributed
+
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                       dashboard_address=None, silence_logs=40)
+    client = distributed.Client(cluster)
+    try:
+        # on a cluster chunks are multiples of the 4096-particle reduction block: two chunks
+        # (4096 + 40 particles), three steps — the simulator runs every thread as Python
+        for name in ("kinetic-exact", "ctmc"):
+            eq, method, _, kw, _, _ = CASES[name]
+            x0 = initial(name, 4136)
+            args = dict(dt=0.3, method=method, seed=5, save_at=[0.3, 0.6], chunk_size=4096, **kw)
+            # the reference: one process on the CPU kernels, which the CUDA kernels equal bit
+            # for bit (the other groups)
+            one = simulate(eq, x0, (0.0, 0.6), backend="numba", **args)
+            many = simulate(eq, x0, (0.0, 0.6), client=client, backend="cuda", **args)
+            assert many.settings["n_chunks"] == 2, many.settings
+            assert many.settings["backend"] == "cuda", many.settings
+            np.testing.assert_array_equal(np.asarray(many.states.compute()), one.states,
+                                          err_msg=name)
+            np.testing.assert_array_equal(np.asarray(many.final), one.final, err_msg=name)
+            if one.mean is not None:
+                np.testing.assert_array_equal(many.mean, one.mean, err_msg=name)
+                np.testing.assert_array_equal(many.cov, one.cov, err_msg=name)
+            if one.n_jumps is not None:
+                np.testing.assert_array_equal(np.asarray(many.n_jumps), one.n_jumps,
+                                              err_msg=name)
+    finally:
+        client.close()
+        cluster.close()
+
+
 CHECKS = {"affine": lambda: check_group("affine"), "jumps": lambda: check_group("jumps"),
           "pointwise": lambda: check_group("pointwise", 32), "layout": check_layout,
-          "statistics": check_statistics, "stepwise": check_stepwise}
+          "statistics": check_statistics, "stepwise": check_stepwise,
+          "dask": check_dask}
 
 
 if __name__ == "__main__":

@@ -99,3 +99,10 @@ def test_the_gpu_benchmark_refuses_to_run_without_a_gpu():
     res = subprocess.run([sys.executable, os.path.join(REPO, "benchmarks", "gpu.py"), "--quick"],
                          env=env, capture_output=True, text=True, timeout=120)
     assert res.returncode == 1 and "needs a CUDA GPU" in res.stderr, res.stdout + res.stderr
+
+
+def test_cuda_backend_on_dask_workers():
+    # simulate(..., backend="cuda", client=...) on a LocalCluster of 2 worker processes that run
+    # the CUDA kernels (in the simulator): bitwise equal to one process
+    pytest.importorskip("distributed")
+    _run_groups("dask")
