@@ -38,6 +38,18 @@ def test_reverse_sampling_moves_particles_by_the_expected_amount(lam, n_steps):
     assert not _moved_as_expected(x_T, part, LAW)
 
 
+
+@pytest.mark.parametrize("lam, method, dt", [(0.0, "heun", 0.01), (1.0, "euler_maruyama", 0.0025)])
+def test_simulate_with_a_model_score_moves_particles_by_the_expected_amount(lam, method, dt):
+    # the same check on fpgen.simulate, the sampler users run, with a torch model behind the score
+    score = score_function(MixtureReference(PATH, LAW, "noise"), PATH, "noise")
+    rev = EQ.reverse(score, lam=lam, T=1.0)
+    x_T = np.random.default_rng(2).standard_normal((N, 2))
+    res = fpgen.simulate(rev, x_T, (0.0, 1.0 - PATH.t_min), dt=dt, method=method, seed=3)
+    assert res.settings["n_steps"] == int(np.ceil((1.0 - PATH.t_min) / dt - 1e-9))
+    assert _moved_as_expected(x_T, res.final, LAW)
+    assert not _moved_as_expected(x_T, x_T.copy(), LAW)
+
 def test_euler_maruyama_has_the_exact_stationary_bias_of_ou():
     # dX = -X dt + sqrt(2) dW with step h: stationary variance 1 / (1 - h/2)
     eq = fpgen.OrnsteinUhlenbeck(1)
