@@ -1,8 +1,9 @@
 """Throughput of fpgen.simulate on a Dask LocalCluster against the number of workers.
 
 OU in d = 1, Euler–Maruyama, numba backend, float64, statistics streamed (keep_states=False).
-Each worker is a process with one thread, so k workers use k cores; the single-process run with
-``NUMBA_NUM_THREADS`` threads is the baseline measured in the same run.  Compile time is paid
+Each worker is a process with one thread and one numba thread (``NUMBA_NUM_THREADS=1`` in its
+environment), so k workers use k cores; the single-process run with all cores in numba threads
+is measured in the same run for comparison.  Compile time is paid
 once per worker process (or loaded from numba's disk cache) and is excluded by a warm-up run.
 
     python benchmarks/dask_scaling.py [--particles 4000000] [--steps 200] [--max-workers 2]
@@ -48,15 +49,18 @@ def main() -> None:
     rows.append(("one process (all cores, threads)", 0, n * steps / t1))
     base = None
     for k in range(1, args.max_workers + 1):
+        # one core per worker (NUMBA_NUM_THREADS=1 in the worker processes), so that k workers
+        # use exactly k cores and the efficiency compares like with like
         cluster = LocalCluster(n_workers=k, threads_per_worker=1, processes=True,
-                               dashboard_address=None, silence_logs=40)
+                               dashboard_address=None, silence_logs=40,
+                               env={"NUMBA_NUM_THREADS": "1"})
         with Client(cluster) as client:
             tk = best(lambda c=client: fpgen.simulate(eq, law, (0.0, 1.0), client=c,
                                                       chunk_size=4096 * 64, **kw))
         cluster.close()
         rate = n * steps / tk
         base = base or rate
-        rows.append((f"LocalCluster, {k} worker(s) x 1 thread", k, rate))
+        rows.append((f"LocalCluster, {k} worker(s) x 1 core", k, rate))
 
     print(f"OU d=1, N = {n:.2g}, {steps} steps, numba EM, streamed statistics")
     print(f"{'configuration':40s} {'particle-steps/s':>18s} {'efficiency':>11s}")

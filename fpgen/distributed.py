@@ -12,6 +12,12 @@ statistics there:
   so the moments are identical bit for bit;
 * histograms and state counts as integer sums (order-free, exact).
 
+Cores: a numba kernel starts one thread per core by default, so every task would claim the whole
+host; each task therefore runs its kernel with its share, ``cores // (Dask threads on that host,
+all workers together)`` (at least 1; ``result.settings["numba_threads_per_task"]``).  Give a
+host's workers as many Dask threads in total as it has cores, or fewer threads and let each
+kernel fan out.
+
 Only those small reductions travel to the client; the states at ``save_at`` stay on the workers
 as a dask array (``result.states``, ``result.final``), computed on demand.  A worker lost in the
 middle of a run costs only a recomputation of its chunks (the tasks are pure), so the result is
@@ -83,7 +89,8 @@ def _summary(counts, means, m2s):
 def _merge_pair(a: dict, b: dict) -> dict:
     """Merge two partial reductions (tree reduction on the workers)."""
     out = {"settings": a["settings"], "timings": {"compile_s": max(
-        a["timings"].get("compile_s", 0.0), b["timings"].get("compile_s", 0.0))}}
+        a["timings"].get("compile_s", 0.0), b["timings"].get("compile_s", 0.0))},
+        "numba_threads": max(a.get("numba_threads") or 0, b.get("numba_threads") or 0) or None}
     if "moments" in a:
         counts = np.concatenate([a["moments"][0], b["moments"][0]])
         means = np.concatenate([a["moments"][1], b["moments"][1]])
@@ -95,14 +102,49 @@ def _merge_pair(a: dict, b: dict) -> dict:
     return out
 
 
+def _host_threads(workers: dict) -> dict:
+    """For every worker address, the number of Dask task threads on its host (all workers on
+    that host together)."""
+    per_host: dict = {}
+    for info in workers.values():
+        host = info.get("host")
+        per_host[host] = per_host.get(host, 0) + int(info.get("nthreads", 1) or 1)
+    return {addr: per_host[info.get("host")] for addr, info in workers.items()}
+
+
+def _limit_numba_threads(host_threads: dict) -> int | None:
+    """Inside a task on a worker: let the numba kernel of this task use its share of the host's
+    cores, ``cores // (Dask threads on the host)`` (at least 1), so that concurrent tasks do
+    not oversubscribe the cores (each numba kernel would otherwise start one thread per core).
+    ``numba.set_num_threads`` acts on the calling thread only.  Results do not depend on the
+    thread count (the random numbers are keyed by particle and step)."""
+    import os
+
+    try:
+        from distributed import get_worker
+
+        total = host_threads.get(get_worker().address)
+    except Exception:  # not on a worker (e.g. a synchronous scheduler)
+        return None
+    if not total:
+        return None
+    import numba
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    n = max(1, min(int(cores or 1) // int(total), numba.config.NUMBA_NUM_THREADS))
+    numba.set_num_threads(n)
+    return n
+
+
 def _run_chunk(equation, x0_part, t_span, lo: int, hi: int, global_lo: int, options: dict,
-               spec_stats, tree: bool = False) -> dict:
+               spec_stats, tree: bool = False, host_threads: dict | None = None) -> dict:
     """Simulate particles ``global_lo .. global_lo + hi - lo - 1`` and summarise them."""
     from .kernels.particle_loops import block_moments, n_blocks
     from .particles import simulate
     from .particles._setup import n_states_of
     from .particles._stats import REDUCE_BLOCK, StatsSpec, StreamReducer
 
+    threads = _limit_numba_threads(host_threads or {}) if options.get("backend") == "numba" else None
     try:
         n = hi - lo
         res = simulate(equation, x0_part, t_span, stats=None, keep_states=True,
@@ -112,7 +154,7 @@ def _run_chunk(equation, x0_part, t_span, lo: int, hi: int, global_lo: int, opti
         raise ChunkError(f"particles {global_lo}..{global_lo + hi - lo - 1} failed: "
                          f"{type(exc).__name__}: {exc}") from exc
     states = res.states
-    out: dict = {"settings": res.settings, "timings": res.timings}
+    out: dict = {"settings": res.settings, "timings": res.timings, "numba_threads": threads}
     if spec_stats.moments:
         x = np.ascontiguousarray(states, dtype=np.float64)
         nb = n_blocks(x.shape[1], REDUCE_BLOCK)
@@ -156,6 +198,7 @@ def _fold(*chunks) -> dict:
                 out[name] = sum(c["other"][name] for c in chunks)
     out["settings"] = first["settings"]
     out["compile_s"] = max(c["timings"].get("compile_s", 0.0) for c in chunks)
+    out["numba_threads"] = max((c.get("numba_threads") or 0) for c in chunks) or None
     return out
 
 
@@ -186,7 +229,9 @@ def simulate_on_cluster(equation, x0, t_span, *, client, dt: float, method=None,
 
     init = check_x0(x0, equation, n_particles)  # errors before any work, as in one process
     spec = check_stats(stats, init.discrete)
-    n_workers = max(1, len(client.scheduler_info().get("workers", {})))
+    workers = client.scheduler_info().get("workers", {})
+    n_workers = max(1, len(workers))
+    host_threads = _host_threads(workers)
     chunks = plan_chunks(init.n, chunk_size, n_workers)
     options = {"dt": dt, "method": method, "backend": backend, "seed": seed, "save_at": save_at,
                "brownian_dt": brownian_dt, "dtype": dtype}
@@ -199,7 +244,8 @@ def simulate_on_cluster(equation, x0, t_span, *, client, dt: float, method=None,
         # slices travel inside the task (not scattered), so a lost worker's chunks can be rerun
         part = x0 if is_law else np.asarray(x0)[lo:hi]
         futures.append(client.submit(_run_chunk, equation, part, t_span, lo, hi,
-                                     particle_offset + lo, options, spec, tree, pure=True,
+                                     particle_offset + lo, options, spec, tree, host_threads,
+                                     pure=True,
                                      key=f"fpgen-chunk-{i}-{token}"))
     if progress:
         from tqdm.auto import tqdm
@@ -220,7 +266,8 @@ def simulate_on_cluster(equation, x0, t_span, *, client, dt: float, method=None,
         reduced = client.submit(_fold, *futures, pure=True).result()
     settings = dict(reduced.pop("settings"))
     compile_s = reduced.pop("compile_s")
-    settings.update({"n_particles": init.n, "chunk_size": chunks[0][1] - chunks[0][0],
+    settings.update({"numba_threads_per_task": reduced.pop("numba_threads"),
+                     "n_particles": init.n, "chunk_size": chunks[0][1] - chunks[0][0],
                      "particle_offset": particle_offset, "cluster_workers": n_workers,
                      "n_chunks": len(chunks), "reduction": reduction})
     stat_names = ("mean", "cov", "hist_edges", "hist_counts", "hist_underflow", "hist_overflow",
