@@ -41,6 +41,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from fpgen.kernels import _fastmath, _philox, particle_steps, rng
+from fpgen.kernels._cache import guard_cache
 from fpgen.kernels.particle_steps import (
     STREAM_BROWNIAN,
     STREAM_LANDING_N,
@@ -53,6 +55,16 @@ from fpgen.kernels.particle_steps import (
     schedule_rate,
 )
 from fpgen.kernels.rng import jit_kernel, normal_pair, normal_quad_f32
+
+
+def _cache_anchor() -> None:
+    """Names this module to :func:`guard_cache` (which locates its cache entries)."""
+
+
+# the kernels below inline the step functions and the generator from these files: a change
+# there must invalidate this module's cached kernels (numba only watches this file)
+guard_cache(_cache_anchor, [particle_steps.__file__, rng.__file__, _philox.__file__,
+                            _fastmath.__file__])
 
 __all__ = [
     "BLOCK",

@@ -73,6 +73,8 @@ from numba.core.registry import CPUDispatcher
 from numba.extending import register_jitable
 from numpy.typing import ArrayLike
 
+from fpgen.kernels import _fastmath, _philox
+from fpgen.kernels._cache import guard_cache
 from fpgen.kernels._fastmath import (
     FloatLike,
     log_unit,
@@ -92,6 +94,14 @@ from fpgen.kernels._philox import (
     philox_counter,
     random_words,
 )
+
+
+def _cache_anchor() -> None:
+    """Names this module to :func:`guard_cache` (which locates its cache entries)."""
+
+
+# the cached kernels here inline the generator and the fast math of these files
+guard_cache(_cache_anchor, [_philox.__file__, _fastmath.__file__])
 
 __all__ = [
     "STREAM_BROWNIAN",
