@@ -198,6 +198,15 @@ def check_layout() -> None:
     np.testing.assert_array_equal(dev.states.copy_to_host(), ref.states)
     np.testing.assert_array_equal(dev.final.copy_to_host(), ref.final)
     np.testing.assert_array_equal(dev.mean, ref.mean)
+    # a result with device arrays saves (copied to the host) and loads back exactly
+    import os
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        dev.save(os.path.join(folder, "dev.npz"))
+        back = fpgen.load_result(os.path.join(folder, "dev.npz"))
+    np.testing.assert_array_equal(back.states, ref.states)
+    np.testing.assert_array_equal(back.final, ref.final)
     dev = simulate(eq, cuda.to_device(x0), (0.0, 0.6), backend="cuda", chunk_size=15, **kw)
     np.testing.assert_array_equal(dev.states.copy_to_host(), ref.states)
     chain, cm, _, _, _, _ = CASES["ctmc"]

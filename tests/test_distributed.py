@@ -26,7 +26,7 @@ def _same(a, b):
 
 
 @pytest.mark.parametrize("backend", ["numpy", "numba"])
-def test_bitwise_equal_to_one_process(client, backend):
+def test_bitwise_equal_to_one_process(client, backend, tmp_path):
     eq = fpgen.KineticLangevin(1, gamma=1.3)
     x0 = np.random.default_rng(0).normal(size=(10_000, 2))
     kw = dict(dt=0.05, method="euler_maruyama", backend=backend, seed=7, chunk_size=4096,
@@ -44,6 +44,12 @@ def test_bitwise_equal_to_one_process(client, backend):
     assert _same(one.final, many.final)
     for name in ("mean", "cov", "hist_counts", "hist_underflow", "hist_overflow"):
         assert _same(getattr(one, name), getattr(many, name)), name
+    if backend == "numpy":  # a cluster result saves (its dask arrays computed) and loads back
+        path = tmp_path / "many.npz"
+        many.save(path)
+        back = fpgen.load_result(path)
+        assert _same(back.states, one.states) and _same(back.final, one.final)
+        assert back.settings["n_chunks"] == 3
 
 
 def test_streaming_statistics_and_laws_sampled_on_workers(client):

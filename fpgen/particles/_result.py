@@ -92,8 +92,10 @@ class SimulationResult:
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the result to ``path`` (.npz, uncompressed); :func:`load_result` reads it back
-        exactly."""
-        arrays = {name: getattr(self, name) for name in _ARRAYS if getattr(self, name) is not None}
+        exactly.  Device arrays (CuPy, numba-CUDA, torch) are copied to the host and dask arrays
+        (results of a cluster run) computed first."""
+        arrays = {name: _host_array(getattr(self, name)) for name in _ARRAYS
+                  if getattr(self, name) is not None}
         meta = json.dumps({"format": _FORMAT, "settings": self.settings, "timings": self.timings},
                           allow_nan=True)
         np.savez(path, __meta__=np.array(meta), **arrays)
@@ -109,6 +111,22 @@ class SimulationResult:
                 f"backend={s['backend']!r}, "
                 f"N={s['n_particles']}, d={s['state_dim']}, times={len(self.times)}, "
                 f"states={'kept' if self.states is not None else 'streamed'})")
+
+
+def _host_array(a) -> np.ndarray:
+    """A NumPy array with the values of ``a`` (NumPy, dask, CuPy, numba-CUDA or torch)."""
+    if isinstance(a, np.ndarray):
+        return a
+    module = type(a).__module__
+    if module.startswith("dask"):
+        return np.asarray(a.compute())
+    if module.startswith("cupy"):
+        return a.get()
+    if module.startswith("torch"):
+        return a.detach().cpu().numpy()
+    if hasattr(a, "copy_to_host"):  # numba-CUDA device arrays
+        return a.copy_to_host()
+    return np.asarray(a)
 
 
 def load_result(path: str | os.PathLike) -> SimulationResult:
