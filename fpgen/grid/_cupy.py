@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from .expm import poisson_weights
+from .expm import _si_krylov, poisson_weights
 
 __all__ = ["ArrayBackend", "DEVICES", "numpy_backend", "cuda_backend", "to_device",
            "DeviceSparseOperator", "DeviceRankOneOperator", "bicgstab", "gmres", "si_krylov",
@@ -120,53 +120,9 @@ def uniformize(matvec, tau: float, v, lam: float, tol: float, xp):
 
 
 def si_krylov(solve, tau: float, v, gamma: float, tol: float, xp, mmax: int = 60):
-    r"""Shift-and-invert Krylov :math:`e^{\tau A} v` (van den Eshof & Hochbruck 2006), the
-    algorithm of :func:`fpgen.grid.expm._si_krylov` with the basis on the device: Arnoldi on
-    :math:`(I - \gamma A)^{-1}` (``solve``) with classical Gram–Schmidt applied twice, the small
-    Hessenberg matrix and its exponential on the host, growth until two successive
-    approximations differ by less than ``tol`` relative to :math:`\|v\|_2`."""
-    from scipy.linalg import expm
-
-    n = v.shape[0]
-    mmax = min(mmax, n)
-    beta = float(xp.linalg.norm(v))
-    if beta == 0.0:
-        return v.copy()
-    V = xp.empty((mmax + 1, n), dtype=v.dtype)
-    H = np.zeros((mmax + 1, mmax))
-    V[0] = v / beta
-    prev = None
-    y = None
-    for j in range(mmax):
-        w = solve(V[j])
-        for _ in range(2):
-            h = V[: j + 1] @ w
-            w = w - h @ V[: j + 1]
-            H[: j + 1, j] += np.asarray(_host(h, xp))
-        hn = float(xp.linalg.norm(w))
-        H[j + 1, j] = hn
-        m = j + 1
-        breakdown = hn <= 1e-14 * max(1.0, float(np.abs(H[:m, :m]).max()))
-        if m >= 4 or breakdown or m == mmax:
-            try:
-                Am = (np.eye(m) - np.linalg.inv(H[:m, :m])) / gamma
-                y = beta * expm(tau * Am)[:, 0]
-            except np.linalg.LinAlgError:
-                y = None
-            if y is not None and prev is not None:
-                if np.linalg.norm(y[: prev.size] - prev) + abs(y[prev.size:]).sum() <= tol * beta:
-                    break
-            prev = y
-        if breakdown:
-            break
-        V[j + 1] = w / hn
-    if y is None:
-        raise FloatingPointError("the shift-and-invert Krylov iteration failed (singular projection)")
-    return xp.asarray(y) @ V[: y.size]
-
-
-def _host(a, xp):
-    return a.get() if hasattr(a, "get") and xp is not np else np.asarray(a)
+    r"""Shift-and-invert Krylov :math:`e^{\tau A} v` (van den Eshof & Hochbruck 2006) with the
+    basis on the device: :func:`fpgen.grid.expm._si_krylov` run in the namespace ``xp``."""
+    return _si_krylov(solve, tau, v, gamma, tol, mmax=mmax, xp=xp)
 
 
 def bicgstab(matvec, b, x0, dinv, xp, rtol: float = 1e-13, maxiter: int = 5000):

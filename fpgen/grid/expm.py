@@ -123,8 +123,7 @@ def expm_matvec(matvec, tau: float, v: np.ndarray, lam: float, *, method: str = 
     return out
 
 
-def _si_krylov(solve, tau: float, v: np.ndarray, gamma: float, tol: float,
-               mmax: int = 60) -> np.ndarray:
+def _si_krylov(solve, tau: float, v, gamma: float, tol: float, mmax: int = 60, xp=np):
     r"""Shift-and-invert (rational) Krylov approximation of :math:`e^{\tau A} v`.
 
     Arnoldi on :math:`Z = (I - \gamma A)^{-1}` gives :math:`Z V_m \approx V_m H_m`, hence
@@ -134,15 +133,18 @@ def _si_krylov(solve, tau: float, v: np.ndarray, gamma: float, tol: float,
     stiff generator needs one factorisation and a few dozen solves. The subspace grows until
     two successive approximations differ by less than ``tol`` relative to :math:`\|v\|_2`
     (the basis is orthonormal, so this is measured on the small coefficient vectors).
+
+    ``xp`` is the array namespace of ``v`` and of ``solve`` (NumPy, or CuPy for the device
+    path): the basis lives there, the small Hessenberg matrix and its exponential on the host.
     """
     from scipy.linalg import expm
 
-    n = v.size
+    n = v.shape[0]
     mmax = min(mmax, n)
-    beta = float(np.linalg.norm(v))
+    beta = float(xp.linalg.norm(v))
     if beta == 0.0:
         return v.copy()
-    V = np.empty((mmax + 1, n))
+    V = xp.empty((mmax + 1, n), dtype=v.dtype)
     H = np.zeros((mmax + 1, mmax))
     V[0] = v / beta
     prev = None
@@ -152,9 +154,9 @@ def _si_krylov(solve, tau: float, v: np.ndarray, gamma: float, tol: float,
         w = solve(V[j])
         for _ in range(2):  # classical Gram-Schmidt, twice
             h = V[: j + 1] @ w
-            w -= h @ V[: j + 1]
-            H[: j + 1, j] += h
-        hn = float(np.linalg.norm(w))
+            w = w - h @ V[: j + 1]
+            H[: j + 1, j] += h if xp is np else h.get()
+        hn = float(xp.linalg.norm(w))
         H[j + 1, j] = hn
         m = j + 1
         breakdown = hn <= 1e-14 * max(1.0, float(np.abs(H[:m, :m]).max()))
@@ -173,4 +175,4 @@ def _si_krylov(solve, tau: float, v: np.ndarray, gamma: float, tol: float,
         V[j + 1] = w / hn
     if y is None:
         raise FloatingPointError("the shift-and-invert Krylov iteration failed (singular projection)")
-    return y @ V[: y.size]
+    return xp.asarray(y) @ V[: y.size]

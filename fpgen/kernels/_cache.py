@@ -14,6 +14,7 @@ directory cannot be found or written, it does nothing (numba then cannot cache e
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import hashlib
 import os
@@ -64,19 +65,14 @@ def guard_cache(py_func: Callable, dependencies: Iterable[str]) -> bool:
     try:
         digest = _digest(dependencies)
         stamp = os.path.join(directory, f"{module}.fpgen-deps")
-        try:
-            with open(stamp) as f:
-                if f.read().strip() == digest:
-                    return False
-        except FileNotFoundError:
-            pass
+        with contextlib.suppress(FileNotFoundError), open(stamp) as f:
+            if f.read().strip() == digest:
+                return False
         removed = False
         for entry in glob.glob(os.path.join(glob.escape(directory), f"{module}.*.nb[ic]")):
-            try:
+            with contextlib.suppress(FileNotFoundError):  # another process removed it first
                 os.remove(entry)
                 removed = True
-            except FileNotFoundError:  # another process removed it first
-                pass
         os.makedirs(directory, exist_ok=True)
         tmp = f"{stamp}.{os.getpid()}"
         with open(tmp, "w") as f:
