@@ -17,7 +17,11 @@ Cases:
 2. **Ornstein–Uhlenbeck, d = 1**: dX = -X dt + sqrt(2) dW, Euler–Maruyama, 2^24 particles,
    256 steps, float32 and float64: the fused kernel against a torch CUDA loop (one
    ``randn`` and two in-place updates per step, the usual stepwise code).  Goal >= 5x.
-3. **Ceilings measured on this device**: device-to-device copy bandwidth (GB/s, read + write
+3. **diffrax** (JAX), when installed with a GPU backend: the same GBM, ``jax.vmap`` over paths of
+   ``diffeqsolve`` with ``Euler``, an ``UnsafeBrownianPath`` per path (the cheapest Brownian
+   source diffrax has) and only the final state saved — a peer measured in the same run, next
+   to DiffEqGPU's published figure.  It runs last, with JAX's memory preallocation off.
+4. **Ceilings measured on this device**: device-to-device copy bandwidth (GB/s, read + write
    counted), and a bare normal-generation kernel (the same Philox4x32-10 + polynomial
    Box–Muller the solvers draw, summed into one number per thread: normals/s without the state
    update), plus ``torch.randn`` for reference.
@@ -38,6 +42,9 @@ import sys
 import time
 
 import numpy as np
+
+# JAX (the diffrax peer, run last) must not take 75 % of the GPU's memory when it loads
+os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
@@ -298,6 +305,55 @@ def ou(arrays: _Arrays, repeat: int, quick: bool) -> dict:
 
 
 # ------------------------------------------------------------------------------------------------
+# diffrax (JAX) on the GBM case
+# ------------------------------------------------------------------------------------------------
+
+
+def diffrax_gbm(repeat: int, quick: bool, dry_run: bool) -> dict:
+    """The GBM case in diffrax: ``jit(vmap(diffeqsolve))`` over the paths, float32, Euler with
+    256 fixed steps, one ``UnsafeBrownianPath`` per path, the final state only.  Returns
+    ``{"skipped": reason}`` where JAX, diffrax or a JAX GPU backend is missing (the dry run
+    accepts JAX's CPU backend, to check the code)."""
+    try:
+        import diffrax
+        import jax
+        import jax.numpy as jnp
+        import lineax
+    except ImportError as exc:
+        return {"skipped": f"diffrax is not installed ({exc})"}
+    if not dry_run and not any(d.platform == "gpu" for d in jax.devices()):
+        return {"skipped": f"JAX has no GPU backend here (devices: {jax.devices()})"}
+    n = SIZES["gbm"] // (8 if quick else 1)
+    h = 1.0 / GBM_STEPS
+    mu, sigma = jnp.float32(1.5), jnp.float32(0.01)
+    drift = diffrax.ODETerm(lambda t, y, args: mu * y)
+
+    def one_path(y0, key):
+        bm = diffrax.UnsafeBrownianPath(shape=(3,), key=key)
+        noise = diffrax.ControlTerm(lambda t, y, args: lineax.DiagonalLinearOperator(sigma * y), bm)
+        sol = diffrax.diffeqsolve(diffrax.MultiTerm(drift, noise), diffrax.Euler(), 0.0, 1.0,
+                                  dt0=h, y0=y0, saveat=diffrax.SaveAt(t1=True),
+                                  max_steps=GBM_STEPS, adjoint=diffrax.ForwardMode())
+        return sol.ys[0]
+
+    solve = jax.jit(jax.vmap(one_path))
+    y0 = jnp.full((n, 3), 0.1, dtype=jnp.float32)
+    keys = jax.random.split(jax.random.key(1), n)
+    t0 = time.perf_counter()
+    ys = solve(y0, keys).block_until_ready()
+    first = time.perf_counter() - t0
+    best = math.inf
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        ys = solve(y0, keys).block_until_ready()
+        best = min(best, time.perf_counter() - t0)
+    return {"diffrax": diffrax.__version__, "jax": jax.__version__,
+            "device": str(jax.devices()[0]), "paths": n, "s": best,
+            "compile_s": max(first - best, 0.0), "path_steps_per_s": n * GBM_STEPS / best,
+            "mean_u1": float(jnp.mean(ys))}
+
+
+# ------------------------------------------------------------------------------------------------
 
 
 def _fmt(x: float) -> str:
@@ -353,10 +409,20 @@ def main(argv=None) -> int:
         else:
             line += "; torch with CUDA not installed: no baseline"
         print(line)
+    d = diffrax_gbm(args.repeat, args.quick, args.dry_run)
+    if "skipped" in d:
+        print(f"\ndiffrax GBM: not run: {d['skipped']}")
+    else:
+        d["fused_kernel_speedup"] = d["s"] / g["kernel_s"] * g["paths"] / d["paths"]
+        print(f"\ndiffrax {d['diffrax']} (JAX {d['jax']}, {d['device']}) GBM, {d['paths']:,} paths: "
+              f"{d['s'] * 1e3:.2f} ms ({_fmt(d['path_steps_per_s'])} path-steps/s, compile "
+              f"{d['compile_s']:.1f} s); fpgen's fused kernel {d['fused_kernel_speedup']:.1f}x; "
+              f"check: mean u = {d['mean_u1']:.6f}")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump({"device": info["device"], "compute_capability": list(cc),
-                       "ceilings": ceil, "gbm": g, "ou": o, "quick": args.quick}, fh, indent=2)
+                       "ceilings": ceil, "gbm": g, "ou": o, "diffrax": d, "quick": args.quick},
+                      fh, indent=2)
         print(f"\nwrote {args.json}")
     return 0
 

@@ -181,3 +181,10 @@ def test_backends_report_the_device():
     report = backends()
     assert report["cuda"].available and report["cuda"].details["compute_capability"]
     assert "cuda" in report.available()
+
+
+def test_cuda_backend_on_dask_workers_sharing_the_gpu():
+    # simulate(..., backend="cuda", client=...) on a LocalCluster of 2 worker processes, each
+    # with its own CUDA context on this GPU: bitwise equal to the CUDA kernels in one process
+    pytest.importorskip("distributed")
+    gpu_cases.check_dask(reference="cuda")
