@@ -31,9 +31,9 @@ loops keep the particle index innermost, the order LLVM vectorises (the CUDA ker
 per-particle twins of those loops from the same module).
 
 Every particle is computed by the same sequence of IEEE operations whatever its block, chunk or
-thread, so results do not depend on the thread count or the chunk size.  Kernels that receive
-user functions cannot be cached on disk (numba keys them by the function object); the others
-are compiled once per machine (``cache=True``).
+thread, so results do not depend on the thread count or the chunk size.  Kernels are compiled
+once per machine (``cache=True``); those that receive user functions are cached through modules
+generated per function by :mod:`fpgen.kernels.pointwise_cache`.
 """
 
 from __future__ import annotations
@@ -78,6 +78,9 @@ __all__ = [
     "pointwise_sde_kernel",
     "pointwise_sde_kernel_f32",
     "pointwise_ode_kernel",
+    "pointwise_sde_inline",
+    "pointwise_sde_f32_inline",
+    "pointwise_ode_inline",
     "bgk_kernel",
     "ctmc_kernel",
     "merge_moments",
@@ -310,8 +313,7 @@ def brownian_kernel(xi, zodd, lanes, key, first, k, r, inv_sqrt_r, fresh):
 # ---------------------------------------------------------------------------------------------
 
 
-@jit_kernel(parallel=True, cache=False, error_model="numpy")
-def pointwise_sde_kernel(x, drift_fn, diff_fn, noise, g_const, use_g_const, lanes, key, first,
+def _pointwise_sde(x, drift_fn, diff_fn, noise, g_const, use_g_const, lanes, key, first,
                          times, hs, sqrt_hs, k0, k1, r, inv_sqrt_r, save_idx, out, check,
                          bad_step):
     r"""Euler–Maruyama :math:`X + f h + g\Delta W` on per-particle functions, steps ``k0 .. k1-1``.
@@ -391,8 +393,7 @@ def pointwise_sde_kernel(x, drift_fn, diff_fn, noise, g_const, use_g_const, lane
                 x[lo + i, j] = xs[i, j]
 
 
-@jit_kernel(parallel=True, cache=False, error_model="numpy")
-def pointwise_sde_kernel_f32(x, drift_fn, diff_fn, noise, g_const, use_g_const, lanes, key,
+def _pointwise_sde_f32(x, drift_fn, diff_fn, noise, g_const, use_g_const, lanes, key,
                              first, times, hs, sqrt_hs, k0, k1, r, inv_sqrt_r, save_idx, out,
                              check, bad_step):
     r"""float32 twin of :func:`pointwise_sde_kernel`: states, ``g_const``, ``hs``, ``sqrt_hs``
@@ -463,8 +464,7 @@ def pointwise_sde_kernel_f32(x, drift_fn, diff_fn, noise, g_const, use_g_const, 
                 x[lo + i, j] = xs[i, j]
 
 
-@njit(parallel=True, cache=False, error_model="numpy")
-def pointwise_ode_kernel(x, drift_fn, heun, times, hs, hhs, k0, k1, save_idx, out, check,
+def _pointwise_ode(x, drift_fn, heun, times, hs, hhs, k0, k1, save_idx, out, check,
                          bad_step):
     r"""Euler :math:`X + f h` or (``heun``) Heun
     :math:`X + \tfrac h2 [f(X, t) + f(X + h f(X, t), t + h)]` on a per-particle velocity
@@ -508,6 +508,20 @@ def pointwise_ode_kernel(x, drift_fn, heun, times, hs, hhs, k0, k1, save_idx, ou
         for i in range(cnt):
             for j in range(d):
                 x[lo + i, j] = xs[i, j]
+
+
+# The three kernels above take the user's functions as arguments, so numba keys their machine
+# code on the function objects and cannot cache it on disk: ``*_kernel`` compile per process.
+# Their ``*_inline`` twins (the same source, inlined into the caller's IR) are what
+# :mod:`fpgen.kernels.pointwise_cache` calls from a generated module in which the functions are
+# globals — a form numba caches on disk.
+pointwise_sde_kernel = jit_kernel(parallel=True, cache=False, error_model="numpy")(_pointwise_sde)
+pointwise_sde_kernel_f32 = jit_kernel(parallel=True, cache=False,
+                                      error_model="numpy")(_pointwise_sde_f32)
+pointwise_ode_kernel = njit(parallel=True, cache=False, error_model="numpy")(_pointwise_ode)
+pointwise_sde_inline = njit(inline="always", error_model="numpy")(_pointwise_sde)
+pointwise_sde_f32_inline = njit(inline="always", error_model="numpy")(_pointwise_sde_f32)
+pointwise_ode_inline = njit(inline="always", error_model="numpy")(_pointwise_ode)
 
 
 # ---------------------------------------------------------------------------------------------

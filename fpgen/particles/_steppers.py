@@ -12,6 +12,7 @@ where the equation allows it, a fused numba kernel that draws the same random nu
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
@@ -209,15 +210,21 @@ class AffineStepper(Stepper):
 _NOISE_CODES = {"isotropic": 0, "diagonal": 1, "general": 2}
 
 
-def _negate(fn):
-    from numba import njit
+def _negate(pf: PointwiseFunction):
+    """The kernel function of ``-pf`` (made once per pointwise function and kept on it)."""
+    negated = pf.__dict__.get("_negated_kernel_fn")
+    if negated is None:
+        from numba import njit
 
-    @njit
-    def negated(x, t, out):
-        fn(x, t, out)
-        for i in range(out.shape[0]):
-            out[i] = -out[i]
+        fn = pf.kernel_fn
 
+        @njit
+        def negated(x, t, out):
+            fn(x, t, out)
+            for i in range(out.shape[0]):
+                out[i] = -out[i]
+
+        pf._negated_kernel_fn = negated
     return negated
 
 
@@ -294,7 +301,7 @@ class CallableStepper(Stepper):
                 drift = eq._drift.kernel_fn
                 drift_src = (eq._drift, False)
             elif isinstance(eq.grad_potential, PointwiseFunction):
-                drift = _negate(eq.grad_potential.kernel_fn)
+                drift = _negate(eq.grad_potential)
                 drift_src = (eq.grad_potential, True)
             if self.noise != "none":
                 if eq._diffusion is None:
@@ -377,17 +384,38 @@ class CallableStepper(Stepper):
             progress(1)
 
     def run_numba(self, x, first, k0, k1, save_idx, out, n_jumps, check, bad_step):
+        # the disk-cached kernel (fpgen.kernels.pointwise_cache) when the functions can be
+        # fingerprinted, else the per-process kernel, which takes them as arguments
+        from ..kernels.pointwise_cache import cached_kernel, discard
+
         drift, diff, g_const, use_const = self._fused
         g = self.grid
         if self.scheme == "em":
-            kern = (_loops().pointwise_sde_kernel_f32 if self.dtype == np.float32
-                    else _loops().pointwise_sde_kernel)
-            kern(x, drift, diff, _NOISE_CODES[self.noise], g_const, use_const, self.lanes,
-                 self.key, first, g.times, self.hs, self.sqrt_hs, k0, k1, g.r, self.inv_sqrt_r,
-                 save_idx, out, check, bad_step)
+            f32 = self.dtype == np.float32
+            fns = (drift, diff)
+            args = (_NOISE_CODES[self.noise], g_const, use_const, self.lanes, self.key, first,
+                    g.times, self.hs, self.sqrt_hs, k0, k1, g.r, self.inv_sqrt_r, save_idx, out,
+                    check, bad_step)
+            kind = "sde_f32" if f32 else "sde"
+            fallback = _loops().pointwise_sde_kernel_f32 if f32 else _loops().pointwise_sde_kernel
         else:
-            _loops().pointwise_ode_kernel(x, drift, self.scheme == "heun", g.times, self.hs,
-                                          self.hhs, k0, k1, save_idx, out, check, bad_step)
+            kind, fns = "ode", (drift,)
+            args = (self.scheme == "heun", g.times, self.hs, self.hhs, k0, k1, save_idx, out,
+                    check, bad_step)
+            fallback = _loops().pointwise_ode_kernel
+        cached = cached_kernel(kind, *fns)
+        if cached is not None:
+            try:
+                with warnings.catch_warnings():  # a large global array cannot be cached
+                    warnings.filterwarnings("ignore", message="Cannot cache compiled function")
+                    cached(x, *args)
+                return
+            except Exception:
+                # kernels raise only while loading or compiling (before touching x): run the
+                # per-process kernel, which raises the user's own error if the function is at
+                # fault, and stop trying the cached one
+                discard(kind, *fns)
+        fallback(x, *fns, *args)
 
 
 # ------------------------------------------------------------------------------------------------

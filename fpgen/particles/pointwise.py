@@ -20,7 +20,8 @@ A drift, diffusion, velocity or potential gradient written *for one particle* �
     eq = fpgen.FokkerPlanck(gbm_drift, gbm_noise, dim=3, noise="diagonal")
     res = fpgen.simulate(eq, x0, (0, 1), dt=1e-3, backend="numba")
 
-— is compiled by numba once and called inside the fused kernel (no Python per step).  The
+— is compiled by numba once and called inside the fused kernel (no Python per step); the fused
+kernel is cached on disk (:mod:`fpgen.kernels.pointwise_cache`), so a rerun loads it.  The
 decorated object is still an ordinary vectorised callable ``f(x, t) -> (n, d)`` (a compiled
 loop over the rows), so every fpgen API accepts it, and the NumPy backend computes exactly the
 same numbers.  Output shapes by role: a drift or velocity writes (d,); a diffusion writes (1,)
