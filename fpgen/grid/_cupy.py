@@ -32,7 +32,8 @@ Every operation above is written against a small bundle of array functions
 (:class:`ArrayBackend`): CuPy/cupyx on the GPU, NumPy/SciPy standing in on the CPU, so the test
 suite runs this very code without a GPU and compares it with the CPU path.  The limited
 transport scheme is nonlinear (its limiter reads the state each step) and stays on the CPU:
-``device="cuda"`` asks for ``transport="upwind"`` when the operator has transport axes.
+``device="cuda"`` asks for ``transport="upwind"`` (or ``"well_balanced_upwind"``) when the
+operator has transport axes.
 """
 
 from __future__ import annotations
@@ -231,7 +232,8 @@ class _DeviceOperator:
             raise ValueError(
                 "device='cuda' needs a linear operator: the limited transport scheme reads the "
                 "state at every step (a nonlinear operator, kept on the CPU); pass "
-                "transport='upwind' to solve on the GPU")
+                "transport='upwind' (transport='well_balanced_upwind' for the kinetic equation) "
+                "to solve on the GPU")
         self.op = op
         self.be = be
         self.xp = be.xp

@@ -51,6 +51,18 @@ step (and at a predictor state where they are second order in time); ``steady_st
 have linear left eigenfunctions, on which upwinding is exact, so the gap stays second-order
 accurate).
 
+**Well-balanced kinetic transport** (``transport="well_balanced"``, the default for
+:class:`~fpgen.equations.KineticLangevin` on a no-flux grid; ``"well_balanced_upwind"`` is its
+linear form). With :math:`p = p_\infty h`, :math:`p_\infty = g(x)\mu(v)`, the x-flux is
+:math:`\tilde v\, g_{i+1/2}\mu_j \hat h` (:math:`\hat h` the limited or upwind value of h) and
+the v-flux the exponentially fitted :math:`\mu(F h - \gamma\partial_v h)`, with the discrete
+velocity :math:`\tilde v_j = -(\mu_{j+1/2} - \mu_{j-1/2})/(\Delta v\,\mu_j)` and force
+:math:`F_i = (g_{i+1/2} - g_{i-1/2})/(\Delta x\,g_i)` (second-order consistent with v/m and
+-x). The two divergences then cancel cell by cell at :math:`h \equiv 1`, so the sampled
+:math:`p_\infty` is the discrete equilibrium to round-off; rates stay non-negative (a Markov
+generator) and the scheme is second order. The walls are closed by zero face weights (a
+discrete hard wall).
+
 **Boundaries.** No-flux: boundary faces carry no flux at all. Periodic: the last and first cells
 share a face (a potential is evaluated unwrapped, so a tilted periodic potential is honoured).
 Absorbing: the density vanishes on the wall half a cell from the centre; the outflow goes to the
@@ -79,18 +91,19 @@ from ..equations import (
     BGK,
     DiffusionEquation,
     FokkerPlanck,
+    KineticLangevin,
     LinearFokkerPlanck,
     MarkovChain,
     ReversedBGK,
     ReversedMarkovChain,
 )
-from .fluxes import FITTINGS, sg2_rates, sg_rates, upwind_rates, wall_rate
+from .fluxes import FITTINGS, bernoulli, sg2_rates, sg_rates, upwind_rates, wall_rate
 from .grid import Grid
 
 __all__ = ["GridOperator", "ChainOperator", "RankOneOperator", "make_operator", "TRANSPORT_SCHEMES",
            "LIMITER_NAMES"]
 
-TRANSPORT_SCHEMES = ("limited", "upwind")
+TRANSPORT_SCHEMES = ("limited", "upwind", "well_balanced", "well_balanced_upwind")
 LIMITER_NAMES = ("mc", "van_leer", "minmod")
 
 
@@ -336,7 +349,12 @@ class GridOperator(_SparseOperator):
         score is evaluated at the faces and cell centres) or a VelocityODE
     grid : the grid; ``grid.ndim`` must equal ``equation.state_dim``
     fitting : ``"sg2"`` (default) or ``"sg"`` (see :mod:`fpgen.grid.fluxes`)
-    transport : ``"limited"`` (default) or ``"upwind"`` for axes without diffusion
+    transport : ``"limited"`` or ``"upwind"`` for axes without diffusion;
+        ``"well_balanced"`` / ``"well_balanced_upwind"`` for :class:`KineticLangevin` (no-flux
+        grid): the same schemes on :math:`h = p/p_\infty` with discrete velocities and forces,
+        whose discrete equilibrium is exactly the sampled :math:`p_\infty` (see
+        :meth:`_balanced_rates`). Default (None): ``"well_balanced"`` for the kinetic equation
+        on a no-flux grid, ``"limited"`` otherwise
     limiter : ``"mc"`` (default), ``"van_leer"`` or ``"minmod"``
     time_dependent : None (decide: OU/linear/kinetic are b(t) times a fixed operator; a
         FokkerPlanck is probed at ``probe_times`` and treated as autonomous when its drift and
@@ -351,7 +369,7 @@ class GridOperator(_SparseOperator):
     """
 
     def __init__(self, equation: DiffusionEquation, grid: Grid, *, fitting: str = "sg2",
-                 transport: str = "limited", limiter: str = "mc", time_dependent: bool | None = None,
+                 transport: str | None = None, limiter: str = "mc", time_dependent: bool | None = None,
                  probe_times=(0.0, 0.5, 1.0), linear_solver: str | None = None):
         super().__init__()
         if not isinstance(equation, DiffusionEquation):
@@ -366,6 +384,10 @@ class GridOperator(_SparseOperator):
                                            % 2 == 0 and grid.ndim * 2 == equation.state_dim else ""))
         if fitting not in FITTINGS:
             raise ValueError(f"fitting must be one of {FITTINGS}; got {fitting!r}")
+        if transport is None:  # the well-balanced scheme where it applies, else limited MUSCL
+            no_flux = all(kind == "no-flux" for pair in grid.boundary for kind in pair)
+            transport = ("well_balanced" if isinstance(equation, KineticLangevin) and no_flux
+                         else "limited")
         if transport not in TRANSPORT_SCHEMES:
             raise ValueError(f"transport must be one of {TRANSPORT_SCHEMES}; got {transport!r}")
         if limiter not in LIMITER_NAMES:
@@ -374,6 +396,14 @@ class GridOperator(_SparseOperator):
         self.grid = grid
         self.fitting = fitting
         self.transport = transport
+        self.balanced = transport.startswith("well_balanced")
+        if self.balanced:
+            if not isinstance(equation, KineticLangevin):
+                raise ValueError(f"transport={transport!r} is for the kinetic Langevin equation "
+                                 f"(KineticLangevin); got {type(equation).__name__}")
+            if any(kind != "no-flux" for pair in grid.boundary for kind in pair):
+                raise ValueError(f"transport={transport!r} needs no-flux boundaries on every "
+                                 f"axis; the grid has {grid.boundary}")
         self.limiter = limiter
         self.n_cells = grid.n_cells
         self.n_states = grid.n_states
@@ -406,7 +436,9 @@ class GridOperator(_SparseOperator):
         self._geometry()
         self._classify_axes(probe)
         self._build_pattern()
-        self.nonlinear = bool(self.transport_axes) and transport == "limited"
+        self.nonlinear = bool(self.transport_axes) and transport in ("limited", "well_balanced")
+        if self.balanced:
+            self._balance_setup()
         self._static = None
         if self._linear or self.autonomous:
             self._static = self._raw_rates(self._t_ref)
@@ -598,6 +630,8 @@ class GridOperator(_SparseOperator):
         return out
 
     def _compute_raw_rates(self, t: float) -> np.ndarray:
+        if self.balanced:
+            return self._balanced_rates()
         g = self.grid
         h = g.spacing
         out = np.empty(self._n_rates)
@@ -644,6 +678,98 @@ class GridOperator(_SparseOperator):
             cells = self._cross_index[ci]
             ci += 1
             out[s:e] = np.maximum(sign * Dc[cells, a, b], 0.0) / (h[a] * h[b])
+        return out
+
+    # --- the well-balanced kinetic scheme ------------------------------------------------------
+    def _balance_setup(self) -> None:
+        r"""Per axis pair (position k, velocity dim + k) of the kinetic equation with
+        :math:`H = \sum_k x_k^2/2 + v_k^2/(2m)`: the factors :math:`g = e^{-x^2/2}`,
+        :math:`\mu = e^{-v^2/(2m)}` at centres and faces (zero on the walls), the discrete
+        velocity :math:`\tilde v_j = -(\mu_{j+1/2} - \mu_{j-1/2})/(\Delta v\,\mu_j)` and force
+        :math:`F_i = (g_{i+1/2} - g_{i-1/2})/(\Delta x\, g_i)`, and the equilibrium weights
+        :math:`p_\infty` at the centres (relative to their maximum)."""
+        eq, g = self.equation, self.grid
+        dim = eq.dim
+        self._bal = {}
+        logw = np.zeros(g.shape)
+        for k in range(2 * dim):
+            c, f = g.centres(k), g.faces(k)
+            scale = 0.5 if k < dim else 0.5 / eq.mass
+            Hc, Hf = scale * c * c, scale * f * f
+            # face over centre ratios e^{H_c - H_f} (walls: 0, the no-flux faces)
+            up = np.exp(Hc - Hf[1:])
+            up[-1] = 0.0
+            down = np.exp(Hc - Hf[:-1])
+            down[0] = 0.0
+            h = g.spacing[k]
+            if k < dim:
+                self._bal[k] = dict(force=(up - down) / h, ratio_right=np.exp(Hc[:-1] - Hf[1:-1]),
+                                    ratio_left=np.exp(Hc[1:] - Hf[1:-1]))
+            else:
+                self._bal[k] = dict(velocity=-(up - down) / h, ratio_right=np.exp(Hc[:-1] - Hf[1:-1]),
+                                    ratio_left=np.exp(Hc[1:] - Hf[1:-1]))
+            shape = [1] * g.ndim
+            shape[k] = -1
+            logw = logw - Hc.reshape(shape)
+        w = np.exp(logw - logw.max())
+        if not np.all(w > 0.0):
+            raise ValueError("the kinetic equilibrium underflows on part of this grid (|x| or |v| "
+                             "beyond ~37 standard deviations): use smaller bounds with "
+                             "transport='well_balanced'")
+        self._weights = w
+
+    def _balanced_rates(self) -> np.ndarray:
+        r"""Rates of the well-balanced kinetic scheme (schedule factor excluded).
+
+        Writing :math:`p = p_\infty h` with :math:`p_\infty = g(x)\mu(v)`, the flux through an
+        x-face is :math:`\tilde v_j\, g_{i+1/2}\mu_j\, \hat h` (upwind :math:`\hat h`, or the
+        limited reconstruction of h) and through a v-face the exponentially fitted flux of
+        :math:`J = \mu\,(F h - \gamma\,\partial_v h)` (the force and the friction-diffusion
+        part :math:`\gamma\,\partial_v(\tfrac vm p + \partial_v p)` together):
+        :math:`\frac{\gamma}{\Delta v}\mu_{j+1/2}[B(-P)h_j - B(P)h_{j+1}]`,
+        :math:`P = F_i\Delta v/\gamma`. All rates are non-negative (a Markov generator), and with
+        h constant the divergences cancel cell by cell:
+        :math:`\tilde v_j\mu_j(g_{i+1/2} - g_{i-1/2})/\Delta x + F_i g_i(\mu_{j+1/2} -
+        \mu_{j-1/2})/\Delta v = 0` by the definitions of :math:`\tilde v` and F — the sampled
+        :math:`p_\infty` is the discrete equilibrium to round-off. :math:`\tilde v = v/m +
+        O(\Delta v^2)` and :math:`F = -x + O(\Delta x^2)` inside the grid; at the walls they
+        carry the no-flux condition (a discrete hard wall), where the density is
+        :math:`p_\infty`-small."""
+        eq, g = self.equation, self.grid
+        dim = eq.dim
+        out = np.empty(self._n_rates)
+        blocks = {(k, a): (s, e, shp) for k, a, s, e, shp in self._blocks}
+        ndim = g.ndim
+
+        def along(values, axis):
+            shape = [1] * ndim
+            shape[axis] = -1
+            return np.reshape(values, shape)
+
+        for a in range(ndim):
+            O, n, K = self._ond[a]
+            b = self._bal[a]
+            h = g.spacing[a]
+            if a < dim:  # x-transport with the discrete velocity of axis dim + a
+                vt = along(self._bal[dim + a]["velocity"], dim + a)
+                rr = along(b["ratio_right"], a)
+                rl = along(b["ratio_left"], a)
+                full = [n - 1 if ax == a else m for ax, m in enumerate(g.shape)]
+                fwd = np.broadcast_to(np.maximum(vt, 0.0) * rr / h, full)
+                bwd = np.broadcast_to(np.maximum(-vt, 0.0) * rl / h, full)
+            else:  # v: fitted force + friction + diffusion, gamma = D_vv
+                F = along(self._bal[a - dim]["force"], a - dim)
+                gam = float(eq.D[a, a])
+                P = F * h / gam
+                rr = along(b["ratio_right"], a)
+                rl = along(b["ratio_left"], a)
+                full = [n - 1 if ax == a else m for ax, m in enumerate(g.shape)]
+                fwd = np.broadcast_to(gam / (h * h) * bernoulli(-P) * rr, full)
+                bwd = np.broadcast_to(gam / (h * h) * bernoulli(P) * rl, full)
+            s, e, _ = blocks[("fwd", a)]
+            out[s:e] = np.ascontiguousarray(fwd).reshape(O, n - 1, K).ravel()
+            s, e, _ = blocks[("bwd", a)]
+            out[s:e] = np.ascontiguousarray(bwd).reshape(O, n - 1, K).ravel()
         return out
 
     def _check_reduced(self, Dt, a, where):
@@ -741,6 +867,8 @@ class GridOperator(_SparseOperator):
         k = _kernels()
         code = k.LIMITERS[self.limiter]
         m = np.ascontiguousarray(np.asarray(state, dtype=float)[: self.n_cells]).reshape(self.grid.shape)
+        if self.balanced:  # reconstruct h = p / p_inf (constant at equilibrium: theta = 1)
+            m = m / self._weights
         r = r.copy()
         blocks = {(kk, a): (s, e, shp) for kk, a, s, e, shp in self._blocks}
         for a in self.transport_axes:

@@ -356,7 +356,7 @@ def _kl(q: np.ndarray, pi: np.ndarray) -> float:
 
 def solve_density(equation, p0, grid: Grid | None, t_span, *, dt: float | None = None,
                   stepper: str = "crank_nicolson", save_at=None, fitting: str = "sg2",
-                  transport: str = "limited", limiter: str = "mc", method: str = "uniformization",
+                  transport: str | None = None, limiter: str = "mc", method: str = "uniformization",
                   tol: float = 1e-14, rannacher_steps: int = 2, time_dependent: bool | None = None,
                   linear_solver: str | None = None, operator=None,
                   device: str = "cpu") -> DensitySolution:
@@ -386,7 +386,9 @@ def solve_density(equation, p0, grid: Grid | None, t_span, *, dt: float | None =
     stepper : ``"crank_nicolson"`` (default), ``"implicit_euler"``, ``"exponential"``,
         ``"explicit_euler"`` or ``"ssp_rk2"`` (aliases: ``"explicit"`` = ssp_rk2, ...)
     save_at : times at which to save (default: t0 and t1)
-    fitting, transport, limiter, time_dependent : passed to :class:`GridOperator`
+    fitting, transport, limiter, time_dependent : passed to :class:`GridOperator` (transport by
+        default ``"well_balanced"`` for the kinetic equation on a no-flux grid — its discrete
+        equilibrium is the sampled Gaussian to round-off — and ``"limited"`` otherwise)
     method, tol : the exponential stepper's method (``"uniformization"``, ``"krylov"``,
         ``"expm_multiply"``, ``"dense"``) and tolerance
     rannacher_steps : implicit start-up steps of Crank–Nicolson (each two implicit Euler halves)
@@ -395,8 +397,9 @@ def solve_density(equation, p0, grid: Grid | None, t_span, *, dt: float | None =
     device : ``"cpu"`` (default: SciPy) or ``"cuda"``: the density stays on the GPU and every
         product, solve and exponential runs there through CuPy / cupyx.scipy.sparse (see
         :mod:`fpgen.grid._cupy`; the LU factors come from SuperLU on the host, the triangular
-        solves run on the device).  Needs CuPy and a linear operator (``transport="upwind"``
-        when the equation has pure-transport axes); the exponential stepper takes
+        solves run on the device).  Needs CuPy and a linear operator (``transport="upwind"``,
+        or ``"well_balanced_upwind"`` for the kinetic equation, when the equation has
+        pure-transport axes); the exponential stepper takes
         ``method="uniformization"`` or ``"krylov"`` there.  Results agree with the CPU to
         round-off (1e-10 is tested)
 
@@ -490,7 +493,8 @@ def solve_density(equation, p0, grid: Grid | None, t_span, *, dt: float | None =
         while j < n_save and save_index[j] == k:
             record(j, k, m)
             j += 1
-    info = {"fitting": fitting, "transport": transport, "limiter": limiter, "method": method,
+    info = {"fitting": fitting, "transport": getattr(op, "transport", transport),
+            "limiter": limiter, "method": method,
             "tol": tol, "n_solves": st.n_solves, "equation": repr(equation),
             "transport_axes": list(getattr(op, "transport_axes", [])),
             "nonlinear": bool(op.nonlinear), "device": device}
