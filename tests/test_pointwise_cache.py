@@ -156,6 +156,12 @@ def test_the_fingerprint_follows_what_the_code_depends_on():
     exec(src, in_b)
     assert fingerprint(in_a["same"]) != fingerprint(in_b["same"])
 
+    # library functions are named, not followed (numba compiles its own np.sum)
+    def uses_numpy(x, t, out):
+        out[0] = np.sum(x) * x.shape[0] + np.linalg.norm(x)
+
+    assert fingerprint(njit(uses_numpy)) is not None
+
     # numba options matter (fastmath changes the machine code)
     def m(x, t, out):
         out[0] = x[0]

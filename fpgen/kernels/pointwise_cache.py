@@ -144,7 +144,12 @@ def _feed_value(h, value, names: set[str], seen: set[int], depth: int = 0) -> No
         for v in value:
             _feed_value(h, v, names, seen, depth)
     elif isinstance(value, (Dispatcher, types.FunctionType)):
-        _feed_function(h, value, seen)
+        py = getattr(value, "py_func", value)
+        if (getattr(py, "__module__", None) or "").split(".")[0] in _LIBRARIES:
+            # np.sum, math.*: numba compiles its own implementation, keyed by the versions
+            h.update(f"callable:{_qualified(py)}".encode())
+        else:
+            _feed_function(h, value, seen)
     elif isinstance(value, types.ModuleType):
         h.update(f"module:{value.__name__}".encode())
         if depth < 2:  # the attributes the function reads (np.pi, a constants module's values)
