@@ -701,13 +701,10 @@ class GridOperator(_SparseOperator):
             up[-1] = 0.0
             down = np.exp(Hc - Hf[:-1])
             down[0] = 0.0
-            h = g.spacing[k]
-            if k < dim:
-                self._bal[k] = dict(force=(up - down) / h, ratio_right=np.exp(Hc[:-1] - Hf[1:-1]),
-                                    ratio_left=np.exp(Hc[1:] - Hf[1:-1]))
-            else:
-                self._bal[k] = dict(velocity=-(up - down) / h, ratio_right=np.exp(Hc[:-1] - Hf[1:-1]),
-                                    ratio_left=np.exp(Hc[1:] - Hf[1:-1]))
+            # F_i on a position axis; -v~_j on a velocity axis (the same difference quotient)
+            self._bal[k] = dict(slope=(up - down) / g.spacing[k],
+                                ratio_right=np.exp(Hc[:-1] - Hf[1:-1]),  # g_{i+1/2} / g_i
+                                ratio_left=np.exp(Hc[1:] - Hf[1:-1]))  # g_{i+1/2} / g_{i+1}
             shape = [1] * g.ndim
             shape[k] = -1
             logw = logw - Hc.reshape(shape)
@@ -748,24 +745,19 @@ class GridOperator(_SparseOperator):
 
         for a in range(ndim):
             O, n, K = self._ond[a]
-            b = self._bal[a]
             h = g.spacing[a]
+            rr = along(self._bal[a]["ratio_right"], a)
+            rl = along(self._bal[a]["ratio_left"], a)
+            full = [n - 1 if ax == a else m for ax, m in enumerate(g.shape)]
             if a < dim:  # x-transport with the discrete velocity of axis dim + a
-                vt = along(self._bal[dim + a]["velocity"], dim + a)
-                rr = along(b["ratio_right"], a)
-                rl = along(b["ratio_left"], a)
-                full = [n - 1 if ax == a else m for ax, m in enumerate(g.shape)]
+                vt = -along(self._bal[dim + a]["slope"], dim + a)
                 fwd = np.broadcast_to(np.maximum(vt, 0.0) * rr / h, full)
                 bwd = np.broadcast_to(np.maximum(-vt, 0.0) * rl / h, full)
             else:  # v: fitted force + friction + diffusion, gamma = D_vv
-                F = along(self._bal[a - dim]["force"], a - dim)
-                gam = float(eq.D[a, a])
-                P = F * h / gam
-                rr = along(b["ratio_right"], a)
-                rl = along(b["ratio_left"], a)
-                full = [n - 1 if ax == a else m for ax, m in enumerate(g.shape)]
-                fwd = np.broadcast_to(gam / (h * h) * bernoulli(-P) * rr, full)
-                bwd = np.broadcast_to(gam / (h * h) * bernoulli(P) * rl, full)
+                P = along(self._bal[a - dim]["slope"], a - dim) * h / float(eq.D[a, a])
+                scale = float(eq.D[a, a]) / (h * h)
+                fwd = np.broadcast_to(scale * bernoulli(-P) * rr, full)
+                bwd = np.broadcast_to(scale * bernoulli(P) * rl, full)
             s, e, _ = blocks[("fwd", a)]
             out[s:e] = np.ascontiguousarray(fwd).reshape(O, n - 1, K).ravel()
             s, e, _ = blocks[("bwd", a)]
