@@ -313,9 +313,8 @@ def brownian_kernel(xi, zodd, lanes, key, first, k, r, inv_sqrt_r, fresh):
 # ---------------------------------------------------------------------------------------------
 
 
-def _pointwise_sde(x, drift_fn, diff_fn, noise, g_const, use_g_const, lanes, key, first,
-                         times, hs, sqrt_hs, k0, k1, r, inv_sqrt_r, save_idx, out, check,
-                         bad_step):
+def _pointwise_sde(x, drift_fn, diff_fn, noise, g_const, use_g_const, lanes, key, first, times, hs,
+                   sqrt_hs, k0, k1, r, inv_sqrt_r, save_idx, out, check, bad_step):
     r"""Euler–Maruyama :math:`X + f h + g\Delta W` on per-particle functions, steps ``k0 .. k1-1``.
 
     ``drift_fn(x, t, out)`` writes the drift of one particle (x, out of shape (d,));
@@ -393,9 +392,8 @@ def _pointwise_sde(x, drift_fn, diff_fn, noise, g_const, use_g_const, lanes, key
                 x[lo + i, j] = xs[i, j]
 
 
-def _pointwise_sde_f32(x, drift_fn, diff_fn, noise, g_const, use_g_const, lanes, key,
-                             first, times, hs, sqrt_hs, k0, k1, r, inv_sqrt_r, save_idx, out,
-                             check, bad_step):
+def _pointwise_sde_f32(x, drift_fn, diff_fn, noise, g_const, use_g_const, lanes, key, first, times,
+                       hs, sqrt_hs, k0, k1, r, inv_sqrt_r, save_idx, out, check, bad_step):
     r"""float32 twin of :func:`pointwise_sde_kernel`: states, ``g_const``, ``hs``, ``sqrt_hs``
     and ``inv_sqrt_r`` in float32 (``times`` stays float64: the functions get a float64 t);
     the Brownian normal of fine step j, component c is lane ``j & 3`` of
@@ -464,8 +462,7 @@ def _pointwise_sde_f32(x, drift_fn, diff_fn, noise, g_const, use_g_const, lanes,
                 x[lo + i, j] = xs[i, j]
 
 
-def _pointwise_ode(x, drift_fn, heun, times, hs, hhs, k0, k1, save_idx, out, check,
-                         bad_step):
+def _pointwise_ode(x, drift_fn, heun, times, hs, hhs, k0, k1, save_idx, out, check, bad_step):
     r"""Euler :math:`X + f h` or (``heun``) Heun
     :math:`X + \tfrac h2 [f(X, t) + f(X + h f(X, t), t + h)]` on a per-particle velocity
     ``drift_fn(x, t, out)``, steps ``k0 .. k1-1``: ``hs`` and the half steps ``hhs`` in the

@@ -41,19 +41,20 @@ import numpy as np
 
 __all__ = ["fingerprint", "cached_kernel", "discard", "cache_folder", "KINDS"]
 
-#: kernel kinds: (inline twin in particle_loops, the kernel's arguments after the functions,
-#: the decorator that compiles it — the options of the uncached kernel plus cache=True)
+#: kernel kinds: (inline twin in particle_loops, its function arguments, the kernel's arguments
+#: after the states x and the functions, the decorator that compiles it — the options of the
+#: uncached kernel plus cache=True)
 KINDS = {
     "sde": ("pointwise_sde_inline", "drift_fn, diff_fn",
-            "x, noise, g_const, use_g_const, lanes, key, first, times, hs, sqrt_hs, k0, k1, r, "
+            "noise, g_const, use_g_const, lanes, key, first, times, hs, sqrt_hs, k0, k1, r, "
             "inv_sqrt_r, save_idx, out, check, bad_step",
             'jit_kernel(parallel=True, cache=True, error_model="numpy")'),
     "sde_f32": ("pointwise_sde_f32_inline", "drift_fn, diff_fn",
-                "x, noise, g_const, use_g_const, lanes, key, first, times, hs, sqrt_hs, k0, k1, "
-                "r, inv_sqrt_r, save_idx, out, check, bad_step",
+                "noise, g_const, use_g_const, lanes, key, first, times, hs, sqrt_hs, k0, k1, r, "
+                "inv_sqrt_r, save_idx, out, check, bad_step",
                 'jit_kernel(parallel=True, cache=True, error_model="numpy")'),
     "ode": ("pointwise_ode_inline", "drift_fn",
-            "x, heun, times, hs, hhs, k0, k1, save_idx, out, check, bad_step",
+            "heun, times, hs, hhs, k0, k1, save_idx, out, check, bad_step",
             'njit(parallel=True, cache=True, error_model="numpy")'),
 }
 
@@ -72,8 +73,8 @@ from fpgen.kernels.rng import jit_kernel  # noqa: F401
 
 
 @{decorator}
-def kernel({args}):
-    _loops.{inline}({x_first}{functions}, {args_after_x})
+def kernel(x, {args}):
+    _loops.{inline}(x, {functions}, {args})
 '''
 
 #: fingerprint -> the compiled kernel's dispatcher, this process
@@ -251,10 +252,8 @@ def cache_folder() -> str | None:
 def _source(kind: str, key: str, functions: tuple) -> str:
     inline, fn_names, args, decorator = KINDS[kind]
     names = ", ".join(getattr(getattr(f, "py_func", f), "__qualname__", "?") for f in functions)
-    x, after = args.split(", ", 1)
     return _TEMPLATE.format(names=names, kind=kind, key=key, functions=fn_names,
-                            decorator=decorator, args=args, inline=inline, x_first=f"{x}, ",
-                            args_after_x=after)
+                            decorator=decorator, args=args, inline=inline)
 
 
 def cached_kernel(kind: str, *functions) -> Callable | None:
