@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import scipy.sparse.linalg
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -151,3 +152,55 @@ def test_random_potentials_equilibrium_exact(case):
     pi = steady_state(eq, g, fitting=fitting)
     assert pi.min() >= 0.0
     assert np.abs(pi - b).max() <= 1e-12 * b.max()
+
+
+# --- non-reversible generators: the pinned M-matrix system, direct and iterative ----------------
+
+
+def _no_lu(*args, **kwargs):
+    raise AssertionError("the direct solve ran")
+
+
+def test_iterative_steady_state_matches_the_direct_one_on_a_phase_space_grid(monkeypatch):
+    # 4-D phase-space grid (dim = 2): the well-balanced generator's steady state is the sampled
+    # Gaussian to round-off, relative error in every cell (tails 2e-14 below the peak); the
+    # iterative solve (ILU-GMRES, componentwise backward error 1e-13) must keep that, and on the
+    # upwind generator (an O(h) equilibrium, not known in closed form) agree with the LU solve
+    eq = fpgen.KineticLangevin(2, gamma=0.7)
+    g = fpgen.grid.PhaseSpaceGrid((-5, 5), (-4, 4), 8, 10, dim=2)
+    exact = g.sample(eq.equilibrium)
+    exact = exact / (exact.sum() * g.volume)
+    assert exact.min() < 1e-13 * exact.max()
+    direct = steady_state(eq, g, transport="upwind", method="direct")
+    with monkeypatch.context() as m:  # the iterative answers are accepted, not the LU fallback's
+        m.setattr(scipy.sparse.linalg, "splu", _no_lu)
+        wb = steady_state(eq, g, transport="well_balanced_upwind", method="iterative")
+        iterative = steady_state(eq, g, transport="upwind", method="iterative")
+    assert np.abs(wb / exact - 1).max() < 1e-12
+    assert direct.min() > 0 and iterative.min() > 0
+    assert np.abs(iterative / direct - 1).max() < 1e-11
+
+
+def test_steady_state_of_a_chain_whose_first_pin_is_transient():
+    # state 2 has the smallest exit rate but is transient (nothing enters it): the pinned system
+    # there is singular, the bordered system finds the closed class {0, 1}
+    R = np.array([[0.0, 5.0, 0.0], [5.0, 0.0, 1.0], [0.0, 0.0, 0.0]])
+    Q = R - np.diag(R.sum(axis=0))
+    assert np.allclose(steady_state(fpgen.MarkovChain(Q)), [0.5, 0.5, 0.0], rtol=0, atol=1e-15)
+
+
+@pytest.mark.parametrize("method", ["direct", "iterative"])
+def test_steady_state_of_a_chain_whose_first_pin_is_astronomically_light(method):
+    # 0 <-> 1 at rate 1, 1 -> 2 at 1e-300, 2 -> 0 at 1e-3: state 2 exits slowest (it is pinned
+    # first) but pi_2 / pi_0 = 1e-297 / (1 + 1e-300); the answer is solved again from the
+    # heaviest state. Exact: pi_0 = pi_1 (to 1e-300), pi_2 = 1e-297 pi_0
+    R = np.array([[0.0, 1.0, 1e-3], [1.0, 0.0, 0.0], [0.0, 1e-300, 0.0]])
+    Q = R - np.diag(R.sum(axis=0))
+    pi = steady_state(fpgen.MarkovChain(Q), method=method)
+    assert np.allclose(pi[:2], 0.5, rtol=1e-15, atol=0)
+    assert abs(pi[2] / (0.5e-297) - 1) < 1e-14
+
+
+def test_steady_state_method_is_checked():
+    with pytest.raises(ValueError, match="method must be None, 'direct' or 'iterative'"):
+        steady_state(fpgen.MarkovChain.uniform(3), method="gmres")
