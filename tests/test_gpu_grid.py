@@ -53,6 +53,10 @@ CASES = {
         fpgen.KineticLangevin(1, gamma=0.5), fpgen.Gaussian([1.0, 0.0], [[0.1, 0.0], [0.0, 0.1]]),
         fpgen.PhaseSpaceGrid((-5, 5), (-5, 5), 40, 40),
         dict(stepper="exponential", transport="well_balanced_upwind")),
+    "kinetic-specular-exponential": (
+        fpgen.KineticLangevin(1, gamma=0.5), fpgen.Gaussian([1.5, -1.0], [[0.1, 0.0], [0.0, 0.1]]),
+        fpgen.PhaseSpaceGrid((0, 5), (-5, 5), 30, 41, boundary=[("specular", "no-flux"), "no-flux"]),
+        dict(stepper="exponential", transport="well_balanced_upwind")),
     "reversed-ou-cn": (OU1.reverse(OU1.exact_score(MIX), lam=1.0, T=1.0),
                        fpgen.Gaussian([0.0], 1.0), Grid((-6, 6), 120),
                        dict(dt=0.02, stepper="crank_nicolson")),

@@ -15,6 +15,10 @@ Boundaries, per axis and per side:
 * ``"absorbing"`` — the density vanishes at the boundary; what flows out enters an extra
   *cemetery* state, so the total mass (grid plus cemetery) stays exactly conserved and the mass
   left on the grid is the survival probability.
+* ``"specular"`` — position axes of a :class:`PhaseSpaceGrid` only (symmetric velocity bounds):
+  a particle that reaches the wall is reflected with its normal velocity reversed,
+  :math:`p(x_w, v) = p(x_w, -v)` for the normal component; what leaves cell (wall, v) enters
+  cell (wall, -v).
 
 :class:`PhaseSpaceGrid` is a grid over phase space :math:`(x, v)` for the kinetic Langevin
 equation: ``dim`` position axes followed by ``dim`` velocity axes (the state layout of
@@ -38,12 +42,14 @@ BOUNDARIES = ("no-flux", "periodic", "absorbing")
 _ALIASES = {
     "no-flux": "no-flux", "noflux": "no-flux", "no_flux": "no-flux", "reflecting": "no-flux",
     "periodic": "periodic", "absorbing": "absorbing", "dirichlet": "absorbing",
+    "specular": "specular",
 }
 
 
 def _boundary_name(name, where: str) -> str:
     if not isinstance(name, str) or name.lower() not in _ALIASES:
-        raise ValueError(f"{where}: boundary must be one of {BOUNDARIES}; got {name!r}")
+        raise ValueError(f"{where}: boundary must be one of {BOUNDARIES} (or 'specular' on the "
+                         f"position axes of a PhaseSpaceGrid); got {name!r}")
     return _ALIASES[name.lower()]
 
 
@@ -121,6 +127,12 @@ class Grid:
         self.upper = b[:, 1].copy()
         self.spacing = (self.upper - self.lower) / np.asarray(shape, dtype=float)
         self.boundary = _parse_boundaries(boundary, ndim)
+        for a, pair in enumerate(self.boundary):
+            if "specular" in pair and not self._specular_allowed(a):
+                raise ValueError(
+                    f"boundary[{a}]: 'specular' reflects the velocity, so it is only for the "
+                    "position axes of a PhaseSpaceGrid" + (
+                        "" if isinstance(self, PhaseSpaceGrid) else "; this is a plain Grid"))
         for a, (lo, _) in enumerate(self.boundary):
             if lo == "periodic" and shape[a] < 3:
                 raise ValueError(f"a periodic axis needs at least 3 cells; axis {a} has {shape[a]}")
@@ -128,6 +140,9 @@ class Grid:
         self.volume = float(np.prod(self.spacing))
         self.absorbing = any("absorbing" in pair for pair in self.boundary)
         self.n_states = self.n_cells + (1 if self.absorbing else 0)
+
+    def _specular_allowed(self, axis: int) -> bool:
+        return False
 
     # --- geometry -------------------------------------------------------------------------------
     def centres(self, axis: int) -> np.ndarray:
@@ -202,12 +217,20 @@ class Grid:
             raise ValueError(f"values must end with the grid shape {self.shape}; got {v.shape}")
         return v.reshape(v.shape[: v.ndim - self.ndim] + (-1,)).sum(axis=-1) * self.volume
 
-    def mass_outside(self, dist: Distribution, n: int = 200_000, seed: int = 0) -> float:
-        """Monte-Carlo estimate of the probability of ``dist`` outside the grid box."""
+    def mass_outside(self, dist: Distribution, n: int = 200_000, seed: int = 0, *,
+                     walls: Sequence[str] = ()) -> float:
+        """Monte-Carlo estimate of the probability of ``dist`` outside the grid box.
+
+        Sides whose boundary kind is in ``walls`` (e.g. ``("specular",)``) are physical walls,
+        not cuts: mass beyond them is not counted."""
         if dist.dim != self.ndim:
             raise ValueError(f"the distribution has dim {dist.dim}; the grid has {self.ndim} axes")
         x = np.asarray(dist.sample(n, np.random.default_rng(seed)), dtype=float).reshape(n, self.ndim)
-        inside = np.all((x >= self.lower) & (x <= self.upper), axis=1)
+        lo = np.array([-np.inf if b[0] in walls else lo for b, lo in zip(self.boundary, self.lower,
+                                                                          strict=True)])
+        hi = np.array([np.inf if b[1] in walls else hi for b, hi in zip(self.boundary, self.upper,
+                                                                         strict=True)])
+        inside = np.all((x >= lo) & (x <= hi), axis=1)
         return float(1.0 - inside.mean())
 
     def marginal(self, values, axes) -> np.ndarray:
@@ -277,7 +300,17 @@ class PhaseSpaceGrid(Grid):
     x_bounds, v_bounds : ``(lo, hi)`` for every position / velocity axis
     nx, nv : cells per position / velocity axis
     dim : number of position dimensions (1 or 2 in practice)
-    boundary : as for :class:`Grid` (default no-flux everywhere)
+    boundary : as for :class:`Grid` (default no-flux everywhere); a position axis may also be
+        ``"specular"`` on either side (needs ``v_bounds`` symmetric about 0, so that every
+        velocity cell has its mirror)
+
+    Examples
+    --------
+    A half-space :math:`x > 0` with a specularly reflecting wall at 0:
+
+    >>> g = PhaseSpaceGrid((0, 7), (-7, 7), 64, 64, boundary=[("specular", "no-flux"), "no-flux"])
+    >>> g.boundary
+    (('specular', 'no-flux'), ('no-flux', 'no-flux'))
     """
 
     def __init__(self, x_bounds=(-6.0, 6.0), v_bounds=(-6.0, 6.0), nx: int = 128, nv: int = 128,
@@ -286,12 +319,25 @@ class PhaseSpaceGrid(Grid):
             raise ValueError(f"dim must be a positive integer; got {dim!r}")
         xb = _pair(x_bounds, "x_bounds")
         vb = _pair(v_bounds, "v_bounds")
-        super().__init__([xb] * dim + [vb] * dim, [int(nx)] * dim + [int(nv)] * dim, boundary)
         self.dim = int(dim)
+        super().__init__([xb] * dim + [vb] * dim, [int(nx)] * dim + [int(nv)] * dim, boundary)
+        if any("specular" in pair for pair in self.boundary) and vb[0] != -vb[1]:
+            raise ValueError(f"a specular wall needs velocity bounds symmetric about 0 (every "
+                             f"velocity cell mirrored); got v_bounds={vb}")
         self.x_bounds, self.v_bounds = xb, vb
         self.nx, self.nv = int(nx), int(nv)
         self.position_axes = tuple(range(dim))
         self.velocity_axes = tuple(range(dim, 2 * dim))
+
+    def _specular_allowed(self, axis: int) -> bool:
+        return axis < self.dim
+
+    def mirror(self, axis: int) -> int:
+        """The velocity axis whose sign a specular wall on position ``axis`` reverses."""
+        a = self._axis(axis)
+        if a >= self.dim:
+            raise ValueError(f"axis {axis} is a velocity axis; position axes are 0..{self.dim - 1}")
+        return self.dim + a
 
     def position_marginal(self, values) -> np.ndarray:
         """The density of x (velocities integrated out)."""
@@ -319,5 +365,7 @@ class PhaseSpaceGrid(Grid):
                 "boundary": [list(p) for p in self.boundary]}
 
     def __repr__(self) -> str:
+        walls = ("" if all(kind == "no-flux" for pair in self.boundary for kind in pair)
+                 else f", boundary={self.boundary}")
         return (f"PhaseSpaceGrid(x_bounds={self.x_bounds}, v_bounds={self.v_bounds}, nx={self.nx}, "
-                f"nv={self.nv}, dim={self.dim})")
+                f"nv={self.nv}, dim={self.dim}{walls})")

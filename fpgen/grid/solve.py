@@ -303,9 +303,9 @@ def _initial_masses(p0, op, grid, equation) -> np.ndarray:
     return m
 
 
-def _warn_outside(grid: Grid, dist: Distribution, what: str) -> None:
+def _warn_outside(grid: Grid, dist: Distribution, what: str, walls=()) -> None:
     try:
-        frac = grid.mass_outside(dist)
+        frac = grid.mass_outside(dist, walls=walls)
     except (TypeError, ValueError, NotImplementedError):
         return
     if frac > MASS_WARNING:
@@ -364,8 +364,9 @@ def solve_density(equation, p0, grid: Grid | None, t_span, *, dt: float | None =
 
     The equation is discretised in flux form as a Markov generator on the grid cells (see
     :mod:`fpgen.grid.operator`: Scharfetter–Gummel / Chang–Cooper exponential fitting, limited
-    transport, diagonal-jump mixed derivatives, no-flux / periodic / absorbing boundaries) and
-    stepped with real linear solves or exponentials (see :mod:`fpgen.grid.steppers`).
+    transport, diagonal-jump mixed derivatives, no-flux / periodic / absorbing boundaries and
+    specular walls in phase space) and stepped with real linear solves or exponentials (see
+    :mod:`fpgen.grid.steppers`).
 
     Time convention: t = 0 is the data and time runs toward equilibrium; a reversed equation
     runs in its own time s = T - t (so ``t_span = (0, T)`` ends at the data).
@@ -387,8 +388,8 @@ def solve_density(equation, p0, grid: Grid | None, t_span, *, dt: float | None =
         ``"explicit_euler"`` or ``"ssp_rk2"`` (aliases: ``"explicit"`` = ssp_rk2, ...)
     save_at : times at which to save (default: t0 and t1)
     fitting, transport, limiter, time_dependent : passed to :class:`GridOperator` (transport by
-        default ``"well_balanced"`` for the kinetic equation on a no-flux grid — its discrete
-        equilibrium is the sampled Gaussian to round-off — and ``"limited"`` otherwise)
+        default ``"well_balanced"`` for the kinetic equation on a no-flux (or specular) grid —
+        its discrete equilibrium is the sampled Gaussian to round-off — and ``"limited"`` otherwise)
     method, tol : the exponential stepper's method (``"uniformization"``, ``"krylov"``,
         ``"expm_multiply"``, ``"dense"``) and tolerance
     rannacher_steps : implicit start-up steps of Crank–Nicolson (each two implicit Euler halves)
@@ -445,7 +446,7 @@ def solve_density(equation, p0, grid: Grid | None, t_span, *, dt: float | None =
         with contextlib.suppress(TypeError, ValueError, AttributeError):  # no known equilibrium
             law = equation.equilibrium
             if isinstance(law, Distribution) and not isinstance(law, Categorical):
-                _warn_outside(grid, law, "the equilibrium")
+                _warn_outside(grid, law, "the equilibrium", walls=("specular",))
     pi = _equilibrium_masses(equation, op, grid)
     host = None
     if device != "cpu":
