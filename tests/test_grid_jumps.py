@@ -71,7 +71,7 @@ def test_markov_chain_equals_scipy_expm(seed):
             np.testing.assert_allclose(p, sl.expm(t * R) @ p0, atol=1e-12, rtol=0)
     cn = solve_density(eq, p0, None, (0, 2.5), dt=0.005, stepper="crank_nicolson")
     np.testing.assert_allclose(cn.final, sl.expm(2.5 * R) @ p0, atol=1e-6)
-    # stationary law (non-reversible chain: the bordered + M-matrix solve) and gap
+    # stationary law (non-reversible chain: the pinned M-matrix solve) and gap
     np.testing.assert_allclose(steady_state(eq), eq.stationary, atol=1e-13)
     assert spectral_gap(eq) == pytest.approx(eq.spectral_gap, rel=1e-10)
 
@@ -87,6 +87,25 @@ def test_markov_chain_with_schedule_and_coordinates():
     sol = solve_density(fpgen.MarkovChain.absorbing(4), fpgen.Categorical([0.25] * 4), None, (0, 1.0),
                         stepper="implicit_euler", dt=0.01)
     assert sol.final[-1] > 0.6 and sol.minimum.min() >= 0
+
+
+def test_steady_state_of_independent_coordinates_is_the_product():
+    # dim = 3 copies of a non-reversible chain: the product of one coordinate's law, equal to
+    # the solve on all K^3 states of the Kronecker-sum generator (to round-off)
+    from fpgen.grid.operator import make_operator
+    from fpgen.grid.solve import _stationary
+
+    R = _random_generator(5, 3)
+    eq = fpgen.MarkovChain(R, dim=3)
+    pi = steady_state(eq)
+    one = steady_state(fpgen.MarkovChain(R))
+    assert pi.shape == (5, 5, 5)
+    np.testing.assert_allclose(pi, np.einsum("i,j,k->ijk", one, one, one), rtol=1e-14, atol=0)
+    full = _stationary(make_operator(eq, None).matrix(0.0).tocsc(), "direct", 1).reshape(pi.shape)
+    np.testing.assert_allclose(pi, full, rtol=1e-12, atol=0)
+    reducible = np.array([[-1.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    with pytest.raises(ValueError, match="reducible"):
+        steady_state(fpgen.MarkovChain(reducible, dim=2))
 
 
 def test_reversed_markov_chain_returns_to_the_data():

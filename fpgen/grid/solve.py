@@ -549,7 +549,8 @@ def steady_state(equation, grid: Grid | None = None, *, t: float = 0.0, fitting:
         is accepted only if that backward error is below :math:`10^{-10}` and every entry is
         positive, else the direct solve runs.
         ``None`` (default): direct for chains and grids of at most 2 axes or 20 000 states,
-        iterative above.
+        iterative above. A chain of ``dim`` independent coordinates is solved for one
+        coordinate (K states, not :math:`K^{dim}`) and the product returned.
 
     r is the heaviest state of a first guess (the smallest exit rate); if the answer puts more
     than :math:`10^{200}` times :math:`\pi_r` anywhere, it is solved again from the heaviest state.
@@ -570,13 +571,28 @@ def steady_state(equation, grid: Grid | None = None, *, t: float = 0.0, fitting:
     shape = grid.shape if grid is not None else op.shape
     if isinstance(op, RankOneOperator):
         return (op._pi / unit).reshape(op.shape)
-    Q = op.matrix(t).tocsc()
+    if isinstance(equation, MarkovChain) and grid is None and equation.dim > 1:
+        # independent coordinates: the law is the product of one coordinate's (K states
+        # instead of K^dim); the chain's own generator, whose scale b(t) does not matter
+        import scipy.sparse as sp
+
+        one = _stationary(sp.csc_matrix(equation.generator), method, 1)
+        pi = one
+        for _ in range(equation.dim - 1):
+            pi = np.multiply.outer(pi, one)
+        return pi.reshape(shape)
+    pi = _stationary(op.matrix(t).tocsc(), method, len(shape) if grid is not None else 1)
+    return (pi / unit).reshape(shape)
+
+
+def _stationary(Q, method: str | None, axes: int) -> np.ndarray:
+    """The stationary probability vector of the generator Q (see :func:`steady_state`)."""
     pi = _reversible_stationary(Q)
     if pi is not None:
-        return (pi / unit).reshape(shape)
+        return pi
     n = Q.shape[0]
     if method is None:
-        method = "direct" if n <= 20_000 or grid is None or len(grid.shape) <= 2 else "iterative"
+        method = "direct" if n <= 20_000 or axes <= 2 else "iterative"
     r = int(np.argmin(np.abs(Q.diagonal())))
     for _ in range(2):
         try:
@@ -588,8 +604,7 @@ def steady_state(equation, grid: Grid | None = None, *, t: float = 0.0, fitting:
         if np.all(np.isfinite(x)) and x[heaviest] <= 1e200:
             break
         r = heaviest
-    pi = x / x.sum()
-    return (pi / unit).reshape(shape)
+    return x / x.sum()
 
 
 def _heaviest_by_bordered_system(Q) -> int:
