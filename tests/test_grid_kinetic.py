@@ -289,6 +289,8 @@ def test_specular_walls_are_checked():
         PhaseSpaceGrid((0, 7), (-7, 6), 8, 8, boundary=HALF_SPACE)
     g = PhaseSpaceGrid((0, 7), (-7, 7), 8, 8, boundary=HALF_SPACE)
     assert Grid.from_dict(g.to_dict()) == g and "specular" in repr(g)
+    box = PhaseSpaceGrid((-3, 3), (-4, 4), 6, 6, dim=2, boundary="specular")
+    assert box.boundary == (("specular", "specular"),) * 2 + (("no-flux", "no-flux"),) * 2
     ou = fpgen.OrnsteinUhlenbeck(2)
     with pytest.raises(ValueError, match="specular wall reverses the velocity"):
         solve_density(ou, fpgen.Gaussian([1.0, 0.0], 0.1), g, (0, 0.1), stepper="exponential")

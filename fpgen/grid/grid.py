@@ -302,7 +302,8 @@ class PhaseSpaceGrid(Grid):
     dim : number of position dimensions (1 or 2 in practice)
     boundary : as for :class:`Grid` (default no-flux everywhere); a position axis may also be
         ``"specular"`` on either side (needs ``v_bounds`` symmetric about 0, so that every
-        velocity cell has its mirror)
+        velocity cell has its mirror). The single name ``"specular"`` means specular walls on
+        both sides of every position axis and no-flux velocity bounds
 
     Examples
     --------
@@ -320,6 +321,8 @@ class PhaseSpaceGrid(Grid):
         xb = _pair(x_bounds, "x_bounds")
         vb = _pair(v_bounds, "v_bounds")
         self.dim = int(dim)
+        if isinstance(boundary, str) and boundary.lower() == "specular":  # walls in x, not in v
+            boundary = ["specular"] * self.dim + ["no-flux"] * self.dim
         super().__init__([xb] * dim + [vb] * dim, [int(nx)] * dim + [int(nv)] * dim, boundary)
         if any("specular" in pair for pair in self.boundary) and vb[0] != -vb[1]:
             raise ValueError(f"a specular wall needs velocity bounds symmetric about 0 (every "
