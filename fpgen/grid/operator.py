@@ -927,16 +927,14 @@ class GridOperator(_SparseOperator):
         at = 0 if side == 0 else n - 1
         # the wall slice with the mirrored velocity axis reversed (a < mirror: it shifts by one)
         ghost = np.flip(np.take(m, at, axis=a), axis=self.grid.mirror(a) - 1).reshape(O, K)
-        c = m3[:, at, :]
-        if side == 0:
-            dm, dp = c - ghost, m3[:, 1, :] - c
-        else:
-            dm, dp = c - m3[:, n - 2, :], ghost - c
-        sl = _limited_slope(dm, dp, self.limiter)
-        pos = c > 0.0
-        safe = np.where(pos, c, 1.0)
-        thR[:, at, :] = np.where(pos, (c + 0.5 * sl) / safe, 1.0)
-        thL[:, at, :] = np.where(pos, (c - 0.5 * sl) / safe, 1.0)
+        below, above = (ghost, m3[:, 1, :]) if side == 0 else (m3[:, n - 2, :], ghost)
+        right, left = np.empty(O * K), np.empty(O * K)
+        _kernels().cell_limiter_factors(np.ascontiguousarray(below).ravel(),
+                                        np.ascontiguousarray(m3[:, at, :]).ravel(),
+                                        np.ascontiguousarray(above).ravel(),
+                                        _kernels().LIMITERS[self.limiter], right, left)
+        thR[:, at, :] = right.reshape(O, K)
+        thL[:, at, :] = left.reshape(O, K)
 
     def _rates(self, t: float, state=None) -> np.ndarray:
         base = self._static if self._static is not None else self._raw_rates(t)
@@ -1066,20 +1064,6 @@ class GridOperator(_SparseOperator):
 # ------------------------------------------------------------------------------------------------
 # Markov chains on their own state space
 # ------------------------------------------------------------------------------------------------
-
-
-def _limited_slope(dm: np.ndarray, dp: np.ndarray, limiter: str) -> np.ndarray:
-    """The limited slope of :func:`fpgen.kernels.grid_ops._slope`, vectorised (wall cells)."""
-    same = dm * dp > 0.0
-    if limiter == "minmod":
-        out = np.where(np.abs(dm) < np.abs(dp), dm, dp)
-    elif limiter == "van_leer":
-        out = 2.0 * dm * dp / np.where(same, dm + dp, 1.0)
-    else:  # monotonised central
-        c = 0.5 * (dm + dp)
-        out = np.where(dm > 0.0, np.minimum(2.0 * dm, np.minimum(2.0 * dp, c)),
-                       np.maximum(2.0 * dm, np.maximum(2.0 * dp, c)))
-    return np.where(same, out, 0.0)
 
 
 def _kron_sum_transitions(R: np.ndarray, dim: int):

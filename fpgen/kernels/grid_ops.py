@@ -33,6 +33,7 @@ __all__ = [
     "axis_apply",
     "transitions_apply",
     "limiter_factors",
+    "cell_limiter_factors",
     "csc_uniformization",
     "grid_uniformization_1d",
     "grid_uniformization_2d",
@@ -149,6 +150,20 @@ def limiter_factors(m, periodic, code, th_right, th_left):  # pragma: no cover -
                 s = _slope(c - m[o, im, k], m[o, ip, k] - c, code)
                 th_right[o, i, k] = (c + 0.5 * s) / c
                 th_left[o, i, k] = (c - 0.5 * s) / c
+
+
+@njit(cache=True)
+def cell_limiter_factors(below, c, above, code, th_right, th_left):  # pragma: no cover
+    """:func:`limiter_factors` for a list of cells with given neighbour values (1-D arrays of
+    equal length): the wall cells of a specular side, whose ghost neighbour is a mirror cell."""
+    for k in range(c.size):
+        if c[k] <= 0.0:
+            th_right[k] = 1.0
+            th_left[k] = 1.0
+            continue
+        s = _slope(c[k] - below[k], above[k] - c[k], code)
+        th_right[k] = (c[k] + 0.5 * s) / c[k]
+        th_left[k] = (c[k] - 0.5 * s) / c[k]
 
 
 @njit(cache=True)
