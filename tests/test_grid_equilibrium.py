@@ -181,6 +181,21 @@ def test_iterative_steady_state_matches_the_direct_one_on_a_phase_space_grid(mon
     assert np.abs(iterative / direct - 1).max() < 1e-11
 
 
+def test_iterative_steady_state_on_a_three_dimensional_rotating_drift(monkeypatch):
+    # a non-reversible linear equation (rotation in x1-x2, coupling to x3) on 16^3 cells: the
+    # iterative answer (componentwise backward error <= 1e-10 by construction) against the LU
+    # one; measured 1.3e-9 relative at 32^3, so 1e-7 leaves a condition-number margin
+    C = np.array([[1.0, 0.8, 0.0], [-0.8, 1.0, 0.3], [0.0, -0.3, 0.7]])
+    eq = fpgen.LinearFokkerPlanck(C, 0.5 * np.eye(3))
+    g = Grid([(-4, 4)] * 3, 16)
+    direct = steady_state(eq, g, method="direct")
+    with monkeypatch.context() as m:
+        m.setattr(scipy.sparse.linalg, "splu", _no_lu)
+        iterative = steady_state(eq, g, method="iterative")
+    assert iterative.min() > 0
+    assert np.abs(iterative / direct - 1).max() < 1e-7
+
+
 def test_steady_state_of_a_chain_whose_first_pin_is_transient():
     # state 2 has the smallest exit rate but is transient (nothing enters it): the pinned system
     # there is singular, the bordered system finds the closed class {0, 1}
