@@ -394,8 +394,8 @@ class GridOperator(_SparseOperator):
                                            % 2 == 0 and grid.ndim * 2 == equation.state_dim else ""))
         if fitting not in FITTINGS:
             raise ValueError(f"fitting must be one of {FITTINGS}; got {fitting!r}")
-        self.specular = any("specular" in pair for pair in grid.boundary)
-        if self.specular and type(equation) is not KineticLangevin:
+        if (any("specular" in pair for pair in grid.boundary)
+                and type(equation) is not KineticLangevin):
             raise ValueError("a specular wall reverses the velocity of the kinetic Langevin "
                              f"equation (KineticLangevin); got {type(equation).__name__}")
         if transport is None:  # the well-balanced scheme where it applies, else limited MUSCL
@@ -558,7 +558,7 @@ class GridOperator(_SparseOperator):
         cem = self.cemetery
         src, dst = [], []
         self._blocks = []  # (kind, axis, start, stop, shape)
-        self._specular_moves = {}  # (side, axis) -> which wall cells have a distinct mirror
+        self._specular = {}  # (axis, side) -> (rate slice, which wall cells have a distinct mirror)
         off = 0
 
         def add(kind, a, s, t, shape):
@@ -588,7 +588,7 @@ class GridOperator(_SparseOperator):
                     at = 0 if side == 0 else n - 1
                     src_, dst_ = i3[:, at, :].ravel(), mirrored[:, at, :].ravel()
                     moves = src_ != dst_  # the v = 0 cell of an odd velocity axis stays
-                    self._specular_moves[(side, a)] = moves
+                    self._specular[(a, side)] = (slice(off, off + int(moves.sum())), moves)
                     add("spec_lo" if side == 0 else "spec_hi", a, src_[moves], dst_[moves],
                         (int(moves.sum()),))
         self._cross_index = []
@@ -695,11 +695,10 @@ class GridOperator(_SparseOperator):
             if hi_kind == "absorbing":
                 s, e, _ = blocks[("hi", a)]
                 out[s:e] = hi_r.ravel()
-            for side, kind in ((0, lo_kind), (1, hi_kind)):
-                if kind == "specular":  # a transport axis (checked in __init__): the upwind
-                    s, e, _ = blocks[("spec_lo" if side == 0 else "spec_hi", a)]  # outflow
-                    rate = lo_r if side == 0 else hi_r
-                    out[s:e] = rate.ravel()[self._specular_moves[(side, a)]]
+            for side, rate in ((0, lo_r), (1, hi_r)):  # a transport axis (checked in
+                if (a, side) in self._specular:  # __init__): the upwind outflow
+                    sl, moves = self._specular[(a, side)]
+                    out[sl] = rate.ravel()[moves]
         ci = 0
         for k, key, s, e, _ in self._blocks:
             if k != "cross":
@@ -714,7 +713,7 @@ class GridOperator(_SparseOperator):
     def _balance_setup(self) -> None:
         r"""Per axis pair (position k, velocity dim + k) of the kinetic equation with
         :math:`H = \sum_k x_k^2/2 + v_k^2/(2m)`: the factors :math:`g = e^{-x^2/2}`,
-        :math:`\mu = e^{-v^2/(2m)}` at centres and faces (zero on the walls), the discrete
+        :math:`\mu = e^{-v^2/(2m)}` at centres and faces (zero on no-flux walls), the discrete
         velocity :math:`\tilde v_j = -(\mu_{j+1/2} - \mu_{j-1/2})/(\Delta v\,\mu_j)` and force
         :math:`F_i = (g_{i+1/2} - g_{i-1/2})/(\Delta x\, g_i)`, and the equilibrium weights
         :math:`p_\infty` at the centres (relative to their maximum)."""
@@ -785,12 +784,10 @@ class GridOperator(_SparseOperator):
                 fwd = np.broadcast_to(np.maximum(vt, 0.0) * rr / h, full)
                 bwd = np.broadcast_to(np.maximum(-vt, 0.0) * rl / h, full)
                 wall = np.broadcast_to(vt, g.shape).reshape(O, n, K)
-                for side, kind in ((0, g.boundary[a][0]), (1, g.boundary[a][1])):
-                    if kind == "specular":  # |v~_j| g_wall mu_j h_wall with g_wall = g_0
-                        s, e, _ = blocks[("spec_lo" if side == 0 else "spec_hi", a)]
-                        rate = (np.maximum(-wall[:, 0, :], 0.0) if side == 0
-                                else np.maximum(wall[:, n - 1, :], 0.0)) / h
-                        out[s:e] = rate.ravel()[self._specular_moves[(side, a)]]
+                for side, rate in ((0, -wall[:, 0, :]), (1, wall[:, n - 1, :])):
+                    if (a, side) in self._specular:  # |v~_j| g_wall mu_j h_wall, g_wall = g_0
+                        sl, moves = self._specular[(a, side)]
+                        out[sl] = (np.maximum(rate, 0.0) / h).ravel()[moves]
             else:  # v: fitted force + friction + diffusion, gamma = D_vv
                 P = along(self._bal[a - dim]["slope"], a - dim) * h / float(eq.D[a, a])
                 scale = float(eq.D[a, a]) / (h * h)
@@ -907,12 +904,12 @@ class GridOperator(_SparseOperator):
             thR = np.empty((O, n, K))
             thL = np.empty((O, n, K))
             k.limiter_factors(m3, self.grid.is_periodic(a), code, thR, thL)
-            for side, kind in enumerate(self.grid.boundary[a]):
-                if kind == "specular":  # the wall cell's mirror is its ghost neighbour
+            for side in (0, 1):
+                if (a, side) in self._specular:  # the wall cell's mirror is its ghost neighbour
                     self._wall_factors(m, m3, a, side, thR, thL)
-                    s, e, _ = blocks[("spec_lo" if side == 0 else "spec_hi", a)]
+                    sl, moves = self._specular[(a, side)]
                     th = thL[:, 0, :] if side == 0 else thR[:, n - 1, :]
-                    r[s:e] *= th.ravel()[self._specular_moves[(side, a)]]
+                    r[sl] *= th.ravel()[moves]
             s, e, (O_, nf, K_) = blocks[("fwd", a)]
             r[s:e] *= thR[:, :nf, :].ravel()
             s, e, _ = blocks[("bwd", a)]
