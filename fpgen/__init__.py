@@ -36,7 +36,7 @@ from .equations import (
 )
 from .grid import DensitySolution, Grid, PhaseSpaceGrid, solve_density, spectral_gap, steady_state
 from .kernels.cuda_support import BackendUnavailableError
-from .particles import Histogram, SimulationResult, load_result, pointwise, simulate
+from .particles import Histogram, SimulationResult, Walls, load_result, pointwise, simulate
 from .schedules import (
     ConstantSchedule,
     CosineSchedule,
@@ -82,6 +82,7 @@ __all__ = [
     "SimulationResult",
     "load_result",
     "Histogram",
+    "Walls",
     "pointwise",
     "Grid",
     "PhaseSpaceGrid",

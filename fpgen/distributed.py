@@ -75,15 +75,24 @@ def plan_chunks(n: int, chunk_size: int | None, n_workers: int) -> list[tuple[in
     return [(lo, min(n, lo + chunk_size)) for lo in range(0, n, chunk_size)]
 
 
+def _fold_moments(counts, means, m2s, count, mean, m2) -> None:
+    """Fold block summaries into running moments; counts (nb, n_save) are survivors' counts
+    (absorbing walls), counts (nb,) whole blocks."""
+    from .kernels.particle_loops import fold_block_moments, fold_block_moments_masked
+
+    if counts.ndim == 2:
+        fold_block_moments_masked(counts, means, m2s, count, mean, m2)
+    else:
+        fold_block_moments(counts, means, m2s, count, mean, m2)
+
+
 def _summary(counts, means, m2s):
     """Blocks folded into one summary (size, mean, centred second moment), as a 1-block triple."""
-    from .kernels.particle_loops import fold_block_moments
-
-    count = np.zeros(1, dtype=np.int64)
+    count = np.zeros(counts.shape[1] if counts.ndim == 2 else 1, dtype=np.int64)
     mean = np.zeros(means.shape[1:])
     m2 = np.zeros(m2s.shape[1:])
-    fold_block_moments(counts, means, m2s, count, mean, m2)
-    return count, mean[None], m2[None]
+    _fold_moments(counts, means, m2s, count, mean, m2)
+    return (count[None] if counts.ndim == 2 else count), mean[None], m2[None]
 
 
 def _merge_pair(a: dict, b: dict) -> dict:
@@ -139,7 +148,7 @@ def _limit_numba_threads(host_threads: dict) -> int | None:
 def _run_chunk(equation, x0_part, t_span, lo: int, hi: int, global_lo: int, options: dict,
                spec_stats, tree: bool = False, host_threads: dict | None = None) -> dict:
     """Simulate particles ``global_lo .. global_lo + hi - lo - 1`` and summarise them."""
-    from .kernels.particle_loops import block_moments, n_blocks
+    from .kernels.particle_loops import block_moments, block_moments_masked, n_blocks
     from .particles import simulate
     from .particles._setup import n_states_of
     from .particles._stats import REDUCE_BLOCK, StatsSpec, StreamReducer
@@ -155,41 +164,55 @@ def _run_chunk(equation, x0_part, t_span, lo: int, hi: int, global_lo: int, opti
                          f"{type(exc).__name__}: {exc}") from exc
     states = res.states
     out: dict = {"settings": res.settings, "timings": res.timings, "numba_threads": threads}
+    # absorbing walls: the survivors at each save time (killed in a step that ends at or
+    # before the save time)
+    alive = (None if res.exit_times is None
+             else res.exit_times[None, :] > res.times[:, None])
     if spec_stats.moments:
         x = np.ascontiguousarray(states, dtype=np.float64)
         nb = n_blocks(x.shape[1], REDUCE_BLOCK)
-        counts = np.empty(nb, dtype=np.int64)
         means = np.empty((nb, x.shape[0], x.shape[2]))
         m2s = np.empty((nb, x.shape[0], x.shape[2], x.shape[2]))
-        block_moments(x, REDUCE_BLOCK, counts, means, m2s)
+        if alive is None:
+            counts = np.empty(nb, dtype=np.int64)
+            block_moments(x, REDUCE_BLOCK, counts, means, m2s)
+        else:
+            counts = np.empty((nb, x.shape[0]), dtype=np.int64)
+            block_moments_masked(x, np.ascontiguousarray(alive), REDUCE_BLOCK, counts, means, m2s)
         out["moments"] = _summary(counts, means, m2s) if tree else (counts, means, m2s)
-    if spec_stats.histogram is not None or spec_stats.counts:
+    if spec_stats.histogram is not None or spec_stats.counts or alive is not None:
         red = StreamReducer(StatsSpec(False, spec_stats.counts, spec_stats.histogram),
-                            states.shape[0], states.shape[2], n_states_of(equation))
-        red.add(states)
+                            states.shape[0], states.shape[2], n_states_of(equation),
+                            masked=alive is not None)
+        red.add(states, alive)
         out["other"] = red.finish()
     out["states"] = states
     out["final"] = res.final
     out["n_jumps"] = res.n_jumps
+    out["exit_times"] = res.exit_times
     return out
 
 
 def _fold(*chunks) -> dict:
     """Reduce the chunk summaries in chunk order (runs on a worker)."""
-    from .kernels.particle_loops import fold_block_moments
+    from .particles._stats import survivor_moments
 
     out: dict = {}
     first = chunks[0]
     if "moments" in first:
         ns, d = first["moments"][1].shape[1:]
-        count = np.zeros(1, dtype=np.int64)
+        masked = first["moments"][0].ndim == 2
+        count = np.zeros(ns if masked else 1, dtype=np.int64)
         mean = np.zeros((ns, d))
         m2 = np.zeros((ns, d, d))
         for c in chunks:
-            fold_block_moments(*c["moments"], count, mean, m2)
-        n = int(count[0])
-        out["mean"] = mean
-        out["cov"] = m2 / (n - 1) if n > 1 else np.full_like(m2, np.nan)
+            _fold_moments(*c["moments"], count, mean, m2)
+        if masked:
+            out["mean"], out["cov"] = survivor_moments(count, mean, m2)
+        else:
+            n = int(count[0])
+            out["mean"] = mean
+            out["cov"] = m2 / (n - 1) if n > 1 else np.full_like(m2, np.nan)
     if "other" in first:
         for name, value in first["other"].items():
             if name == "hist_edges":
@@ -206,7 +229,8 @@ def simulate_on_cluster(equation, x0, t_span, *, client, dt: float, method=None,
                         backend: str = "numpy", seed: int = 0, save_at=None, brownian_dt=None,
                         chunk_size: int | None = None, n_particles: int | None = None,
                         stats="auto", keep_states: bool = True, progress: bool = False,
-                        dtype=np.float64, particle_offset: int = 0, reduction: str = "blocks"):
+                        dtype=np.float64, particle_offset: int = 0, reduction: str = "blocks",
+                        walls=None):
     """``fpgen.simulate`` on the workers of ``client`` (same arguments; see the module docstring).
 
     ``keep_states=True`` returns ``states`` / ``final`` / ``n_jumps`` as dask arrays that stay on
@@ -234,7 +258,7 @@ def simulate_on_cluster(equation, x0, t_span, *, client, dt: float, method=None,
     host_threads = _host_threads(workers)
     chunks = plan_chunks(init.n, chunk_size, n_workers)
     options = {"dt": dt, "method": method, "backend": backend, "seed": seed, "save_at": save_at,
-               "brownian_dt": brownian_dt, "dtype": dtype}
+               "brownian_dt": brownian_dt, "dtype": dtype, "walls": walls}
     is_law = isinstance(x0, Distribution)
     t_start = time.perf_counter()
     token = dask.base.tokenize(equation, x0 if is_law else np.asarray(x0), t_span, options,
@@ -271,11 +295,11 @@ def simulate_on_cluster(equation, x0, t_span, *, client, dt: float, method=None,
                      "particle_offset": particle_offset, "cluster_workers": n_workers,
                      "n_chunks": len(chunks), "reduction": reduction})
     stat_names = ("mean", "cov", "hist_edges", "hist_counts", "hist_underflow", "hist_overflow",
-                  "state_counts")
+                  "state_counts", "n_alive")
     fields = {k: v for k, v in reduced.items() if k in stat_names}
     if not spec.counts:
         fields.pop("state_counts", None)
-    states = final = n_jumps = None
+    states = final = n_jumps = exit_times = None
     if keep_states:
         d = init.dim
         n_save = len(settings["save_at"])
@@ -291,9 +315,12 @@ def simulate_on_cluster(equation, x0, t_span, *, client, dt: float, method=None,
         if getattr(equation, "kind", None) in ("jump", "chain"):
             n_jumps = da.concatenate([piece(f, "n_jumps", (hi - lo,), np.int64)
                                       for f, (lo, hi) in zip(futures, chunks, strict=True)])
+        if walls is not None and walls.absorbing:
+            exit_times = da.concatenate([piece(f, "exit_times", (hi - lo,), np.float64)
+                                         for f, (lo, hi) in zip(futures, chunks, strict=True)])
     else:
         del futures
     timings = {"compile_s": compile_s, "run_s": time.perf_counter() - t_start}
     return SimulationResult(times=np.asarray(settings["save_at"], dtype=float), states=states,
                             final=final, settings=settings, n_jumps=n_jumps, timings=timings,
-                            **fields)
+                            exit_times=exit_times, **fields)

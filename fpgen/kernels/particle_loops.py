@@ -49,10 +49,12 @@ from fpgen.kernels.particle_steps import (
     STREAM_LANDING_U,
     STREAM_UNIFORM,
     bgk_particle,
+    bridge_coefficients,
     ctmc_particle,
     em_update,
     ode_step,
     schedule_rate,
+    wall_update,
 )
 from fpgen.kernels.rng import jit_kernel, normal_pair, normal_quad_f32
 
@@ -86,6 +88,9 @@ __all__ = [
     "merge_moments",
     "block_moments",
     "fold_block_moments",
+    "block_moments_masked",
+    "fold_block_moments_masked",
+    "merge_moments_masked",
     "n_blocks",
     "schedule_rate",
 ]
@@ -102,9 +107,24 @@ _INF = np.inf
 # ---------------------------------------------------------------------------------------------
 
 
+@njit(inline="always", error_model="numpy")
+def _walls_block(walls, coef, tmp, xs, cnt, key, first, k, exit_step, lo):
+    """The walls on the new states ``tmp`` (d, BLOCK) of a block whose old states are ``xs``:
+    a particle killed now or before keeps its old state (``exit_step`` records the step)."""
+    d = tmp.shape[0]
+    for i in range(cnt):
+        dead = exit_step[lo + i] >= 0
+        if not dead and wall_update(walls, coef, tmp, i, xs, i, key, np.uint64(first + i), k):
+            exit_step[lo + i] = k
+            dead = True
+        if dead:
+            for j in range(d):
+                tmp[j, i] = xs[j, i]
+
+
 @jit_kernel(parallel=True, cache=True, error_model="numpy")
 def affine_kernel(x, A, L, sidx, lanes, key, first, k0, k1, r, inv_sqrt_r, save_idx, out,
-                  check, bad_step):
+                  check, bad_step, walls, coef, exit_step):
     r"""Run steps ``k0 .. k1-1`` of :math:`X \leftarrow A_k X + L_k \xi_k` in place.
 
     x : (n, d) float64 states (in/out); A : (S, d, d), L : (S, d, m) the distinct step
@@ -112,7 +132,11 @@ def affine_kernel(x, A, L, sidx, lanes, key, first, k0, k1, r, inv_sqrt_r, save_
     each column of L; key : Philox key; first : global index of particle 0; r : fine steps per
     step, inv_sqrt_r = 1/sqrt(r); save_idx : (n_save,) increasing time indices (state after
     that many steps) to write into ``out`` (n_save, n, d); check : record in ``bad_step`` the
-    first step after which a particle is non-finite.
+    first step after which a particle is non-finite.  walls : (n_w, 6) wall rows, coef :
+    (S, n_w) their bridge coefficients per step matrix (see
+    :func:`fpgen.kernels.particle_steps.wall_update`; n_w = 0: no walls); exit_step : (n,)
+    int64, -1 while a particle lives, else the step that killed it (its state stays the last
+    one inside).
     """
     n, d = x.shape
     m = L.shape[2]
@@ -172,6 +196,8 @@ def affine_kernel(x, A, L, sidx, lanes, key, first, k0, k1, r, inv_sqrt_r, save_
                     a = L[s, j, c]
                     for i in range(cnt):
                         tmp[j, i] = tmp[j, i] + a * xi[c, i]
+            if walls.shape[0] > 0:
+                _walls_block(walls, coef[s], tmp, xs, cnt, key, first + lo, k, exit_step, lo)
             for j in range(d):
                 for i in range(cnt):
                     xs[j, i] = tmp[j, i]
@@ -192,7 +218,7 @@ def affine_kernel(x, A, L, sidx, lanes, key, first, k0, k1, r, inv_sqrt_r, save_
 
 @jit_kernel(parallel=True, cache=True, error_model="numpy")
 def affine_kernel_f32(x, A, L, sidx, lanes, key, first, k0, k1, r, inv_sqrt_r, save_idx, out,
-                      check, bad_step):
+                      check, bad_step, walls, coef, exit_step):
     r"""float32 twin of :func:`affine_kernel`: all arithmetic in float32 and the Brownian normal
     of fine step j, component c is lane ``j & 3`` of ``normal_quad_f32(key, 0, particle,
     j >> 2, lane_c)`` (one Philox call per four fine steps).  ``inv_sqrt_r`` is a float32."""
@@ -250,6 +276,8 @@ def affine_kernel_f32(x, A, L, sidx, lanes, key, first, k0, k1, r, inv_sqrt_r, s
                     a = L[s, j, c]
                     for i in range(cnt):
                         tmp[j, i] = tmp[j, i] + a * xi[c, i]
+            if walls.shape[0] > 0:
+                _walls_block(walls, coef[s], tmp, xs, cnt, key, first + lo, k, exit_step, lo)
             for j in range(d):
                 for i in range(cnt):
                     xs[j, i] = tmp[j, i]
@@ -314,7 +342,8 @@ def brownian_kernel(xi, zodd, lanes, key, first, k, r, inv_sqrt_r, fresh):
 
 
 def _pointwise_sde(x, drift_fn, diff_fn, noise, g_const, use_g_const, lanes, key, first, times, hs,
-                   sqrt_hs, k0, k1, r, inv_sqrt_r, save_idx, out, check, bad_step):
+                   sqrt_hs, k0, k1, r, inv_sqrt_r, save_idx, out, check, bad_step, walls, bridge,
+                   exit_step):
     r"""Euler–Maruyama :math:`X + f h + g\Delta W` on per-particle functions, steps ``k0 .. k1-1``.
 
     ``drift_fn(x, t, out)`` writes the drift of one particle (x, out of shape (d,));
@@ -322,7 +351,10 @@ def _pointwise_sde(x, drift_fn, diff_fn, noise, g_const, use_g_const, lanes, key
     (``noise`` 0), (d,) diagonal (1), (d, m) general (2).  With ``use_g_const`` the constant
     ``g_const`` is used instead.  ``times`` (n_steps + 1,), ``hs``, ``sqrt_hs`` (n_steps,) are
     the grid; the other arguments as in :func:`affine_kernel`.  The step of each particle is
-    :func:`fpgen.kernels.particle_steps.em_update` (shared with the CUDA kernel).
+    :func:`fpgen.kernels.particle_steps.em_update` (shared with the CUDA kernel).  ``walls``,
+    ``exit_step`` as in :func:`affine_kernel`; ``bridge`` turns the bridge test of absorbing
+    walls on (its coefficient :math:`1/(h\,(g g^\top)_{jj})` from g at the state before the
+    step); a killed particle is not stepped again.
     """
     n, d = x.shape
     m = lanes.shape[0]
@@ -336,6 +368,9 @@ def _pointwise_sde(x, drift_fn, diff_fn, noise, g_const, use_g_const, lanes, key
         xi = np.empty((max(m, 1), BLOCK))
         zodd = np.empty((max(m, 1), BLOCK))
         dw = np.empty(max(m, 1))
+        nw = walls.shape[0]
+        xo = np.empty((d, 1))
+        cf = np.empty(max(nw, 1))
         for i in range(cnt):
             for j in range(d):
                 xs[i, j] = x[lo + i, j]
@@ -375,8 +410,19 @@ def _pointwise_sde(x, drift_fn, diff_fn, noise, g_const, use_g_const, lanes, key
                         xi[c, i] = xi[c, i] * inv_sqrt_r
             sq = sqrt_hs[k]
             for i in range(cnt):
+                if nw > 0:
+                    if exit_step[lo + i] >= 0:
+                        continue
+                    for j in range(d):
+                        xo[j, 0] = xs[i, j]
                 em_update(drift_fn, diff_fn, use_g_const, noise, xs[i], t, h, sq, xi, i, m, f1,
                           gl, dw)
+                if nw > 0:
+                    bridge_coefficients(walls, bridge, gl, noise, h, cf)
+                    if wall_update(walls, cf, xs.T, i, xo, 0, key, np.uint64(first + lo + i), k):
+                        exit_step[lo + i] = k
+                        for j in range(d):
+                            xs[i, j] = xo[j, 0]
             if check:
                 for i in range(cnt):
                     for j in range(d):
@@ -393,7 +439,8 @@ def _pointwise_sde(x, drift_fn, diff_fn, noise, g_const, use_g_const, lanes, key
 
 
 def _pointwise_sde_f32(x, drift_fn, diff_fn, noise, g_const, use_g_const, lanes, key, first, times,
-                       hs, sqrt_hs, k0, k1, r, inv_sqrt_r, save_idx, out, check, bad_step):
+                       hs, sqrt_hs, k0, k1, r, inv_sqrt_r, save_idx, out, check, bad_step, walls,
+                       bridge, exit_step):
     r"""float32 twin of :func:`pointwise_sde_kernel`: states, ``g_const``, ``hs``, ``sqrt_hs``
     and ``inv_sqrt_r`` in float32 (``times`` stays float64: the functions get a float64 t);
     the Brownian normal of fine step j, component c is lane ``j & 3`` of
@@ -410,6 +457,9 @@ def _pointwise_sde_f32(x, drift_fn, diff_fn, noise, g_const, use_g_const, lanes,
         xi = np.empty((max(m, 1), BLOCK), dtype=np.float32)
         quad = np.empty((4, max(m, 1), BLOCK), dtype=np.float32)
         dw = np.empty(max(m, 1), dtype=np.float32)
+        nw = walls.shape[0]
+        xo = np.empty((d, 1), dtype=np.float32)
+        cf = np.empty(max(nw, 1))
         for i in range(cnt):
             for j in range(d):
                 xs[i, j] = x[lo + i, j]
@@ -445,8 +495,19 @@ def _pointwise_sde_f32(x, drift_fn, diff_fn, noise, g_const, use_g_const, lanes,
                         xi[c, i] = xi[c, i] * inv_sqrt_r
             sq = sqrt_hs[k]
             for i in range(cnt):
+                if nw > 0:
+                    if exit_step[lo + i] >= 0:
+                        continue
+                    for j in range(d):
+                        xo[j, 0] = xs[i, j]
                 em_update(drift_fn, diff_fn, use_g_const, noise, xs[i], t, h, sq, xi, i, m, f1,
                           gl, dw)
+                if nw > 0:
+                    bridge_coefficients(walls, bridge, gl, noise, h, cf)
+                    if wall_update(walls, cf, xs.T, i, xo, 0, key, np.uint64(first + lo + i), k):
+                        exit_step[lo + i] = k
+                        for j in range(d):
+                            xs[i, j] = xo[j, 0]
             if check:
                 for i in range(cnt):
                     for j in range(d):
@@ -634,6 +695,75 @@ def fold_block_moments(counts, means, m2s, count, mean, m2):
             for j in range(d):
                 mean[s, j] = mean[s, j] + (means[b, s, j] - mean[s, j]) * (nb / tot)
         count[0] = tot
+
+
+@njit(cache=True, error_model="numpy")
+def block_moments_masked(x, alive, block, counts, means, m2s):
+    r""":func:`block_moments` over the particles with ``alive[s, i]`` only, per save time s:
+    ``counts`` (nb, n_save); a block with no live particle at s has count 0 (mean and
+    :math:`M_2` 0).  With every particle alive the arithmetic is that of
+    :func:`block_moments`."""
+    ns, n, d = x.shape
+    for b in range(counts.shape[0]):
+        lo = b * block
+        hi = min(lo + block, n)
+        for s in range(ns):
+            nb = 0
+            for i in range(lo, hi):
+                if alive[s, i]:
+                    nb += 1
+            counts[b, s] = nb
+            for j in range(d):
+                acc = 0.0
+                for i in range(lo, hi):
+                    if alive[s, i]:
+                        acc = acc + x[s, i, j]
+                means[b, s, j] = acc / nb if nb > 0 else 0.0
+            for j in range(d):
+                for l2 in range(j, d):
+                    acc = 0.0
+                    for i in range(lo, hi):
+                        if alive[s, i]:
+                            acc = acc + (x[s, i, j] - means[b, s, j]) * (x[s, i, l2]
+                                                                         - means[b, s, l2])
+                    m2s[b, s, j, l2] = acc
+                    m2s[b, s, l2, j] = acc
+
+
+@njit(cache=True, error_model="numpy")
+def fold_block_moments_masked(counts, means, m2s, count, mean, m2):
+    """:func:`fold_block_moments` with a count per save time: ``counts`` (nb, n_save),
+    ``count`` (n_save,); empty blocks are skipped."""
+    nblocks, ns, d = means.shape
+    for b in range(nblocks):
+        for s in range(ns):
+            nb = counts[b, s]
+            if nb == 0:
+                continue
+            na = count[s]
+            tot = na + nb
+            for j in range(d):
+                for l2 in range(j, d):
+                    delta_j = means[b, s, j] - mean[s, j]
+                    delta_l = means[b, s, l2] - mean[s, l2]
+                    val = m2[s, j, l2] + m2s[b, s, j, l2] + delta_j * delta_l * (na * nb / tot)
+                    m2[s, j, l2] = val
+                    m2[s, l2, j] = val
+            for j in range(d):
+                mean[s, j] = mean[s, j] + (means[b, s, j] - mean[s, j]) * (nb / tot)
+            count[s] = tot
+
+
+def merge_moments_masked(x, alive, block, count, mean, m2):
+    """:func:`merge_moments` over the live particles (``alive`` (n_save, n) bool), with
+    ``count`` (n_save,) int64: the moments of the survivors at every save time."""
+    ns, n, d = x.shape
+    nb = n_blocks(n, block)
+    counts = np.empty((nb, ns), dtype=np.int64)
+    means = np.empty((nb, ns, d))
+    m2s = np.empty((nb, ns, d, d))
+    block_moments_masked(x, alive, block, counts, means, m2s)
+    fold_block_moments_masked(counts, means, m2s, count, mean, m2)
 
 
 def n_blocks(n: int, block: int) -> int:

@@ -74,17 +74,33 @@ __all__ = [
     "first_save_slot",
     "save_state",
     "record_nonfinite",
+    "STREAM_WALL",
+    "WALL_NONE",
+    "WALL_REFLECTING",
+    "WALL_PERIODIC",
+    "WALL_ABSORBING",
+    "wall_update",
+    "noise_variance",
+    "bridge_coefficients",
 ]
 
 STREAM_BROWNIAN = 0
 STREAM_UNIFORM = 1
 STREAM_LANDING_U = 4
 STREAM_LANDING_N = 5
+STREAM_WALL = 6
+
+#: side codes of a wall row (see :func:`wall_update`)
+WALL_NONE = 0
+WALL_REFLECTING = 1
+WALL_PERIODIC = 2
+WALL_ABSORBING = 3
 
 _S_BROWNIAN = np.uint64(STREAM_BROWNIAN)
 _S_UNIFORM = np.uint64(STREAM_UNIFORM)
 _S_LAND_U = np.uint64(STREAM_LANDING_U)
 _S_LAND_N = np.uint64(STREAM_LANDING_N)
+_S_WALL = np.uint64(STREAM_WALL)
 _HALF_PI = 0.5 * math.pi
 _INF = math.inf
 
@@ -148,6 +164,91 @@ def record_nonfinite(xv: np.ndarray, k: int, bad_step: np.ndarray, i: int) -> No
             if not (abs(xv[j]) < _INF):
                 bad_step[i] = k
                 return
+
+
+# ---------------------------------------------------------------------------------------------
+# Walls: reflection (specular for kinetic states), periodic wrap, absorption with a bridge test
+# ---------------------------------------------------------------------------------------------
+
+
+@register_jitable
+def wall_update(W: np.ndarray, coef: np.ndarray, xn: np.ndarray, i: int, xo: np.ndarray,
+                io: int, key: np.uint64, p: np.uint64, k: int) -> bool:
+    r"""Apply the walls to the state after step k (column ``i`` of ``xn`` (d, .)) of particle
+    ``p``, whose state before the step is column ``io`` of ``xo``; True if it is killed.
+
+    Row w of ``W`` (n_w, 6), in the state's dtype: axis j, lower and upper bound, the codes of
+    the lower and upper side (:data:`WALL_NONE`, :data:`WALL_REFLECTING`,
+    :data:`WALL_PERIODIC` (both sides), :data:`WALL_ABSORBING`) and the velocity axis that a
+    reflection on axis j flips (-1: none; a kinetic state's reflection is specular,
+    :math:`(x, v) \to (2a - x, -v)`).  In order:
+
+    * periodic: :math:`x \leftarrow lo + ((x - lo) \bmod (hi - lo))`;
+    * reflecting: folded back across the wall (across both walls of a box, as often as needed:
+      the symmetrised Euler scheme of Bossy, Gobet & Talay 2004), the velocity flipped once per
+      reflection;
+    * absorbing: killed on or beyond the wall; else, when ``coef[w] >= 0``, killed with the
+      probability :math:`\exp(-2\,c\,(x_o - a)(x_n - a))` that the bridge between the two
+      states crossed the wall a (Gobet 2000; with :math:`c = A_{jj}/\Sigma_{jj}` of the step,
+      exact for Brownian motion with drift and for an Ornstein–Uhlenbeck process with its wall
+      at the mean), from the uniforms ``uniform_pair(key, STREAM_WALL, p, k, w)`` (the first
+      for the lower side, the second for the upper).
+
+    A non-finite state is left as it is (not killed), for the non-finite check to report.
+    """
+    for j in range(xn.shape[0]):
+        if not (abs(xn[j, i]) < _INF):
+            return False  # left as it is, for the non-finite check to report
+    for w in range(W.shape[0]):
+        j = int(W[w, 0])
+        lo = W[w, 1]
+        hi = W[w, 2]
+        klo = int(W[w, 3])
+        khi = int(W[w, 4])
+        va = int(W[w, 5])
+        y = xn[j, i]
+        if klo == WALL_PERIODIC:
+            span = hi - lo
+            z = y - lo
+            z = z - span * np.floor(z / span)
+            if not (z < span):  # rounding of a tiny negative z
+                z = z - span
+            xn[j, i] = lo + z
+            continue
+        flips = 0
+        if klo == WALL_REFLECTING and khi == WALL_REFLECTING:
+            span = hi - lo
+            z = y - lo
+            z = z - (span + span) * np.floor(z / (span + span))
+            if z > span:
+                z = (span + span) - z
+                flips += 1
+            y = lo + z
+        elif klo == WALL_REFLECTING and y < lo:
+            y = lo + (lo - y)
+            flips = 1
+        elif khi == WALL_REFLECTING and y > hi:
+            y = hi - (y - hi)
+            flips = 1
+        xn[j, i] = y
+        if va >= 0 and (flips & 1) == 1:
+            xn[va, i] = -xn[va, i]
+        if klo == WALL_ABSORBING or khi == WALL_ABSORBING:
+            if (klo == WALL_ABSORBING and not (y > lo)) or (khi == WALL_ABSORBING and not (y < hi)):
+                return True
+            c = coef[w]
+            if c >= 0:
+                u_lo, u_hi = uniform_pair(key, _S_WALL, p, np.uint64(k), np.uint64(w))
+                x0 = xo[j, io]
+                if klo == WALL_ABSORBING:
+                    a = float(x0 - lo) * float(y - lo) * float(c)
+                    if u_lo < math.exp(-(a + a)):
+                        return True
+                if khi == WALL_ABSORBING:
+                    a = float(hi - x0) * float(hi - y) * float(c)
+                    if u_hi < math.exp(-(a + a)):
+                        return True
+    return False
 
 
 # ---------------------------------------------------------------------------------------------
@@ -343,6 +444,48 @@ def _noise_term_overload(g, dw, j, noise):
                 nz = nz + g[j, c] * dw[c]
             return nz
     return impl
+
+
+def noise_variance(g: np.ndarray, j: int, noise: int) -> float:
+    """:math:`(g g^\\top)_{jj}` for one particle (the variance rate of component j per unit
+    :math:`h`): ``g`` as in :func:`noise_term`."""
+    if g.ndim == 1:
+        return g[0] * g[0] if noise == 0 else g[j] * g[j]
+    acc = g[j, 0] * g[j, 0]
+    for c in range(1, g.shape[1]):
+        acc = acc + g[j, c] * g[j, c]
+    return acc
+
+
+@overload(noise_variance, inline="always")
+def _noise_variance_overload(g, j, noise):
+    if g.ndim == 1:
+        def impl(g, j, noise):
+            if noise == 0:
+                return g[0] * g[0]
+            return g[j] * g[j]
+    else:
+        def impl(g, j, noise):
+            acc = g[j, 0] * g[j, 0]
+            for c in range(1, g.shape[1]):
+                acc = acc + g[j, c] * g[j, c]
+            return acc
+    return impl
+
+
+@register_jitable
+def bridge_coefficients(W: np.ndarray, bridge: bool, gl: np.ndarray, noise: int, h: float,
+                        coef: np.ndarray) -> None:
+    r"""``coef[w]`` = :math:`1/(h\,(g g^\top)_{jj})` of an Euler–Maruyama step for the bridge test
+    of :func:`wall_update` on row w of ``W`` (axis j), or -1 (no test: ``bridge`` off, or no
+    noise on axis j)."""
+    for w in range(W.shape[0]):
+        c = -1.0
+        if bridge:
+            v = float(noise_variance(gl, int(W[w, 0]), noise)) * float(h)
+            if v > 0.0:
+                c = 1.0 / v
+        coef[w] = c
 
 
 @register_jitable

@@ -54,6 +54,7 @@ from ._result import NonFiniteStateError, SimulationResult, load_result
 from ._simulate import BackendFallbackWarning, simulate
 from ._stats import Histogram
 from .pointwise import PointwiseFunction, pointwise
+from .walls import Walls
 
 __all__ = [
     "simulate",
@@ -68,4 +69,5 @@ __all__ = [
     "fitting_methods",
     "NonFiniteStateError",
     "BackendFallbackWarning",
+    "Walls",
 ]

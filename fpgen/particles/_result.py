@@ -12,7 +12,7 @@ __all__ = ["SimulationResult", "load_result", "NonFiniteStateError"]
 
 _FORMAT = "fpgen.particles.SimulationResult/1"
 _ARRAYS = ("times", "states", "final", "mean", "cov", "hist_edges", "hist_counts",
-           "hist_underflow", "hist_overflow", "state_counts", "n_jumps")
+           "hist_underflow", "hist_overflow", "state_counts", "n_jumps", "exit_times", "n_alive")
 
 
 class NonFiniteStateError(FloatingPointError):
@@ -44,6 +44,11 @@ class SimulationResult:
         ((d, bins+1), (n_save, d, bins), (n_save, d), (n_save, d)) when requested
     state_counts : (n_save, d, K) occupation counts of integer states
     n_jumps : (N,) number of jumps of each particle (jump and chain methods)
+    exit_times : (N,) with absorbing walls (:class:`~fpgen.particles.Walls`) and kept states:
+        the end of the step in which each particle was killed, ``inf`` for a survivor (a killed
+        particle's states stay its last state inside)
+    n_alive : (n_save,) with absorbing walls: survivors at the save times; the moments and
+        histograms are then the survivors' (see :attr:`survival`)
     settings : the settings used (method, orders, backend, dt, seed, ...), JSON-serialisable
     timings : seconds spent compiling and running
 
@@ -63,7 +68,16 @@ class SimulationResult:
     hist_overflow: np.ndarray | None = None
     state_counts: np.ndarray | None = None
     n_jumps: np.ndarray | None = None
+    exit_times: np.ndarray | None = None
+    n_alive: np.ndarray | None = None
     timings: dict = field(default_factory=dict)
+
+    @property
+    def survival(self) -> np.ndarray:
+        """(n_save,) fraction of the particles alive at the save times (absorbing walls)."""
+        if self.n_alive is None:
+            raise ValueError("no absorbing walls in this run: every particle survives")
+        return self.n_alive / self.n_particles
 
     @property
     def n_particles(self) -> int:

@@ -48,7 +48,7 @@ def simulate(equation: Equation, x0, t_span, *, dt: float, method: str | None = 
              chunk_size: int | None = None, n_particles: int | None = None, stats="auto",
              keep_states: bool = True, progress: bool = False, dtype=np.float64,
              max_memory: int = _DEFAULT_MAX_MEMORY, particle_offset: int = 0,
-             client=None) -> SimulationResult:
+             client=None, walls=None) -> SimulationResult:
     r"""Simulate an ensemble of particles of ``equation`` over ``t_span``.
 
     Time convention: t = 0 is the data and time runs toward equilibrium; a reversed equation
@@ -105,6 +105,13 @@ def simulate(equation: Equation, x0, t_span, *, dt: float, method: str | None = 
     client : a ``dask.distributed.Client``: run the ensemble on its workers in chunks keyed by
         global index (see :mod:`fpgen.distributed`; the result is bitwise that of one process
         with the same ``chunk_size``); ``save_at`` states then come back as dask arrays
+    walls : a :class:`~fpgen.particles.Walls` (or a grid, through :meth:`Walls.from_grid`):
+        run a diffusion inside a box with reflecting (specular for KineticLangevin), periodic
+        or absorbing sides, applied after every step (schemes, exactness and references in
+        :mod:`fpgen.particles.walls`).  With absorbing sides the result has ``exit_times`` and
+        ``n_alive`` and the statistics are the survivors'.  Fused on the numba backend; the
+        ``cuda`` backend runs walled ensembles on the numba backend (with a
+        :class:`BackendFallbackWarning`)
 
     Returns
     -------
@@ -121,6 +128,7 @@ def simulate(equation: Equation, x0, t_span, *, dt: float, method: str | None = 
     if not isinstance(equation, Equation) or getattr(equation, "kind", None) not in (
             "diffusion", "ode", "jump", "chain"):
         raise TypeError(f"equation must be an fpgen equation; got {type(equation).__name__}")
+    walls = _check_walls(walls, equation)
     if client is not None:
         from ..distributed import simulate_on_cluster
 
@@ -128,7 +136,7 @@ def simulate(equation: Equation, x0, t_span, *, dt: float, method: str | None = 
             equation, x0, t_span, client=client, dt=dt, method=method, backend=backend, seed=seed,
             save_at=save_at, brownian_dt=brownian_dt, chunk_size=chunk_size,
             n_particles=n_particles, stats=stats, keep_states=keep_states, progress=progress,
-            dtype=dtype, particle_offset=particle_offset)
+            dtype=dtype, particle_offset=particle_offset, walls=walls)
     eq = equation
     info = resolve_method(eq, method)
     backend = check_backend(backend)
@@ -139,6 +147,9 @@ def simulate(equation: Equation, x0, t_span, *, dt: float, method: str | None = 
                          f"{type(eq).__name__} has none")
     _check_horizon(eq, grid.t1)
     on_device = is_device_array(x0)
+    if on_device and walls is not None:
+        raise TypeError("walls run on host arrays (the numpy and numba backends); pass x0 as a "
+                        "NumPy array")
     if on_device:
         if backend != "cuda":
             raise TypeError(f"x0 is a GPU array ({type(x0).__module__}.{type(x0).__name__}): "
@@ -178,14 +189,24 @@ def simulate(equation: Equation, x0, t_span, *, dt: float, method: str | None = 
 
     key = seed_key(seed)
     stepper = make_stepper(eq, info.name, grid, key, seed, fdtype)
+    if walls is not None:
+        stepper.set_walls(walls, eq)
     used = backend
     reason = None
     fused = stepper.numba_reason is None
+    if walls is not None and backend == "cuda":
+        used = "numba" if fused else "numpy"
+        reason = "walls run on the host backends"
+        warnings.warn(f"fpgen.simulate: backend 'cuda' has no walls yet; running the {used} "
+                      "path", BackendFallbackWarning, stacklevel=2)
+        backend_for_fallback = None
+    else:
+        backend_for_fallback = backend
     stepwise_on_device = backend == "cuda" and on_device and not fused
     if stepwise_on_device and not hasattr(stepper, "run_stepwise"):
         raise ValueError(f"{type(eq).__name__} cannot run on device arrays "
                          f"({stepper.numba_reason}); pass a NumPy x0 (it then runs on NumPy)")
-    if backend in ("numba", "cuda") and not fused and not stepwise_on_device:
+    if backend_for_fallback in ("numba", "cuda") and not fused and not stepwise_on_device:
         reason = stepper.numba_reason
         used = "numpy"
         warnings.warn(f"fpgen.simulate: backend {backend!r} cannot fuse {type(eq).__name__} "
@@ -195,7 +216,8 @@ def simulate(equation: Equation, x0, t_span, *, dt: float, method: str | None = 
         per = d * itemsize * (n_save + 10)
         chunk = int(min(N, _MAX_CHUNK, max(1024, _CHUNK_BYTES // per)))
     dtype = np.int64 if init.discrete else fdtype
-    reducer = StreamReducer(spec, n_save, d, n_states_of(eq))
+    absorbing = walls is not None and walls.absorbing
+    reducer = StreamReducer(spec, n_save, d, n_states_of(eq), masked=absorbing)
 
     from tqdm.auto import tqdm
 
@@ -215,10 +237,11 @@ def simulate(equation: Equation, x0, t_span, *, dt: float, method: str | None = 
             bar.close()
         states, final, jumps_all = ran["states"], ran["final"], ran["n_jumps"]
         chunk, timings = ran["chunk"], ran["timings"]
+        exit_times = None
     else:
-        states, final, jumps_all, timings = _run_host(
+        states, final, jumps_all, exit_times, timings = _run_host(
             stepper, used, init, grid, reducer, keep_states, chunk, off, seed, bar, progress,
-            dtype)
+            dtype, walls, eq)
 
     strong, weak = method_orders(info, eq)
     hist = spec.histogram
@@ -252,18 +275,45 @@ def simulate(equation: Equation, x0, t_span, *, dt: float, method: str | None = 
                                                           "range": np.asarray(hist.range).tolist()}},
         "keep_states": bool(keep_states),
         "dtype": str(dtype if init.discrete else fdtype),
+        "walls": None if walls is None else walls.to_dict(),
         "fpgen_version": _version(),
     }
     res = SimulationResult(times=grid.save_times.copy(), states=states, final=final,
                            settings=settings, n_jumps=jumps_all, timings=timings,
-                           **reducer.finish())
+                           exit_times=exit_times, **reducer.finish())
     return res
 
 
+def _check_walls(walls, eq):
+    """``walls`` as a :class:`Walls` (a grid gives its box and sides), or None."""
+    if walls is None:
+        return None
+    from ..grid import Grid
+    from .walls import Walls
+
+    if isinstance(walls, Grid):
+        walls = Walls.from_grid(walls)
+    if not isinstance(walls, Walls):
+        raise TypeError(f"walls must be an fpgen.particles.Walls or a grid; got "
+                        f"{type(walls).__name__}")
+    if getattr(eq, "kind", None) != "diffusion":
+        raise ValueError(f"walls apply to diffusions (methods exact and euler_maruyama); "
+                         f"{type(eq).__name__} is a {eq.kind} equation")
+    walls.rows(eq)  # the number of axes
+    return walls
+
+
+def _alive_masks(exit_step: np.ndarray, save_idx: np.ndarray) -> np.ndarray:
+    """(n_save, n): alive after ``save_idx[s]`` steps (killed in step k: dead from k + 1 on)."""
+    return (exit_step[None, :] < 0) | (exit_step[None, :] >= save_idx[:, None])
+
+
 def _run_host(stepper, used, init, grid, reducer, keep_states, chunk, off, seed, bar, progress,
-              dtype):
+              dtype, walls=None, eq=None):
     """The NumPy and numba backends: chunks of particles on the host."""
     N, d = init.n, init.dim
+    walled = walls is not None
+    absorbing = walled and walls.absorbing
     n_save = grid.save_idx.shape[0]
     timings = {"compile_s": 0.0, "run_s": 0.0}
     if used == "numba":
@@ -274,6 +324,7 @@ def _run_host(stepper, used, init, grid, reducer, keep_states, chunk, off, seed,
     states = np.empty((n_save, N, d), dtype=dtype) if keep_states else None
     final = np.empty((N, d), dtype=dtype) if keep_states else None
     jumps_all = np.zeros(N, dtype=np.int64) if (keep_states and stepper.jumps) else None
+    exit_all = np.full(N, -1, dtype=np.int64) if (keep_states and absorbing) else None
     check_blowup = not init.discrete and not stepper.jumps
 
     n_seg = min(grid.n_steps, 100) if (progress and used == "numba") else 1
@@ -284,6 +335,10 @@ def _run_host(stepper, used, init, grid, reducer, keep_states, chunk, off, seed,
             hi = min(N, lo + chunk)
             n = hi - lo
             x = np.ascontiguousarray(init.chunk(lo, hi, seed, off), dtype=dtype)
+            kw = {}
+            if walled:
+                walls.check_inside(x, eq)
+                kw["exit_step"] = np.full(n, -1, dtype=np.int64)
             out = np.empty((n_save, n, d), dtype=dtype)
             if grid.save_idx[0] == 0:
                 out[0] = x
@@ -294,35 +349,45 @@ def _run_host(stepper, used, init, grid, reducer, keep_states, chunk, off, seed,
                 def tick(steps, _n=n):
                     bar.update(_n * steps)
 
-                stepper.run_numpy(x, pids, 0, grid.n_steps, grid.save_idx, out, n_jumps, tick)
+                stepper.run_numpy(x, pids, 0, grid.n_steps, grid.save_idx, out, n_jumps, tick,
+                                  **kw)
             else:
                 x_start = x.copy() if check_blowup else None
                 for a, b in zip(bounds[:-1], bounds[1:], strict=True):
                     stepper.run_numba(x, off + lo, int(a), int(b), grid.save_idx, out, n_jumps,
-                                      False, np.empty(0, dtype=np.int64))
+                                      False, np.empty(0, dtype=np.int64), **kw)
                     bar.update(n * int(b - a))
                 if check_blowup and not (np.isfinite(x).all() and np.isfinite(out).all()):
-                    _report_blowup(stepper, x_start, off + lo, grid, n_save, d)
-            reducer.add(out)
+                    _report_blowup(stepper, x_start, off + lo, grid, n_save, d, walled)
+            if absorbing:
+                reducer.add(out, _alive_masks(kw["exit_step"], grid.save_idx))
+            else:
+                reducer.add(out)
             if keep_states:
                 states[:, lo:hi] = out
                 final[lo:hi] = x
                 if jumps_all is not None:
                     jumps_all[lo:hi] = n_jumps
+                if exit_all is not None:
+                    exit_all[lo:hi] = kw["exit_step"]
     finally:
         bar.close()
     timings["run_s"] = time.perf_counter() - t_run
-    return states, final, jumps_all, timings
+    exit_times = None
+    if exit_all is not None:
+        exit_times = np.where(exit_all >= 0, grid.times[np.maximum(exit_all, 0) + 1], np.inf)
+    return states, final, jumps_all, exit_times, timings
 
 
-def _report_blowup(stepper, x_start, lo, grid, n_save, d):
+def _report_blowup(stepper, x_start, lo, grid, n_save, d, walled=False):
     """Re-run a chunk that went non-finite with the per-step check on, and raise."""
     x = x_start.copy()
     bad = np.full(x.shape[0], -1, dtype=np.int64)
     out = np.empty((n_save, x.shape[0], d), dtype=x.dtype)
+    kw = {"exit_step": np.full(x.shape[0], -1, dtype=np.int64)} if walled else {}
     with np.errstate(all="ignore"):
         stepper.run_numba(x, lo, 0, grid.n_steps, grid.save_idx, out,
-                          np.zeros(x.shape[0], np.int64), True, bad)
+                          np.zeros(x.shape[0], np.int64), True, bad, **kw)
     hit = bad[bad >= 0]
     if hit.size == 0:
         raise NonFiniteStateError(grid.n_steps - 1, grid.t1, int((~np.isfinite(x)).any(axis=1)

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Histogram", "REDUCE_BLOCK", "StatsSpec", "check_stats", "StreamReducer"]
+__all__ = ["Histogram", "REDUCE_BLOCK", "StatsSpec", "check_stats", "StreamReducer",
+           "survivor_moments"]
 
 #: Particles per reduction block of the streamed moments.
 REDUCE_BLOCK = 4096
@@ -91,14 +92,30 @@ def check_stats(stats, discrete: bool) -> StatsSpec:
     return spec
 
 
+def survivor_moments(count: np.ndarray, mean: np.ndarray, m2: np.ndarray):
+    """The survivors' mean and covariance from per-save-time counts (n_save,): NaN where fewer
+    than one (mean) or two (covariance) particles survive."""
+    mean = mean.copy()
+    mean[count < 1] = np.nan
+    cov = np.full_like(m2, np.nan)
+    ok = count > 1
+    cov[ok] = m2[ok] / (count[ok] - 1)[:, None, None]
+    return mean, cov
+
+
 class StreamReducer:
     """Accumulates the statistics of the save times over consecutive chunks of particles."""
 
-    def __init__(self, spec: StatsSpec, n_save: int, d: int, n_states: int | None):
+    def __init__(self, spec: StatsSpec, n_save: int, d: int, n_states: int | None,
+                 masked: bool = False):
         self.spec = spec
         self.n_save = n_save
         self.d = d
-        self.count = np.zeros(1, dtype=np.int64)
+        #: survivors only (absorbing walls): ``add`` then takes the live-particle masks
+        self.masked = masked
+        self.count = np.zeros(n_save if masked else 1, dtype=np.int64)
+        self.n_alive = np.zeros(n_save, dtype=np.int64)
+        self._tail_alive = np.empty((n_save, 0), dtype=bool)
         self.mean = np.zeros((n_save, d))
         self.m2 = np.zeros((n_save, d, d))
         self._tail = np.empty((n_save, 0, d))
@@ -112,37 +129,56 @@ class StreamReducer:
             self.n_states = int(n_states)
             self.state_counts = np.zeros((n_save, d, self.n_states), dtype=np.int64)
 
-    def add(self, states: np.ndarray) -> None:
-        """Fold in the next chunk's states at the save times, shape (n_save, n, d)."""
+    def add(self, states: np.ndarray, alive: np.ndarray | None = None) -> None:
+        """Fold in the next chunk's states at the save times, shape (n_save, n, d); with
+        ``masked``, ``alive`` (n_save, n) says which particles are alive (the statistics are
+        the survivors')."""
+        if self.masked:
+            if alive is None:
+                raise ValueError("a masked reducer needs the live-particle masks")
+            self.n_alive += alive.sum(axis=1)
         if self.spec.moments:
-            from ..kernels.particle_loops import merge_moments
+            from ..kernels.particle_loops import merge_moments, merge_moments_masked
 
             x = states.astype(np.float64, copy=False)
             if self._tail.shape[1]:
                 x = np.concatenate([self._tail, x], axis=1)
+                if self.masked:
+                    alive = np.concatenate([self._tail_alive, alive], axis=1)
             full = (x.shape[1] // REDUCE_BLOCK) * REDUCE_BLOCK
             if full:
-                merge_moments(np.ascontiguousarray(x[:, :full]), REDUCE_BLOCK, self.count,
-                              self.mean, self.m2)
+                if self.masked:
+                    merge_moments_masked(np.ascontiguousarray(x[:, :full]),
+                                         np.ascontiguousarray(alive[:, :full]), REDUCE_BLOCK,
+                                         self.count, self.mean, self.m2)
+                else:
+                    merge_moments(np.ascontiguousarray(x[:, :full]), REDUCE_BLOCK, self.count,
+                                  self.mean, self.m2)
             self._tail = np.array(x[:, full:])
+            if self.masked:
+                self._tail_alive = np.array(alive[:, full:])
+                alive = alive[:, -states.shape[1]:] if states.shape[1] else alive[:, :0]
         if self.spec.histogram is not None:
-            self._histogram(states)
+            self._histogram(states, alive)
         if self.spec.counts:
             for s in range(self.n_save):
                 for j in range(self.d):
                     self.state_counts[s, j] += np.bincount(states[s, :, j],
                                                            minlength=self.n_states)
 
-    def _histogram(self, states: np.ndarray) -> None:
+    def _histogram(self, states: np.ndarray, alive: np.ndarray | None = None) -> None:
         bins = self.hist.shape[2]
         for j in range(self.d):
             lo, hi = self.edges[j, 0], self.edges[j, -1]
             v = states[:, :, j].astype(np.float64, copy=False)
             under = v < lo
             over = v > hi
+            if alive is not None:
+                under &= alive
+                over &= alive
             self.under[:, j] += under.sum(axis=1)
             self.over[:, j] += over.sum(axis=1)
-            inside = ~(under | over)
+            inside = ~(under | over) if alive is None else alive & ~(under | over)
             idx = np.searchsorted(self.edges[j], v, side="right") - 1
             idx = np.minimum(idx, bins - 1)
             for s in range(self.n_save):
@@ -151,16 +187,27 @@ class StreamReducer:
     def finish(self) -> dict:
         """The statistics as arrays (moments need at least one particle)."""
         out: dict = {}
+        if self.masked:
+            out["n_alive"] = self.n_alive.copy()
         if self.spec.moments:
             if self._tail.shape[1]:
-                from ..kernels.particle_loops import merge_moments
+                from ..kernels.particle_loops import merge_moments, merge_moments_masked
 
-                merge_moments(np.ascontiguousarray(self._tail), REDUCE_BLOCK, self.count,
-                              self.mean, self.m2)
+                if self.masked:
+                    merge_moments_masked(np.ascontiguousarray(self._tail),
+                                         np.ascontiguousarray(self._tail_alive), REDUCE_BLOCK,
+                                         self.count, self.mean, self.m2)
+                    self._tail_alive = self._tail_alive[:, :0]
+                else:
+                    merge_moments(np.ascontiguousarray(self._tail), REDUCE_BLOCK, self.count,
+                                  self.mean, self.m2)
                 self._tail = self._tail[:, :0]
-            n = int(self.count[0])
-            out["mean"] = self.mean.copy()
-            out["cov"] = self.m2 / (n - 1) if n > 1 else np.full_like(self.m2, np.nan)
+            if self.masked:
+                out["mean"], out["cov"] = survivor_moments(self.count, self.mean, self.m2)
+            else:
+                n = int(self.count[0])
+                out["mean"] = self.mean.copy()
+                out["cov"] = self.m2 / (n - 1) if n > 1 else np.full_like(self.m2, np.nan)
         if self.spec.histogram is not None:
             out["hist_edges"] = self.edges
             out["hist_counts"] = self.hist

@@ -31,6 +31,7 @@ from ._noise import BrownianSource, LandingSampler, event_uniforms, lane_uniform
 from ._result import NonFiniteStateError
 from ._setup import Grid
 from .pointwise import PointwiseFunction
+from .walls import apply_walls_numpy
 
 __all__ = ["make_stepper", "AffineStepper", "CallableStepper", "BGKStepper", "CTMCStepper"]
 
@@ -70,6 +71,18 @@ class Stepper:
         self.seed = seed
 
     dtype = np.dtype(np.float64)
+    #: the walls (:class:`~fpgen.particles.Walls`) and their kernel rows, set by ``set_walls``
+    walls = None
+    wall_rows = np.empty((0, 6))
+
+    def set_walls(self, walls, eq) -> None:
+        """Run inside ``walls`` (a :class:`~fpgen.particles.Walls`); steppers of diffusions
+        only."""
+        raise ValueError(f"walls apply to diffusions (methods exact and euler_maruyama); "
+                         f"{type(eq).__name__} with {type(self).__name__} has none")
+
+    def _exit_buffer(self, exit_step):
+        return np.empty(0, dtype=np.int64) if exit_step is None else exit_step
 
     def warmup(self) -> None:
         """Compile (or load from numba's cache) the kernel on a one-particle problem."""
@@ -77,8 +90,9 @@ class Stepper:
         dtype = np.int64 if self.discrete else self.dtype
         x = np.zeros((1, d), dtype=dtype)
         out = np.empty((0, 1, d), dtype=dtype)
+        kw = {"exit_step": np.full(1, -1, np.int64)} if self.wall_rows.shape[0] else {}
         self.run_numba(x, 0, 0, 1, np.empty(0, dtype=np.int64), out, np.zeros(1, np.int64),
-                       False, np.full(1, -1, np.int64))
+                       False, np.full(1, -1, np.int64), **kw)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -167,10 +181,33 @@ class AffineStepper(Stepper):
         if not (np.all(np.isfinite(self.A)) and np.all(np.isfinite(self.L))):
             raise ValueError("the step matrices are not finite (is the schedule's rate infinite "
                              "inside t_span?)")
+        self.wall_rows = np.empty((0, 6), dtype=self.dtype)
+        self.wall_coef = np.empty((A.shape[0], 0))
+        self._kinetic = isinstance(eq, KineticLangevin)
+        self._A64, self._L64 = A, L
 
-    def run_numpy(self, x, pids, k0, k1, save_idx, out, n_jumps, progress):
+    def set_walls(self, walls, eq) -> None:
+        r"""The wall rows and, per step matrix, the bridge coefficients
+        :math:`c = \max(A_{jj}, 0)/\Sigma_{jj}` (:math:`\Sigma = L L^	op`) of the absorbing rows
+        (-1 where there is no test: ``bridge`` off, a kinetic state, no noise on the axis)."""
+        rows = walls.rows(eq)
+        S = self._A64.shape[0]
+        coef = np.full((S, rows.shape[0]), -1.0)
+        for w in range(rows.shape[0]):
+            j = int(rows[w, 0])
+            if not walls.bridge or self._kinetic or 3 not in (rows[w, 3], rows[w, 4]):
+                continue
+            var = np.sum(self._L64[:, j, :] ** 2, axis=1)
+            ok = var > 0
+            coef[ok, w] = np.maximum(self._A64[ok, j, j], 0.0) / var[ok]
+        self.walls = walls
+        self.wall_rows = np.ascontiguousarray(rows, dtype=self.dtype)
+        self.wall_coef = coef
+
+    def run_numpy(self, x, pids, k0, k1, save_idx, out, n_jumps, progress, exit_step=None):
         src = BrownianSource(self.key, self.lanes, self.grid.r, dtype=self.dtype)
         d, m = self.state_dim, self.lanes.shape[0]
+        walled = self.wall_rows.shape[0] > 0
         si = _next_slot(save_idx, k0)
         for k in range(k0, k1):
             s = self.sidx[k]
@@ -185,6 +222,9 @@ class AffineStepper(Stepper):
                     for c in range(m):
                         acc = acc + L[j, c] * xi[:, c]
                     new[:, j] = acc
+            if walled:
+                apply_walls_numpy(self.wall_rows, self.wall_coef[s], new, x, self.key, pids, k,
+                                  exit_step)
             x[:] = new
             _check_finite(x, k, self.grid, pids)
             if si < save_idx.shape[0] and save_idx[si] == k + 1:
@@ -192,15 +232,18 @@ class AffineStepper(Stepper):
                 si += 1
             progress(1)
 
-    def run_numba(self, x, first, k0, k1, save_idx, out, n_jumps, check, bad_step):
+    def run_numba(self, x, first, k0, k1, save_idx, out, n_jumps, check, bad_step,
+                  exit_step=None):
         g = self.grid
+        walls = (self.wall_rows, self.wall_coef, self._exit_buffer(exit_step))
         if self.dtype == np.float32:
             _loops().affine_kernel_f32(x, self.A, self.L, self.sidx, self.lanes, self.key, first,
                                        k0, k1, g.r, np.float32(g.inv_sqrt_r), save_idx, out,
-                                       check, bad_step)
+                                       check, bad_step, *walls)
         else:
             _loops().affine_kernel(x, self.A, self.L, self.sidx, self.lanes, self.key, first,
-                                   k0, k1, g.r, g.inv_sqrt_r, save_idx, out, check, bad_step)
+                                   k0, k1, g.r, g.inv_sqrt_r, save_idx, out, check, bad_step,
+                                   *walls)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -289,6 +332,18 @@ class CallableStepper(Stepper):
         #: CUDA kernels, which compile the Python source for the GPU
         self.sources: tuple = (None, None)
         self._fused = self._fuse(eq)
+        self.wall_rows = np.empty((0, 6), dtype=self.dtype)
+        self._bridge = False
+
+    def set_walls(self, walls, eq) -> None:
+        """The wall rows; the bridge test of absorbing rows (Euler–Maruyama) takes its
+        coefficient :math:`1/(h (g g^\top)_{jj})` from g at the state before each step."""
+        if self.scheme != "em":
+            raise ValueError(f"walls apply to diffusions; {type(eq).__name__} is an ODE "
+                             f"(method {self.scheme!r})")
+        self.walls = walls
+        self.wall_rows = np.ascontiguousarray(walls.rows(eq), dtype=self.dtype)
+        self._bridge = walls.bridge
 
     def _fuse(self, eq):
         """(drift_fn, diff_fn, g_const, use_g_const) for the kernel, or set numba_reason."""
@@ -339,7 +394,7 @@ class CallableStepper(Stepper):
             nz = nz + g[:, :, c] * dW[:, c:c + 1]
         return nz
 
-    def run_numpy(self, x, pids, k0, k1, save_idx, out, n_jumps, progress):
+    def run_numpy(self, x, pids, k0, k1, save_idx, out, n_jumps, progress, exit_step=None):
         src = (BrownianSource(self.key, self.lanes, self.grid.r, dtype=self.dtype)
                if self.scheme == "em" else None)
 
@@ -348,10 +403,30 @@ class CallableStepper(Stepper):
 
         first = int(pids[0]) if pids.shape[0] else 0
         self.run_stepwise(x, first, k0, k1, save_idx, out, progress, np,
-                          HostFields(self.eq, self.dtype), increments)
+                          HostFields(self.eq, self.dtype), increments, exit_step)
+
+    def _bridge_coef(self, g, h) -> np.ndarray:
+        """(n, n_w) bridge coefficients of the rows, as the kernels' ``bridge_coefficients``."""
+        rows = self.wall_rows
+        coef = np.full((g.shape[0], rows.shape[0]), -1.0)
+        if not self._bridge:
+            return coef
+        for w in range(rows.shape[0]):
+            j = int(rows[w, 0])
+            if g.ndim == 3:
+                v = g[:, j, 0] * g[:, j, 0]
+                for c in range(1, g.shape[2]):
+                    v = v + g[:, j, c] * g[:, j, c]
+            else:
+                col = g[:, 0] if g.shape[1] == 1 else g[:, j]
+                v = col * col
+            v = v.astype(np.float64) * float(h)
+            ok = v > 0.0
+            coef[ok, w] = 1.0 / v[ok]
+        return coef
 
     def run_stepwise(self, x, first, k0, k1, save_idx, out, progress, xp, fields,
-                     increments) -> None:
+                     increments, exit_step=None) -> None:
         r"""Steps ``k0 .. k1-1`` on the array ``x`` (n, d) of particles ``first ..`` in place,
         with the arithmetic of the namespace ``xp`` (``numpy`` or ``cupy``).
 
@@ -363,6 +438,9 @@ class CallableStepper(Stepper):
         """
         grid = self.grid
         si = _next_slot(save_idx, k0)
+        walled = self.wall_rows.shape[0] > 0
+        if walled:
+            pids = np.arange(first, first + x.shape[0], dtype=np.uint64)
         for k in range(k0, k1):
             t, h = grid.times[k], self.hs[k]
             with np.errstate(all="ignore"):
@@ -370,7 +448,14 @@ class CallableStepper(Stepper):
                 if self.scheme == "em":
                     g = fields.diffusion(x, t)
                     dW = self.sqrt_hs[k] * increments(k)
-                    x[...] = x + f1 * h + self._noise(g, dW)
+                    if walled:
+                        new = x + f1 * h + self._noise(g, dW)
+                        gg = np.broadcast_to(g, (x.shape[0],) + g.shape[1:])
+                        apply_walls_numpy(self.wall_rows, self._bridge_coef(gg, h), new, x,
+                                          self.key, pids, k, exit_step)
+                        x[...] = new
+                    else:
+                        x[...] = x + f1 * h + self._noise(g, dW)
                 elif self.scheme == "euler":
                     x[...] = x + f1 * h
                 else:
@@ -383,7 +468,8 @@ class CallableStepper(Stepper):
                 si += 1
             progress(1)
 
-    def run_numba(self, x, first, k0, k1, save_idx, out, n_jumps, check, bad_step):
+    def run_numba(self, x, first, k0, k1, save_idx, out, n_jumps, check, bad_step,
+                  exit_step=None):
         # the disk-cached kernel (fpgen.kernels.pointwise_cache) when the functions can be
         # fingerprinted, else the per-process kernel, which takes them as arguments
         from ..kernels.pointwise_cache import cached_kernel, discard
@@ -395,7 +481,7 @@ class CallableStepper(Stepper):
             fns = (drift, diff)
             args = (_NOISE_CODES[self.noise], g_const, use_const, self.lanes, self.key, first,
                     g.times, self.hs, self.sqrt_hs, k0, k1, g.r, self.inv_sqrt_r, save_idx, out,
-                    check, bad_step)
+                    check, bad_step, self.wall_rows, self._bridge, self._exit_buffer(exit_step))
             kind = "sde_f32" if f32 else "sde"
             fallback = _loops().pointwise_sde_kernel_f32 if f32 else _loops().pointwise_sde_kernel
         else:

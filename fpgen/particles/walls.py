@@ -1,0 +1,299 @@
+r"""Walls for particle ensembles: reflecting (specular for kinetic states), periodic, absorbing.
+
+``simulate(eq, x0, t_span, dt=..., walls=Walls([(0.0, inf)], "absorbing"))`` runs the
+particles of a diffusion inside a box; :meth:`Walls.from_grid` takes the box and the sides of a
+grid, so the particle view and the density view (``solve_density`` on the same grid) solve the
+same bounded problem.  After every step (any method, any backend that fuses walls):
+
+* **reflecting**: the state is folded back across the wall, :math:`x \to 2a - x` (across both
+  walls of a box, as often as needed).  With Euler–Maruyama this is the symmetrised Euler scheme
+  of Bossy, Gobet & Talay (J. Appl. Probab. 41 (2004) 877), weak order 1 for the normally
+  reflected diffusion.  The fold of the exact step is exact when the dynamics is symmetric under
+  the reflection (an Ornstein–Uhlenbeck process with its wall at the mean, Brownian motion without
+  drift): the folded process is then Markov with the reflected law.  For
+  :class:`~fpgen.KineticLangevin` a reflecting side of a position axis is **specular**:
+  :math:`(x, v) \to (2a - x, -v)`, the particle view of the grid's ``"specular"`` boundary.
+* **periodic**: :math:`x \to lo + ((x - lo) \bmod (hi - lo))` (the torus; exact whenever the
+  drift is periodic, since wrapping commutes with the dynamics).
+* **absorbing**: a particle on or beyond the wall is killed: it keeps its last state inside,
+  ``SimulationResult.exit_times`` records the end of the step, and the statistics are those of
+  the survivors (``n_alive`` counts them at the save times; the histograms, divided by N, are the
+  sub-probability density that ``solve_density`` gives with its cemetery state).  Discrete
+  monitoring alone misses the excursions between steps (survival biased by
+  :math:`O(\sqrt h)`: the wall is effectively shifted outward by :math:`\beta\sigma\sqrt h`,
+  :math:`\beta = -\zeta(1/2)/\sqrt{2\pi} \approx 0.5826`, Broadie, Glasserman & Kou, Math.
+  Finance 7 (1997) 325); with ``bridge=True`` (default) the particle is also killed with the
+  probability that the bridge between its two states crossed the wall,
+  :math:`\exp(-2\,(x_k - a)(x_{k+1} - a)\,A_{jj}/\Sigma_{jj})` (Gobet, Stoch. Proc. Appl. 87
+  (2000) 167: weak order 1), which is exact for Brownian motion with drift (Euler–Maruyama) and
+  for an Ornstein–Uhlenbeck process with its wall at the mean (exact step).  Kinetic positions
+  are differentiable and have no bridge test.
+
+Time convention: t = 0 is the data; ``exit_times`` are in the equation's own time.
+
+The uniforms of the bridge test are ``uniform_pair(key, STREAM_WALL, particle, step, row)``, the
+same on every backend; the walls never touch the Brownian stream, so a particle's path up to its
+exit is the path it has without walls (folds aside).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+__all__ = ["Walls", "WALL_KINDS"]
+
+#: the side names a wall takes
+WALL_KINDS = ("reflecting", "periodic", "absorbing")
+
+_CODES = {"none": 0, "reflecting": 1, "periodic": 2, "absorbing": 3}
+# the grid's names for the same sides ("specular" is the kinetic reflecting wall)
+_FROM_GRID = {"no-flux": "reflecting", "specular": "reflecting", "periodic": "periodic",
+              "absorbing": "absorbing"}
+
+
+def _kind(name, where: str) -> str:
+    if not isinstance(name, str) or name not in WALL_KINDS:
+        raise ValueError(f"{where} must be one of {WALL_KINDS}; got {name!r}")
+    return name
+
+
+class Walls:
+    r"""The walls of a box, one axis at a time.
+
+    Parameters
+    ----------
+    bounds : ``(lo, hi)`` for one axis, or one entry per axis: a ``(lo, hi)`` pair (``-inf`` /
+        ``inf`` for an open side) or ``None`` (no walls on that axis).  The axes are the state's
+        coordinates, or for :class:`~fpgen.KineticLangevin` its ``dim`` position coordinates.
+    kind : ``"reflecting"``, ``"periodic"`` or ``"absorbing"``; or one entry per axis, each a
+        name or a ``(lower, upper)`` pair of names (periodic must be on both sides, with both
+        bounds finite)
+    bridge : kill an absorbed particle also when the bridge between its states crossed the wall
+        (see the module docstring); ``False`` monitors the wall at the step ends only
+
+    Examples
+    --------
+    >>> Walls((0.0, np.inf), "absorbing")
+    Walls([(0.0, inf)], [('absorbing', 'absorbing')], bridge=True)
+    """
+
+    def __init__(self, bounds, kind="reflecting", *, bridge: bool = True):
+        pairs = _parse_bounds(bounds)
+        self.bounds: tuple = tuple(pairs)
+        n = len(pairs)
+        if isinstance(kind, str):
+            k = _kind(kind, "kind")
+            kinds = [(k, k)] * n
+        else:
+            if not isinstance(kind, Sequence) or len(kind) != n:
+                raise ValueError(f"kind must be a name in {WALL_KINDS} or one entry per axis "
+                                 f"({n}); got {kind!r}")
+            kinds = []
+            for a, entry in enumerate(kind):
+                if isinstance(entry, str):
+                    k = _kind(entry, f"kind[{a}]")
+                    kinds.append((k, k))
+                elif isinstance(entry, Sequence) and len(entry) == 2:
+                    kinds.append((_kind(entry[0], f"kind[{a}][0]"),
+                                  _kind(entry[1], f"kind[{a}][1]")))
+                else:
+                    raise ValueError(f"kind[{a}] must be a name or a (lower, upper) pair; got "
+                                     f"{entry!r}")
+        for a, (pair, (klo, khi)) in enumerate(zip(pairs, kinds, strict=True)):
+            if (klo == "periodic") != (khi == "periodic"):
+                raise ValueError(f"kind[{a}]: periodic must be on both sides of the axis; got "
+                                 f"{(klo, khi)!r}")
+            if pair is not None and klo == "periodic" and not all(map(math.isfinite, pair)):
+                raise ValueError(f"axis {a} is periodic: both bounds must be finite; got {pair}")
+        self.kinds: tuple = tuple(kinds)
+        if not isinstance(bridge, (bool, np.bool_)):
+            raise TypeError(f"bridge must be True or False; got {bridge!r}")
+        self.bridge = bool(bridge)
+
+    @classmethod
+    def from_grid(cls, grid, *, bridge: bool = True) -> Walls:
+        """The box and sides of a grid: ``no-flux`` and ``specular`` sides reflect, ``periodic``
+        wraps, ``absorbing`` absorbs.  A :class:`~fpgen.PhaseSpaceGrid` gives walls on its
+        position axes only (its velocity bounds truncate the velocities, they are not walls)."""
+        n = getattr(grid, "dim", None)
+        from ..grid import PhaseSpaceGrid
+
+        axes = range(n) if isinstance(grid, PhaseSpaceGrid) else range(grid.ndim)
+        bounds = [(float(grid.lower[a]), float(grid.upper[a])) for a in axes]
+        kinds = [(_FROM_GRID[grid.boundary[a][0]], _FROM_GRID[grid.boundary[a][1]]) for a in axes]
+        return cls(bounds, kinds, bridge=bridge)
+
+    @property
+    def absorbing(self) -> bool:
+        """True if a side absorbs (particles can be killed)."""
+        return any(pair is not None and any(k == "absorbing" and math.isfinite(b)
+                                            for k, b in zip(kinds, pair, strict=True))
+                   for pair, kinds in zip(self.bounds, self.kinds, strict=True))
+
+    # ---------------------------------------------------------------------------------------
+    # what the steppers and kernels use
+    # ---------------------------------------------------------------------------------------
+
+    def rows(self, eq) -> np.ndarray:
+        """(n_w, 6) float64 wall rows for ``eq`` (see
+        :func:`fpgen.kernels.particle_steps.wall_update`): axis, lo, hi, lower code, upper code,
+        velocity axis flipped by a reflection (-1: none)."""
+        from ..equations.kinetic import KineticLangevin
+
+        kinetic = isinstance(eq, KineticLangevin)
+        n_axes = eq.dim if kinetic else eq.state_dim
+        what = (f"the {n_axes} position axes of KineticLangevin(dim={n_axes})" if kinetic
+                else f"the {n_axes} state coordinates of {type(eq).__name__}")
+        if len(self.bounds) != n_axes:
+            raise ValueError(f"walls has {len(self.bounds)} axes; the walls are on {what}")
+        out = []
+        for a, (pair, (klo, khi)) in enumerate(zip(self.bounds, self.kinds, strict=True)):
+            if pair is None:
+                continue
+            lo, hi = pair
+            clo = _CODES[klo] if math.isfinite(lo) else 0
+            chi = _CODES[khi] if math.isfinite(hi) else 0
+            if clo == 0 and chi == 0:
+                continue
+            va = n_axes + a if kinetic and 1 in (clo, chi) else -1
+            out.append((a, lo, hi, clo, chi, va))
+        return np.array(out, dtype=np.float64).reshape(-1, 6)
+
+    def check_inside(self, x: np.ndarray, eq) -> None:
+        """Raise if a state of ``x`` (n, d) is outside the box (on an absorbing wall counts as
+        outside; periodic axes need ``lo <= x < hi``)."""
+        rows = self.rows(eq)
+        for j, lo, hi, clo, chi, _ in rows:
+            col = x[:, int(j)]
+            below = col < lo if clo != 3 else ~(col > lo)
+            above = col > hi if chi == 1 else (~(col < hi) if chi in (2, 3) else np.zeros_like(
+                col, dtype=bool))
+            if clo == 0:
+                below = np.zeros_like(col, dtype=bool)
+            bad = below | above
+            if bad.any():
+                i = int(np.flatnonzero(bad)[0])
+                raise ValueError(
+                    f"x0: {int(bad.sum())} particle(s) start outside the walls on axis "
+                    f"{int(j)} ({_interval(lo, hi, clo, chi)}; first: particle {i} at "
+                    f"{float(col[i])!r})")
+
+    def to_dict(self) -> dict:
+        return {"bounds": [None if p is None else [float(p[0]), float(p[1])]
+                           for p in self.bounds],
+                "kind": [list(k) for k in self.kinds], "bridge": self.bridge}
+
+    def __repr__(self) -> str:
+        b = [None if p is None else (float(p[0]), float(p[1])) for p in self.bounds]
+        return f"Walls({b}, {list(self.kinds)}, bridge={self.bridge})"
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Walls) and self.to_dict() == other.to_dict()
+
+    def __hash__(self) -> int:
+        return hash(repr(self))
+
+
+def _interval(lo, hi, clo, chi) -> str:
+    left = "(" if clo == 3 else "["
+    right = ")" if chi in (2, 3) else "]"
+    return f"allowed {left}{lo}, {hi}{right}"
+
+
+def _parse_bounds(bounds) -> list:
+    if bounds is None:
+        raise ValueError("bounds must be (lo, hi) or one entry per axis; got None")
+    if (isinstance(bounds, Sequence) or isinstance(bounds, np.ndarray)) and len(bounds) == 2 \
+            and all(isinstance(b, (int, float, np.integer, np.floating)) for b in bounds):
+        bounds = [bounds]
+    if not isinstance(bounds, (Sequence, np.ndarray)) or len(bounds) == 0:
+        raise ValueError(f"bounds must be (lo, hi) or one entry per axis; got {bounds!r}")
+    out = []
+    for a, pair in enumerate(bounds):
+        if pair is None:
+            out.append(None)
+            continue
+        try:
+            lo, hi = (float(v) for v in pair)
+        except (TypeError, ValueError):
+            raise ValueError(f"bounds[{a}] must be (lo, hi) or None; got {pair!r}") from None
+        if math.isnan(lo) or math.isnan(hi) or not lo < hi or lo == math.inf or hi == -math.inf:
+            raise ValueError(f"bounds[{a}] must have lo < hi (inf for an open side); got {pair!r}")
+        out.append((lo, hi))
+    return out
+
+
+def apply_walls_numpy(rows: np.ndarray, coef: np.ndarray, xn: np.ndarray, xo: np.ndarray,
+                      key, pids: np.ndarray, k: int, exit_step: np.ndarray) -> None:
+    r"""The NumPy twin of :func:`fpgen.kernels.particle_steps.wall_update` on every particle.
+
+    ``xn`` (n, d) the states after step k (in place), ``xo`` before it; ``coef`` (n_w,) or
+    (n, n_w) bridge coefficients (negative: no test); ``exit_step`` (n,) int64 (-1 alive) is
+    updated, and a dead particle's state is reset to ``xo``.
+    """
+    from ..kernels import rng
+    from ..kernels.particle_steps import STREAM_WALL
+
+    dt = xn.dtype.type
+    alive = exit_step < 0
+    alive &= np.isfinite(xn).all(axis=1)  # non-finite states are left for the check to report
+    killed = np.zeros(xn.shape[0], dtype=bool)
+    for w in range(rows.shape[0]):
+        j = int(rows[w, 0])
+        lo, hi = dt(rows[w, 1]), dt(rows[w, 2])
+        clo, chi, va = int(rows[w, 3]), int(rows[w, 4]), int(rows[w, 5])
+        idx = np.flatnonzero(alive & ~killed)
+        y = xn[idx, j]
+        if clo == 2:
+            span = hi - lo
+            z = y - lo
+            z = z - span * np.floor(z / span)
+            z = np.where(z < span, z, z - span)
+            xn[idx, j] = lo + z
+            continue
+        flips = np.zeros(idx.shape[0], dtype=bool)
+        if clo == 1 and chi == 1:
+            span = hi - lo
+            z = y - lo
+            z = z - (span + span) * np.floor(z / (span + span))
+            flips = z > span
+            z = np.where(flips, (span + span) - z, z)
+            y = lo + z
+        elif clo == 1:
+            flips = y < lo
+            y = np.where(flips, lo + (lo - y), y)
+        elif chi == 1:
+            flips = y > hi
+            y = np.where(flips, hi - (y - hi), y)
+        xn[idx, j] = y
+        if va >= 0:
+            xn[idx[flips], va] = -xn[idx[flips], va]
+        if 3 not in (clo, chi):
+            continue
+        out = np.zeros(idx.shape[0], dtype=bool)
+        if clo == 3:
+            out |= ~(y > lo)
+        if chi == 3:
+            out |= ~(y < hi)
+        c = coef[w] if coef.ndim == 1 else coef[idx, w]
+        test = ~out & (c >= 0)
+        if test.any():
+            it = idx[test]
+            u_lo, u_hi = rng.uniform_pair(key, np.uint64(STREAM_WALL), pids[it], np.uint64(k),
+                                          np.uint64(w))
+            x0 = xo[it, j]
+            yt = y[test]
+            ct = (c[test] if np.ndim(c) else np.full(it.shape[0], c)).astype(np.float64)
+            if clo == 3:
+                a = (x0 - lo).astype(np.float64) * (yt - lo).astype(np.float64) * ct
+                out[np.flatnonzero(test)[u_lo < np.exp(-(a + a))]] = True
+            if chi == 3:
+                a = (hi - x0).astype(np.float64) * (hi - yt).astype(np.float64) * ct
+                out[np.flatnonzero(test)[u_hi < np.exp(-(a + a))]] = True
+        killed[idx[out]] = True
+    exit_step[killed] = k
+    dead = exit_step >= 0
+    xn[dead] = xo[dead]

@@ -1,0 +1,354 @@
+"""Walls for particle ensembles: reflecting / specular, periodic, absorbing (fpgen.particles.walls).
+
+Every statistical check compares with an exact law and allows 4 Monte-Carlo standard errors
+(the SE is stated next to each check); the seeds are fixed, so the tests are deterministic.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+from scipy.special import erf
+from scipy.stats import norm
+
+import fpgen
+from fpgen import (
+    BGK,
+    FokkerPlanck,
+    Gaussian,
+    Grid,
+    Histogram,
+    KineticLangevin,
+    OrnsteinUhlenbeck,
+    PhaseSpaceGrid,
+    Walls,
+    simulate,
+    solve_density,
+)
+from fpgen.particles import BackendFallbackWarning, load_result, pointwise
+
+N = 100_000
+
+
+def _ou_survival(x0, t):
+    """P(an OU particle dX = -X dt + sqrt(2) dW from x0 > 0 has not hit 0 by t) (images)."""
+    m = x0 * np.exp(-t)
+    s = np.sqrt(-np.expm1(-2 * t))
+    return erf(m / (s * math.sqrt(2.0)))
+
+
+def _bm_survival(x0, mu, sig, t):
+    """Brownian motion with drift mu, volatility sig from x0 > 0, absorbed at 0."""
+    st = sig * np.sqrt(t)
+    return norm.cdf((x0 + mu * t) / st) - np.exp(-2 * mu * x0 / sig**2) * norm.cdf(
+        (-x0 + mu * t) / st)
+
+
+def _se(p, n=N):
+    return np.sqrt(p * (1 - p) / n)
+
+
+@pointwise
+def _drift_const(x, t, out):
+    out[0] = -0.5
+
+
+@pointwise
+def _g_const(x, t, out):
+    out[0] = 1.2
+
+
+# ---------------------------------------------------------------------------------------------
+# absorbing walls
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_ou_absorbed_at_its_mean_survives_as_the_images_say(backend):
+    # the exact step with the OU bridge test is exact at every step time (wall at the mean)
+    x0 = np.full((N, 1), 1.0)
+    res = simulate(OrnsteinUhlenbeck(1), x0, (0.0, 1.0), dt=0.05, method="exact",
+                   backend=backend, save_at=[0.25, 0.5, 1.0],
+                   walls=Walls((0.0, np.inf), "absorbing"))
+    exact = _ou_survival(1.0, res.times)
+    se = _se(exact)  # 0.0015, 0.0016, 0.0015
+    assert np.all(np.abs(res.survival - exact) < 4 * se), (res.survival, exact, se)
+    # exit times: inf for the survivors, grid times for the others; killed states stay inside
+    dead = np.isfinite(res.exit_times)
+    assert dead.sum() == N - res.n_alive[-1]
+    assert np.all(res.final[:, 0] > 0)
+    steps = res.exit_times[dead] / 0.05
+    np.testing.assert_allclose(steps, np.round(steps), atol=1e-9)
+    assert steps.min() >= 1 and steps.max() <= 20
+
+
+def test_without_the_bridge_test_survival_is_biased_as_a_shifted_wall():
+    # discrete monitoring misses crossings: survival is that of a wall moved out by
+    # beta sig sqrt(h), beta = -zeta(1/2)/sqrt(2 pi) = 0.5826 (Broadie, Glasserman & Kou 1997),
+    # to o(sqrt h); Brownian motion with drift by Euler–Maruyama (exact in law at the steps)
+    eq = FokkerPlanck(_drift_const, _g_const, dim=1)
+    x0 = np.full((2 * N, 1), 1.0)
+    beta = 0.5825971579390106
+    exact = _bm_survival(1.0, -0.5, 1.2, 2.0)
+    for h in (0.1, 0.025):
+        res = simulate(eq, x0, (0.0, 2.0), dt=h, backend="numba",
+                       walls=Walls((0.0, np.inf), "absorbing", bridge=False))
+        shifted = _bm_survival(1.0 + beta * 1.2 * math.sqrt(h), -0.5, 1.2, 2.0)
+        se = _se(shifted, 2 * N)  # 0.0010
+        assert res.survival[0] - exact > 20 * se  # the bias is real ...
+        assert abs(res.survival[0] - shifted) < 4 * se  # ... and the shifted wall explains it
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_brownian_motion_with_drift_absorbed_with_the_bridge_is_exact(fused):
+    if fused:
+        eq = FokkerPlanck(_drift_const, _g_const, dim=1)
+    else:
+        eq = FokkerPlanck(lambda x, t: np.full_like(x, -0.5), lambda x, t: np.full_like(x, 1.2),
+                          dim=1)
+    x0 = np.full((N, 1), 1.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", BackendFallbackWarning)
+        res = simulate(eq, x0, (0.0, 2.0), dt=0.1, backend="numba", save_at=[0.5, 1.0, 2.0],
+                       walls=Walls((0.0, np.inf), "absorbing"))
+    exact = _bm_survival(1.0, -0.5, 1.2, res.times)
+    se = _se(exact)  # 0.0014, 0.0016, 0.0014
+    assert np.all(np.abs(res.survival - exact) < 4 * se), (res.survival, exact)
+
+
+def test_two_absorbing_walls_and_the_grid_cemetery_agree():
+    # the density view: solve_density on a grid whose lower side absorbs, the particle view:
+    # the same box from Walls.from_grid; both against the exact survival (images, wall at 0)
+    grid = Grid((0.0, 8.0), 400, boundary=[("absorbing", "no-flux")])
+    eq = OrnsteinUhlenbeck(1)
+    law = Gaussian(np.array([1.5]), np.array([[0.04]]))
+    times = np.array([0.5, 1.0, 2.0])
+    sol = solve_density(eq, law, grid, (0.0, 2.0), dt=0.005, save_at=times)
+    res = simulate(eq, law, (0.0, 2.0), n_particles=N, dt=0.05, method="exact",
+                   save_at=times, walls=Walls.from_grid(grid), backend="numba", seed=4)
+    nodes, weights = np.polynomial.hermite_e.hermegauss(80)
+    exact = np.array([np.sum(weights * _ou_survival(1.5 + 0.2 * nodes, t)) / math.sqrt(2 * math.pi)
+                      for t in times])
+    # the wall at 8 is 8 standard deviations out: it changes nothing at this precision
+    se = _se(exact)  # 0.0013, 0.0015, 0.0015
+    assert np.all(np.abs(res.survival - exact) < 4 * se), (res.survival, exact)
+    assert np.all(np.abs(sol.survival - exact) < 2e-4), (sol.survival, exact)
+    assert res.settings["walls"]["kind"] == [["absorbing", "reflecting"]]
+
+
+def test_survivor_statistics_are_the_survivors():
+    x0 = np.full((N, 1), 1.0)
+    res = simulate(OrnsteinUhlenbeck(1), x0, (0.0, 1.0), dt=0.1, method="exact",
+                   backend="numba", walls=Walls((0.0, np.inf), "absorbing"),
+                   stats=["moments", Histogram(40, (0.0, 4.0))], save_at=[0.0, 1.0])
+    alive = np.isfinite(res.exit_times) == False  # noqa: E712
+    np.testing.assert_allclose(res.mean[-1], res.final[alive].mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(res.cov[-1], np.cov(res.final[alive].T).reshape(1, 1),
+                               rtol=1e-10)
+    assert res.hist_counts[-1].sum() + res.hist_overflow[-1].sum() == res.n_alive[-1]
+    assert res.n_alive[0] == N and res.mean[0, 0] == 1.0
+    # the survivors' law is the images' density conditioned on survival: its mean
+    t = 1.0
+    m, s = math.exp(-t), math.sqrt(-math.expm1(-2 * t))
+    # E[X; alive] = int_0^inf y (phi(y - m) - phi(y + m)) dy / P(alive) = m / P(alive) ... *1
+    p = _ou_survival(1.0, t)
+    mean_exact = m / p
+    se = s / math.sqrt(res.n_alive[-1])  # ~0.004 (the survivors' sd is below s)
+    assert abs(res.mean[-1, 0] - mean_exact) < 4 * se, (res.mean[-1, 0], mean_exact)
+
+
+def test_masked_moments_do_not_depend_on_the_chunks():
+    x0 = np.tile([1.0, 0.5], (20_000, 1))
+    kw = dict(dt=0.05, method="exact", backend="numba", save_at=[0.0, 0.5, 1.0],
+              walls=Walls([(0.0, np.inf), (-1.0, 1.0)], ["absorbing", "periodic"]),
+              stats=["moments", Histogram(10, (-1.0, 3.0))])
+    a = simulate(OrnsteinUhlenbeck(2), x0, (0.0, 1.0), chunk_size=5000, **kw)
+    b = simulate(OrnsteinUhlenbeck(2), x0, (0.0, 1.0), chunk_size=7000, **kw)
+    assert np.array_equal(a.mean, b.mean) and np.array_equal(a.cov, b.cov)
+    assert np.array_equal(a.hist_counts, b.hist_counts)
+    assert np.array_equal(a.n_alive, b.n_alive) and np.array_equal(a.exit_times, b.exit_times)
+
+
+# ---------------------------------------------------------------------------------------------
+# reflecting and specular walls
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_ou_reflected_at_its_mean_is_the_folded_normal(backend):
+    # folding the exact step is exact when the dynamics is symmetric about the wall
+    x0 = np.full((N, 1), 1.0)
+    res = simulate(OrnsteinUhlenbeck(1), x0, (0.0, 1.0), dt=0.1, method="exact",
+                   backend=backend, walls=Walls((0.0, np.inf), "reflecting"),
+                   save_at=[0.5, 1.0])
+    m = np.exp(-res.times)
+    s = np.sqrt(-np.expm1(-2 * res.times))
+    mean = s * math.sqrt(2 / math.pi) * np.exp(-m**2 / (2 * s**2)) + m * erf(m / (s * math.sqrt(2)))
+    var = m**2 + s**2 - mean**2
+    se = np.sqrt(var / N)  # 0.0019, 0.0019
+    assert np.all(np.abs(res.mean[:, 0] - mean) < 4 * se)
+    assert np.all(res.states >= 0)
+    # the second moment is the free one (m^2 + s^2): SE = sqrt(Var(X^2)/N)
+    x2 = (res.states[..., 0] ** 2).mean(axis=1)
+    se2 = np.sqrt((2 * s**4 + 4 * m**2 * s**2) / N)
+    assert np.all(np.abs(x2 - (m**2 + s**2)) < 4 * se2)
+
+
+def test_specular_kinetic_wall_is_the_folded_free_law():
+    # (x, v) -> (-x, -v) is a symmetry of kinetic Langevin with the harmonic force: the
+    # specular wall at x = 0 gives the free law folded onto x > 0 (exact at the steps)
+    kl = KineticLangevin(1, gamma=1.0)
+    x0 = np.tile([1.0, -1.0], (N, 1))
+    walled = simulate(kl, x0, (0.0, 1.5), dt=0.05, backend="numba", seed=1,
+                      walls=Walls((0.0, np.inf), "reflecting"))
+    free = simulate(kl, x0, (0.0, 1.5), dt=0.05, backend="numba", seed=2).final
+    free[free[:, 0] < 0] *= -1
+    assert walled.final[:, 0].min() >= 0
+    sd = np.sqrt(walled.final.var(axis=0) / N + free.var(axis=0) / N)  # 0.0014, 0.0027
+    assert np.all(np.abs(walled.mean[-1] - free.mean(axis=0)) < 4 * sd)
+    np.testing.assert_allclose(np.cov(walled.final.T), np.cov(free.T), atol=4 * 0.004)
+    assert walled.settings["walls"]["kind"] == [["reflecting", "reflecting"]]
+
+
+def test_reflecting_box_folds_across_both_walls():
+    # Brownian motion in [0, 1] with reflecting walls: the fold of the free path is exact
+    # (the reflected process is the free one folded onto the box); steps far larger than the
+    # box fold many times
+    eq = FokkerPlanck(lambda x, t: np.zeros_like(x), 1.0, dim=1)
+    x0 = np.full((N, 1), 0.3)
+    res = simulate(eq, x0, (0.0, 0.2), dt=0.2, walls=Walls((0.0, 1.0), "reflecting"))
+    y = res.final[:, 0]
+    assert y.min() >= 0 and y.max() <= 1
+    # E cos(pi y) for the folded free law: sum over images = exp(-pi^2 sig^2 t / 2) cos(pi x0)
+    exact = math.exp(-math.pi**2 * 0.2 / 2) * math.cos(math.pi * 0.3)
+    se = np.cos(np.pi * y).std() / math.sqrt(N)  # 0.0023
+    assert abs(np.cos(np.pi * y).mean() - exact) < 4 * se
+
+
+# ---------------------------------------------------------------------------------------------
+# periodic walls
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_periodic_brownian_motion_is_the_wrapped_normal(backend):
+    eq = FokkerPlanck(_drift_const, _g_const, dim=1)  # drift -0.5, sigma 1.2: periodic
+    x0 = np.full((N, 1), 0.25)
+    res = simulate(eq, x0, (0.0, 0.3), dt=0.01, backend=backend,
+                   walls=Walls((0.0, 1.0), "periodic"), save_at=[0.1, 0.3])
+    y = res.states[..., 0]
+    assert y.min() >= 0 and y.max() < 1
+    # E exp(2 pi i y) of the wrapped N(x0 + mu t, sig^2 t): exp(2 pi i (x0 + mu t) - 2 pi^2 sig^2 t)
+    t = res.times[:, None]
+    z = np.exp(2j * np.pi * y).mean(axis=1)
+    exact = np.exp(2j * np.pi * (0.25 - 0.5 * t[:, 0]) - 2 * np.pi**2 * 1.44 * t[:, 0])
+    se = 1 / math.sqrt(2 * N)  # at most 0.0023 per part
+    assert np.all(np.abs(z.real - exact.real) < 4 * se)
+    assert np.all(np.abs(z.imag - exact.imag) < 4 * se)
+
+
+# ---------------------------------------------------------------------------------------------
+# the backends agree, results round-trip, the API refuses what it cannot do
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("case", ["ou-exact", "kinetic-em", "pointwise-em"])
+def test_numpy_and_numba_walls_agree(case, dtype):
+    w3 = Walls([(0.0, np.inf), (-1.0, 1.0), (-0.5, 2.0)],
+               ["absorbing", "periodic", ("reflecting", "absorbing")])
+    if case == "ou-exact":
+        eq, method, walls = OrnsteinUhlenbeck(3), "exact", w3
+        x0 = np.tile([0.5, 0.2, 0.1], (3000, 1))
+    elif case == "kinetic-em":
+        eq, method = KineticLangevin(2), "euler_maruyama"
+        walls = Walls([(-1.0, 1.0), (0.0, np.inf)], ["reflecting", "absorbing"])
+        x0 = np.tile([0.5, 0.5, 1.0, -1.0], (3000, 1))
+    else:
+        @pointwise
+        def drift(x, t, out):
+            for i in range(3):
+                out[i] = -x[i]
+
+        @pointwise(out_shape=(3, 3))
+        def g(x, t, out):
+            for i in range(3):
+                for j in range(3):
+                    out[i, j] = 0.2 if i != j else 1.0 + 0.1 * x[i] * x[i]
+
+        eq, method, walls = FokkerPlanck(drift, g, dim=3, noise="general"), "euler_maruyama", w3
+        x0 = np.tile([0.5, 0.2, 0.1], (3000, 1))
+    kw = dict(dt=0.05, method=method, dtype=dtype, walls=walls, save_at=[0.5, 1.0])
+    a = simulate(eq, x0, (0.0, 1.0), backend="numpy", **kw)
+    b = simulate(eq, x0, (0.0, 1.0), backend="numba", **kw)
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(a.states, b.states, rtol=0, atol=tol)
+    if a.exit_times is not None:
+        assert np.array_equal(a.exit_times, b.exit_times)
+        assert 0 < a.n_alive[-1] < 3000
+    assert b.settings["backend"] == "numba"
+
+
+def test_result_with_walls_round_trips(tmp_path):
+    res = simulate(OrnsteinUhlenbeck(1), np.full((500, 1), 1.0), (0.0, 1.0), dt=0.1,
+                   walls=Walls((0.0, np.inf), "absorbing"))
+    res.save(tmp_path / "r.npz")
+    back = load_result(tmp_path / "r.npz")
+    assert np.array_equal(back.exit_times, res.exit_times)
+    assert np.array_equal(back.n_alive, res.n_alive)
+    assert back.settings["walls"] == res.settings["walls"]
+    np.testing.assert_array_equal(back.survival, res.survival)
+
+
+def test_walls_from_a_phase_space_grid_are_on_the_positions():
+    g = PhaseSpaceGrid((0.0, 4.0), (-5.0, 5.0), 8, 8, boundary=[("specular", "no-flux"),
+                                                                 "no-flux"])
+    w = Walls.from_grid(g)
+    assert w.bounds == ((0.0, 4.0),) and w.kinds == (("reflecting", "reflecting"),)
+    rows = w.rows(KineticLangevin(1))
+    assert rows.tolist() == [[0, 0.0, 4.0, 1, 1, 1]]
+    assert Walls.from_grid(Grid([(0, 1), (0, 2)], 4, boundary="periodic")).kinds == \
+        (("periodic", "periodic"),) * 2
+
+
+def test_errors_are_clear():
+    ou = OrnsteinUhlenbeck(1)
+    x0 = np.full((10, 1), 1.0)
+    with pytest.raises(ValueError, match="walls has 2 axes"):
+        simulate(ou, x0, (0, 1), dt=0.1, walls=Walls([(0, 1), (0, 1)]))
+    with pytest.raises(ValueError, match="start outside the walls on axis 0"):
+        simulate(ou, x0, (0, 1), dt=0.1, walls=Walls((0.0, 1.0), "absorbing"))
+    with pytest.raises(ValueError, match="start outside"):
+        simulate(ou, np.zeros((3, 1)), (0, 1), dt=0.1, walls=Walls((0.0, 1.0), "absorbing"))
+    with pytest.raises(ValueError, match="periodic: both bounds must be finite"):
+        Walls((0.0, np.inf), "periodic")
+    with pytest.raises(ValueError, match="periodic must be on both sides"):
+        Walls((0.0, 1.0), [("periodic", "reflecting")])
+    with pytest.raises(ValueError, match="kind must be one of"):
+        Walls((0.0, 1.0), "sticky")
+    with pytest.raises(ValueError, match="lo < hi"):
+        Walls((1.0, 0.0))
+    with pytest.raises(TypeError, match="walls must be"):
+        simulate(ou, x0, (0, 1), dt=0.1, walls=(0.0, 1.0))
+    bgk = BGK(Gaussian(np.zeros(1), np.eye(1)))
+    with pytest.raises(ValueError, match="walls apply to diffusions"):
+        simulate(bgk, x0, (0, 1), dt=0.1, walls=Walls((0.0, 2.0)))
+    ode = fpgen.VelocityODE(lambda x, t: -x, dim=1)
+    with pytest.raises(ValueError, match="walls apply to diffusions"):
+        simulate(ode, x0, (0, 1), dt=0.1, walls=Walls((0.0, 2.0)))
+    with pytest.raises(ValueError, match="no absorbing walls"):
+        _ = simulate(ou, x0, (0, 1), dt=0.1, walls=Walls((0.0, 2.0))).survival
+
+
+def test_a_blow_up_inside_walls_is_reported_not_absorbed():
+    @pointwise
+    def explode(x, t, out):
+        out[0] = x[0] * x[0] * x[0] * 100.0
+
+    eq = FokkerPlanck(explode, 0.1, dim=1)
+    with pytest.raises(fpgen.particles.NonFiniteStateError):
+        simulate(eq, np.full((64, 1), 2.0), (0, 1), dt=0.1, backend="numba",
+                 walls=Walls((-np.inf, 1e300), "absorbing"))
