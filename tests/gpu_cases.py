@@ -32,6 +32,7 @@ from fpgen import (
     MarkovChain,
     OrnsteinUhlenbeck,
     VelocityODE,
+    Walls,
 )
 from fpgen.particles import pointwise, simulate
 
@@ -381,10 +382,41 @@ def check_dask(reference: str = "numba") -> None:
         cluster.close()
 
 
+#: name -> walls for check_walls (the cases' particles start uniform in (0.5, 1.5))
+WALL_CASES = {
+    "ou-em": Walls([(-1.0, np.inf), (0.4, 1.6)], ["absorbing", "periodic"]),
+    "kinetic-exact": Walls([(0.4, 1.6), (-np.inf, 1.7)], ["reflecting", "absorbing"]),
+    "linear-general-em": Walls([(0.45, 1.55), None], [("reflecting", "absorbing"),
+                                                      "reflecting"]),
+    "gbm-em": Walls([(0.4, 1.7), (-np.inf, 1.8), (0.4, 1.6)],
+                    ["reflecting", "absorbing", "periodic"]),
+    "potential-em": Walls((0.45, 1.6), "absorbing"),
+    "general-noise-em": Walls([(0.4, 1.6), (0.45, np.inf)], ["periodic", "absorbing"]),
+}
+
+
+def check_walls() -> None:
+    """Reflecting, specular, periodic and absorbing walls (with the bridge test): the CUDA
+    kernels against the CPU kernels (NumPy for the float32 / constant-noise pointwise cases),
+    exit times, survivor counts and the survivors' moments included."""
+    for name, walls in WALL_CASES.items():
+        pointwise = name in GROUPS["pointwise"]
+        for dtype in CASES[name][4]:
+            ref = "numpy" if pointwise and not (name in NUMBA_REFERENCE
+                                                and dtype == np.float64) else "numba"
+            a, b = run_pair(name, dtype, 48, ref, walls=walls)
+            label = f"walls {name} {np.dtype(dtype).name} vs {ref}"
+            assert_same(a, b, label)
+            if walls.absorbing:
+                np.testing.assert_array_equal(b.exit_times, a.exit_times, err_msg=label)
+                np.testing.assert_array_equal(b.n_alive, a.n_alive, err_msg=label)
+                assert 0 < a.n_alive[-1] < 48, (label, a.n_alive)
+
+
 CHECKS = {"affine": lambda: check_group("affine"), "jumps": lambda: check_group("jumps"),
           "pointwise": lambda: check_group("pointwise", 32), "layout": check_layout,
           "statistics": check_statistics, "stepwise": check_stepwise,
-          "dask": check_dask}
+          "dask": check_dask, "walls": check_walls}
 
 
 if __name__ == "__main__":

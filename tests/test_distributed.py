@@ -52,6 +52,31 @@ def test_bitwise_equal_to_one_process(client, backend, tmp_path):
         assert back.settings["n_chunks"] == 3
 
 
+@pytest.mark.parametrize("reduction", ["blocks", "tree"])
+def test_walls_on_the_cluster_match_one_process(client, reduction):
+    # absorbing walls: exit times, survivor counts and the survivors' moments and histograms
+    eq = fpgen.OrnsteinUhlenbeck(2)
+    x0 = np.tile([1.0, 0.5], (12_000, 1))
+    walls = fpgen.Walls([(0.0, np.inf), (-1.0, 1.0)], ["absorbing", "periodic"])
+    kw = dict(dt=0.05, method="exact", backend="numba", seed=5, chunk_size=4096,
+              save_at=[0.0, 0.5, 1.0], walls=walls,
+              stats=["moments", fpgen.Histogram(10, (-1.0, 3.0))])
+    one = fpgen.simulate(eq, x0, (0.0, 1.0), **kw)
+    from fpgen.distributed import simulate_on_cluster
+
+    many = simulate_on_cluster(eq, x0, (0.0, 1.0), client=client, reduction=reduction, **kw)
+    assert 0 < one.n_alive[-1] < one.n_alive[0] == 12_000
+    assert _same(one.n_alive, many.n_alive) and _same(one.exit_times, many.exit_times)
+    assert _same(one.states, many.states.compute())
+    for name in ("hist_counts", "hist_underflow", "hist_overflow"):
+        assert _same(getattr(one, name), getattr(many, name)), name
+    if reduction == "blocks":
+        assert _same(one.mean, many.mean) and _same(one.cov, many.cov)
+    else:
+        np.testing.assert_allclose(many.mean, one.mean, rtol=1e-13)
+        np.testing.assert_allclose(many.cov, one.cov, rtol=1e-12)
+
+
 def test_streaming_statistics_and_laws_sampled_on_workers(client):
     eq = fpgen.OrnsteinUhlenbeck(1, "linear")
     law = fpgen.GaussianMixture([0.5, 0.5], [[-2.0], [2.0]], 0.1)

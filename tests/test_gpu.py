@@ -51,6 +51,37 @@ def test_gpu_kernels_match_the_cpu_kernels(case):
         assert b.timings["compile_s"] > 0 and b.timings["run_s"] > 0
 
 
+@pytest.mark.parametrize("case", sorted(gpu_cases.WALL_CASES))
+def test_walled_gpu_kernels_match_the_cpu_kernels(case):
+    # FMA contraction moves states by rounding; a particle that close to an absorbing wall or
+    # to the bridge test's threshold may be killed on one side only: allow 0.1 % of them
+    walls = gpu_cases.WALL_CASES[case]
+    for dtype in gpu_cases.CASES[case][4]:
+        a, b = gpu_cases.run_pair(case, dtype, 4096, "numba", walls=walls)
+        assert b.settings["backend"] == "cuda"
+        same = np.ones(4096, dtype=bool)
+        if walls.absorbing:
+            same = a.exit_times == b.exit_times
+            assert same.mean() > 0.999, (case, same.mean())
+        rtol = 1e-4 if dtype == np.float32 else 1e-9
+        scale = max(1.0, float(np.abs(a.states).max()))
+        np.testing.assert_allclose(b.states[:, same], a.states[:, same], rtol=rtol,
+                                   atol=rtol * scale)
+
+
+def test_ou_absorbed_at_its_mean_on_the_gpu():
+    from scipy.special import erf
+
+    x0 = np.full((N, 1), 1.0)
+    res = simulate(fpgen.OrnsteinUhlenbeck(1), x0, (0.0, 1.0), dt=0.05, method="exact",
+                   backend="cuda", save_at=[0.5, 1.0], walls=fpgen.Walls((0.0, np.inf),
+                                                                        "absorbing"))
+    m, s = np.exp(-res.times), np.sqrt(-np.expm1(-2 * res.times))
+    exact = erf(m / (s * math.sqrt(2)))
+    se = np.sqrt(exact * (1 - exact) / N)  # 0.0005
+    assert np.all(np.abs(res.survival - exact) < 4 * se), (res.survival, exact)
+
+
 def test_ou_exact_step_and_em_bias_on_the_gpu():
     n = N
     eq = fpgen.OrnsteinUhlenbeck(1)

@@ -41,6 +41,12 @@ def test_pointwise_kernels_match_the_cpu_kernels():
     _run_groups("pointwise")
 
 
+def test_walled_kernels_match_the_cpu_kernels():
+    # reflecting boxes, specular kinetic walls, periodic axes and absorbing sides with the
+    # bridge test, float64 and float32: states, exit times, survivors and their moments
+    _run_groups("walls")
+
+
 def test_layout_statistics_and_the_stepwise_pieces():
     # chunks / offsets / progress segments / device arrays in and out change no bit; moments
     # reduced on the device equal the CPU's; blow-ups are reported identically; device-drawn

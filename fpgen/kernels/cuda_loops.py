@@ -54,6 +54,7 @@ from fpgen.kernels.cuda_philox import register_cuda_philox
 from fpgen.kernels.particle_steps import (
     affine_update,
     bgk_particle,
+    bridge_coefficients,
     brownian_f32,
     brownian_f64,
     ctmc_particle,
@@ -62,6 +63,7 @@ from fpgen.kernels.particle_steps import (
     ode_step,
     record_nonfinite,
     save_state,
+    wall_update,
 )
 
 __all__ = [
@@ -113,23 +115,27 @@ def _ftype(single: bool):
 
 
 @cache
-def affine_kernel(d: int, m: int, single: bool) -> Callable:
+def affine_kernel(d: int, m: int, single: bool, walled: bool = False) -> Callable:
     r"""Kernel ``(x, A, L, sidx, lanes, key, first, k0, k1, r, inv_sqrt_r, save_idx, out,
-    bad_step)`` running :math:`X \leftarrow A_{s_k} X + L_{s_k}\xi_k` (arguments as in
-    :func:`fpgen.kernels.particle_loops.affine_kernel`; ``bad_step[i]`` receives the first step
-    after which particle i is non-finite) for states of dimension ``d`` and ``m`` Brownian
-    lanes, in float32 when ``single``."""
+    bad_step, walls, coef, exit_step)`` running :math:`X \leftarrow A_{s_k} X + L_{s_k}\xi_k`
+    (arguments as in :func:`fpgen.kernels.particle_loops.affine_kernel`; ``bad_step[i]``
+    receives the first step after which particle i is non-finite) for states of dimension ``d``
+    and ``m`` Brownian lanes, in float32 when ``single``.  With ``walled`` every step ends in
+    :func:`fpgen.kernels.particle_steps.wall_update` (a killed particle stops moving; without
+    it the wall arguments are never read and the code is not generated)."""
     D, M = int(d), max(int(m), 1)
     FT = _ftype(single)
     ZSHAPE = (4, M, 1) if single else (M, 1)
     brownian = brownian_f32 if single else brownian_f64
+    WALLED = bool(walled)
 
     def kernel(x, A, L, sidx, lanes, key, first, k0, k1, r, inv_sqrt_r, save_idx, out,
-               bad_step):
+               bad_step, walls, coef, exit_step):
         i = cuda.grid(1)
         if i < x.shape[0]:
             xs = cuda.local.array((D, 1), FT)
             tmp = cuda.local.array((D, 1), FT)
+            xo = cuda.local.array((D, 1), FT)
             xv = cuda.local.array(D, FT)
             xi = cuda.local.array((M, 1), FT)
             zs = cuda.local.array(ZSHAPE, FT)
@@ -137,9 +143,22 @@ def affine_kernel(d: int, m: int, single: bool) -> Callable:
                 xs[j, 0] = x[i, j]
             p = np.uint64(first + i)
             si = first_save_slot(save_idx, k0)
+            alive = True
+            if WALLED:
+                alive = exit_step[i] < 0
             for k in range(k0, k1):
                 brownian(key, p, lanes, k, k == k0, r, inv_sqrt_r, xi, zs, 0)
-                affine_update(A, L, sidx[k], xs, xi, tmp, 0)
+                if alive:
+                    if WALLED:
+                        for j in range(D):
+                            xo[j, 0] = xs[j, 0]
+                    affine_update(A, L, sidx[k], xs, xi, tmp, 0)
+                    if WALLED:
+                        if wall_update(walls, coef[sidx[k]], xs, 0, xo, 0, key, p, k):
+                            exit_step[i] = k
+                            alive = False
+                            for j in range(D):
+                                xs[j, 0] = xo[j, 0]
                 for j in range(D):
                     xv[j] = xs[j, 0]
                 record_nonfinite(xv, k, bad_step, i)
@@ -176,13 +195,15 @@ def _copy_g2(src, dst):
 
 @cache
 def pointwise_sde_kernel(drift: Callable, diffusion: Callable, d: int, m: int, g_shape: tuple,
-                         single: bool) -> Callable:
+                         single: bool, n_walls: int = 0) -> Callable:
     r"""Kernel ``(x, noise, g_const, use_g_const, lanes, key, first, times, hs, sqrt_hs, k0, k1,
-    r, inv_sqrt_r, save_idx, out, bad_step)`` running Euler–Maruyama
+    r, inv_sqrt_r, save_idx, out, bad_step, walls, bridge, exit_step)`` running Euler–Maruyama
     :math:`X + f h + g\sqrt h\,\xi` with the target-generic per-particle functions
     ``drift(x, t, out)`` and ``diffusion(x, t, out)`` (``out`` shaped ``g_shape``: (1,),
     (d,) or (d, m)); arguments as in :func:`fpgen.kernels.particle_loops.pointwise_sde_kernel`.
-    The step is :func:`fpgen.kernels.particle_steps.em_update`."""
+    The step is :func:`fpgen.kernels.particle_steps.em_update`; with ``n_walls`` > 0 rows in
+    ``walls`` it ends in :func:`fpgen.kernels.particle_steps.wall_update` (the bridge
+    coefficients from g at the state before the step when ``bridge``)."""
     D, M = int(d), max(int(m), 1)
     FT = _ftype(single)
     ZSHAPE = (4, M, 1) if single else (M, 1)
@@ -190,9 +211,12 @@ def pointwise_sde_kernel(drift: Callable, diffusion: Callable, d: int, m: int, g
     brownian = brownian_f32 if single else brownian_f64
     copy_g = _copy_g1 if len(GSHAPE) == 1 else _copy_g2
     DRIFT, DIFF = drift, diffusion
+    NW = int(n_walls)
+    WALLED = NW > 0
+    NWL = max(NW, 1)
 
     def kernel(x, noise, g_const, use_g_const, lanes, key, first, times, hs, sqrt_hs, k0, k1, r,
-               inv_sqrt_r, save_idx, out, bad_step):
+               inv_sqrt_r, save_idx, out, bad_step, walls, bridge, exit_step):
         i = cuda.grid(1)
         if i < x.shape[0]:
             xv = cuda.local.array(D, FT)
@@ -201,15 +225,37 @@ def pointwise_sde_kernel(drift: Callable, diffusion: Callable, d: int, m: int, g
             xi = cuda.local.array((M, 1), FT)
             zs = cuda.local.array(ZSHAPE, FT)
             gl = cuda.local.array(GSHAPE, FT)
+            xn = cuda.local.array((D, 1), FT)
+            xo = cuda.local.array((D, 1), FT)
+            cf = cuda.local.array(NWL, nt.float64)
             copy_g(g_const, gl)
             for j in range(D):
                 xv[j] = x[i, j]
             p = np.uint64(first + i)
             si = first_save_slot(save_idx, k0)
+            alive = True
+            if WALLED:
+                alive = exit_step[i] < 0
             for k in range(k0, k1):
                 brownian(key, p, lanes, k, k == k0, r, inv_sqrt_r, xi, zs, 0)
-                em_update(DRIFT, DIFF, use_g_const, noise, xv, times[k], hs[k], sqrt_hs[k], xi,
-                          0, M, f1, gl, dw)
+                if alive:
+                    if WALLED:
+                        for j in range(D):
+                            xo[j, 0] = xv[j]
+                    em_update(DRIFT, DIFF, use_g_const, noise, xv, times[k], hs[k], sqrt_hs[k],
+                              xi, 0, M, f1, gl, dw)
+                    if WALLED:
+                        bridge_coefficients(walls, bridge, gl, noise, hs[k], cf)
+                        for j in range(D):
+                            xn[j, 0] = xv[j]
+                        if wall_update(walls, cf, xn, 0, xo, 0, key, p, k):
+                            exit_step[i] = k
+                            alive = False
+                            for j in range(D):
+                                xv[j] = xo[j, 0]
+                        else:
+                            for j in range(D):
+                                xv[j] = xn[j, 0]
                 record_nonfinite(xv, k, bad_step, i)
                 si = save_state(save_idx, si, k, out, i, xv)
             for j in range(D):

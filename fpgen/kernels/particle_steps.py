@@ -80,6 +80,7 @@ __all__ = [
     "WALL_PERIODIC",
     "WALL_ABSORBING",
     "wall_update",
+    "floor_as",
     "noise_variance",
     "bridge_coefficients",
 ]
@@ -171,6 +172,21 @@ def record_nonfinite(xv: np.ndarray, k: int, bad_step: np.ndarray, i: int) -> No
 # ---------------------------------------------------------------------------------------------
 
 
+def floor_as(v):
+    """floor(v) in v's own float type (NumPy's ``np.floor``; the compiled twin below, since the
+    CUDA target has no ``np.floor``)."""
+    return np.floor(v)
+
+
+@overload(floor_as, inline="always")
+def _floor_as_overload(v):
+    from numba.core import types
+
+    if isinstance(v, types.Float) and v.bitwidth == 32:
+        return lambda v: np.float32(math.floor(v))
+    return lambda v: float(math.floor(v))
+
+
 @register_jitable
 def wall_update(W: np.ndarray, coef: np.ndarray, xn: np.ndarray, i: int, xo: np.ndarray,
                 io: int, key: np.uint64, p: np.uint64, k: int) -> bool:
@@ -208,22 +224,24 @@ def wall_update(W: np.ndarray, coef: np.ndarray, xn: np.ndarray, i: int, xo: np.
         va = int(W[w, 5])
         y = xn[j, i]
         if klo == WALL_PERIODIC:
-            span = hi - lo
-            z = y - lo
-            z = z - span * np.floor(z / span)
-            if not (z < span):  # rounding of a tiny negative z
-                z = z - span
-            xn[j, i] = lo + z
+            if y < lo or not (y < hi):
+                span = hi - lo
+                z = y - lo
+                z = z - span * floor_as(z / span)
+                if not (z < span):  # rounding of a tiny negative z
+                    z = z - span
+                xn[j, i] = lo + z
             continue
         flips = 0
         if klo == WALL_REFLECTING and khi == WALL_REFLECTING:
-            span = hi - lo
-            z = y - lo
-            z = z - (span + span) * np.floor(z / (span + span))
-            if z > span:
-                z = (span + span) - z
-                flips += 1
-            y = lo + z
+            if y < lo or y > hi:
+                span = hi - lo
+                z = y - lo
+                z = z - (span + span) * floor_as(z / (span + span))
+                if z > span:
+                    z = (span + span) - z
+                    flips = 1
+                y = lo + z
         elif klo == WALL_REFLECTING and y < lo:
             y = lo + (lo - y)
             flips = 1

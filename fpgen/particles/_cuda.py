@@ -304,23 +304,39 @@ class _Runner:
         return time.perf_counter() - t0
 
 
-class AffineRunner(_Runner):
+class _WalledRunner(_Runner):
+    """A runner whose kernel can end every step at the walls of its stepper."""
+
+    def __init__(self, stepper, dev):
+        super().__init__(stepper, dev)
+        self.n_walls = int(stepper.wall_rows.shape[0])
+        self.walls = self.up(stepper.wall_rows if self.n_walls
+                             else np.zeros((1, 6)), stepper.dtype)
+        self.no_exit = dev.full((1,), -1, np.int64)
+
+    def exit_buffer(self, exit_step):
+        return self.no_exit if exit_step is None else exit_step
+
+
+class AffineRunner(_WalledRunner):
     def __init__(self, stepper, dev):
         super().__init__(stepper, dev)
         s = stepper
         self.single = s.dtype == np.float32
         self.A, self.L = self.up(s.A), self.up(s.L)
         self.sidx, self.lanes = self.up(s.sidx), self.up(s.lanes)
-        self.kernel = K.affine_kernel(s.state_dim, s.lanes.shape[0], self.single)
+        self.kernel = K.affine_kernel(s.state_dim, s.lanes.shape[0], self.single,
+                                      self.n_walls > 0)
+        self.coef = self.up(s.wall_coef if self.n_walls else np.zeros((1, 1)), np.float64)
         self.inv_sqrt_r = s.dtype.type(self.grid.inv_sqrt_r)
 
-    def run(self, x, first, k0, k1, save_idx, out, n_jumps, bad_step):
+    def run(self, x, first, k0, k1, save_idx, out, n_jumps, bad_step, exit_step=None):
         K.launch(self.kernel, x.shape[0], x, self.A, self.L, self.sidx, self.lanes,
                  self.stepper.key, np.int64(first), k0, k1, self.grid.r, self.inv_sqrt_r,
-                 save_idx, out, bad_step)
+                 save_idx, out, bad_step, self.walls, self.coef, self.exit_buffer(exit_step))
 
 
-class PointwiseRunner(_Runner):
+class PointwiseRunner(_WalledRunner):
     def __init__(self, stepper, dev):
         super().__init__(stepper, dev)
         s = stepper
@@ -334,7 +350,7 @@ class PointwiseRunner(_Runner):
         if s.scheme == "em":
             diff = K.no_diffusion if use_const else generic_function(diff_src)
             self.kernel = K.pointwise_sde_kernel(drift, diff, s.state_dim, s.lanes.shape[0],
-                                                 tuple(g_const.shape), single)
+                                                 tuple(g_const.shape), single, self.n_walls)
             self.g_const = self.up(g_const, s.dtype)
             self.use_const = bool(use_const)
             self.lanes = self.up(s.lanes)
@@ -342,12 +358,13 @@ class PointwiseRunner(_Runner):
         else:
             self.kernel = K.pointwise_ode_kernel(drift, s.state_dim, single)
 
-    def run(self, x, first, k0, k1, save_idx, out, n_jumps, bad_step):
+    def run(self, x, first, k0, k1, save_idx, out, n_jumps, bad_step, exit_step=None):
         s, g = self.stepper, self.grid
         if s.scheme == "em":
             K.launch(self.kernel, x.shape[0], x, self.noise, self.g_const, self.use_const,
                      self.lanes, s.key, np.int64(first), self.times, self.hs, self.sqrt_hs, k0,
-                     k1, g.r, s.inv_sqrt_r, save_idx, out, bad_step)
+                     k1, g.r, s.inv_sqrt_r, save_idx, out, bad_step, self.walls,
+                     bool(s._bridge), self.exit_buffer(exit_step))
         else:
             K.launch(self.kernel, x.shape[0], x, s.scheme == "heun", self.times, self.hs,
                      self.hhs, k0, k1, save_idx, out, bad_step)
@@ -663,6 +680,9 @@ def run_ensemble(stepper, init, grid, reducer, *, keep_states: bool, chunk: int 
         chunk = N if (on_device and keep_states) else min(N, 1 << 22)
     jumps = stepper.jumps
     check_blowup = not init.discrete and not jumps
+    walls = stepper.walls
+    absorbing = walls is not None and walls.absorbing
+    exit_all = np.full(N, -1, dtype=np.int64) if (keep_states and absorbing) else None
     timings = {"compile_s": 0.0, "run_s": 0.0}
     runner = runner_for(stepper, dev) if fused else None
     if runner is not None:
@@ -703,12 +723,25 @@ def run_ensemble(stepper, init, grid, reducer, *, keep_states: bool, chunk: int 
                 copy_into(x, out[0])
             n_jumps = (n_jumps_all if (whole and jumps) else dev.full((n,), 0, np.int64))
             bad = dev.full((n,), -1, np.int64)
+            kw = {}
+            if walls is not None:
+                stepper.check_inside(dev.to_host(x))
+                kw["exit_step"] = dev.full((n,), -1, np.int64)
             for a, b in zip(bounds[:-1], bounds[1:], strict=True):
-                runner.run(x, off + lo, int(a), int(b), save_dev, out, n_jumps, bad)
+                runner.run(x, off + lo, int(a), int(b), save_dev, out, n_jumps, bad, **kw)
                 bar.update(n * int(b - a))
             if check_blowup:
                 _raise_blowup(dev, bad, off + lo, grid)
-        reduce_on_device(reducer, out, dev)
+        if absorbing:
+            # the survivors' statistics: reduced on the host with the live-particle masks
+            from ._simulate import _alive_masks
+
+            ex = dev.to_host(kw["exit_step"])
+            reducer.add(dev.to_host(out), _alive_masks(ex, grid.save_idx))
+            if exit_all is not None:
+                exit_all[lo:hi] = ex
+        else:
+            reduce_on_device(reducer, out, dev)
         if keep_states:
             if whole:
                 if out is not states:
@@ -733,4 +766,4 @@ def run_ensemble(stepper, init, grid, reducer, *, keep_states: bool, chunk: int 
         if n_jumps_all is not None:
             n_jumps_all = _to_kind(n_jumps_all, kind, like)
     return {"states": states, "final": final, "n_jumps": n_jumps_all, "chunk": chunk,
-            "timings": timings, "device_kind": dev.kind}
+            "timings": timings, "device_kind": dev.kind, "exit_step": exit_all}

@@ -109,9 +109,8 @@ def simulate(equation: Equation, x0, t_span, *, dt: float, method: str | None = 
         run a diffusion inside a box with reflecting (specular for KineticLangevin), periodic
         or absorbing sides, applied after every step (schemes, exactness and references in
         :mod:`fpgen.particles.walls`).  With absorbing sides the result has ``exit_times`` and
-        ``n_alive`` and the statistics are the survivors'.  Fused on the numba backend; the
-        ``cuda`` backend runs walled ensembles on the numba backend (with a
-        :class:`BackendFallbackWarning`)
+        ``n_alive`` and the statistics are the survivors'.  Fused on the numba and cuda
+        backends (the same wall step, :func:`fpgen.kernels.particle_steps.wall_update`)
 
     Returns
     -------
@@ -147,9 +146,6 @@ def simulate(equation: Equation, x0, t_span, *, dt: float, method: str | None = 
                          f"{type(eq).__name__} has none")
     _check_horizon(eq, grid.t1)
     on_device = is_device_array(x0)
-    if on_device and walls is not None:
-        raise TypeError("walls run on host arrays (the numpy and numba backends); pass x0 as a "
-                        "NumPy array")
     if on_device:
         if backend != "cuda":
             raise TypeError(f"x0 is a GPU array ({type(x0).__module__}.{type(x0).__name__}): "
@@ -194,19 +190,14 @@ def simulate(equation: Equation, x0, t_span, *, dt: float, method: str | None = 
     used = backend
     reason = None
     fused = stepper.numba_reason is None
-    if walls is not None and backend == "cuda":
-        used = "numba" if fused else "numpy"
-        reason = "walls run on the host backends"
-        warnings.warn(f"fpgen.simulate: backend 'cuda' has no walls yet; running the {used} "
-                      "path", BackendFallbackWarning, stacklevel=2)
-        backend_for_fallback = None
-    else:
-        backend_for_fallback = backend
     stepwise_on_device = backend == "cuda" and on_device and not fused
     if stepwise_on_device and not hasattr(stepper, "run_stepwise"):
         raise ValueError(f"{type(eq).__name__} cannot run on device arrays "
                          f"({stepper.numba_reason}); pass a NumPy x0 (it then runs on NumPy)")
-    if backend_for_fallback in ("numba", "cuda") and not fused and not stepwise_on_device:
+    if stepwise_on_device and walls is not None:
+        raise ValueError(f"walls on device arrays need a fused kernel, and {type(eq).__name__} "
+                         f"has none ({stepper.numba_reason}); pass a NumPy x0")
+    if backend in ("numba", "cuda") and not fused and not stepwise_on_device:
         reason = stepper.numba_reason
         used = "numpy"
         warnings.warn(f"fpgen.simulate: backend {backend!r} cannot fuse {type(eq).__name__} "
@@ -237,11 +228,11 @@ def simulate(equation: Equation, x0, t_span, *, dt: float, method: str | None = 
             bar.close()
         states, final, jumps_all = ran["states"], ran["final"], ran["n_jumps"]
         chunk, timings = ran["chunk"], ran["timings"]
-        exit_times = None
+        exit_times = _exit_times(ran["exit_step"], grid)
     else:
         states, final, jumps_all, exit_times, timings = _run_host(
             stepper, used, init, grid, reducer, keep_states, chunk, off, seed, bar, progress,
-            dtype, walls, eq)
+            dtype, walls)
 
     strong, weak = method_orders(info, eq)
     hist = spec.histogram
@@ -309,7 +300,7 @@ def _alive_masks(exit_step: np.ndarray, save_idx: np.ndarray) -> np.ndarray:
 
 
 def _run_host(stepper, used, init, grid, reducer, keep_states, chunk, off, seed, bar, progress,
-              dtype, walls=None, eq=None):
+              dtype, walls=None):
     """The NumPy and numba backends: chunks of particles on the host."""
     N, d = init.n, init.dim
     walled = walls is not None
@@ -337,7 +328,7 @@ def _run_host(stepper, used, init, grid, reducer, keep_states, chunk, off, seed,
             x = np.ascontiguousarray(init.chunk(lo, hi, seed, off), dtype=dtype)
             kw = {}
             if walled:
-                walls.check_inside(x, eq)
+                stepper.check_inside(x)
                 kw["exit_step"] = np.full(n, -1, dtype=np.int64)
             out = np.empty((n_save, n, d), dtype=dtype)
             if grid.save_idx[0] == 0:
@@ -373,10 +364,14 @@ def _run_host(stepper, used, init, grid, reducer, keep_states, chunk, off, seed,
     finally:
         bar.close()
     timings["run_s"] = time.perf_counter() - t_run
-    exit_times = None
-    if exit_all is not None:
-        exit_times = np.where(exit_all >= 0, grid.times[np.maximum(exit_all, 0) + 1], np.inf)
-    return states, final, jumps_all, exit_times, timings
+    return states, final, jumps_all, _exit_times(exit_all, grid), timings
+
+
+def _exit_times(exit_step, grid):
+    """Exit times from the steps that killed the particles (-1: alive, inf)."""
+    if exit_step is None:
+        return None
+    return np.where(exit_step >= 0, grid.times[np.maximum(exit_step, 0) + 1], np.inf)
 
 
 def _report_blowup(stepper, x_start, lo, grid, n_save, d, walled=False):

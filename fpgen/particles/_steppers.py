@@ -81,6 +81,10 @@ class Stepper:
         raise ValueError(f"walls apply to diffusions (methods exact and euler_maruyama); "
                          f"{type(eq).__name__} with {type(self).__name__} has none")
 
+    def check_inside(self, x: np.ndarray) -> None:
+        """Raise if a state of ``x`` starts outside the walls."""
+        self.walls.check_inside(x, self._walls_eq)
+
     def _exit_buffer(self, exit_step):
         return np.empty(0, dtype=np.int64) if exit_step is None else exit_step
 
@@ -200,7 +204,7 @@ class AffineStepper(Stepper):
             var = np.sum(self._L64[:, j, :] ** 2, axis=1)
             ok = var > 0
             coef[ok, w] = np.maximum(self._A64[ok, j, j], 0.0) / var[ok]
-        self.walls = walls
+        self.walls, self._walls_eq = walls, eq
         self.wall_rows = np.ascontiguousarray(rows, dtype=self.dtype)
         self.wall_coef = coef
 
@@ -341,7 +345,7 @@ class CallableStepper(Stepper):
         if self.scheme != "em":
             raise ValueError(f"walls apply to diffusions; {type(eq).__name__} is an ODE "
                              f"(method {self.scheme!r})")
-        self.walls = walls
+        self.walls, self._walls_eq = walls, eq
         self.wall_rows = np.ascontiguousarray(walls.rows(eq), dtype=self.dtype)
         self._bridge = walls.bridge
 

@@ -248,20 +248,24 @@ def apply_walls_numpy(rows: np.ndarray, coef: np.ndarray, xn: np.ndarray, xo: np
         idx = np.flatnonzero(alive & ~killed)
         y = xn[idx, j]
         if clo == 2:
+            out = (y < lo) | ~(y < hi)
             span = hi - lo
-            z = y - lo
+            z = y[out] - lo
             z = z - span * np.floor(z / span)
             z = np.where(z < span, z, z - span)
-            xn[idx, j] = lo + z
+            xn[idx[out], j] = lo + z
             continue
         flips = np.zeros(idx.shape[0], dtype=bool)
         if clo == 1 and chi == 1:
+            out = (y < lo) | (y > hi)
             span = hi - lo
-            z = y - lo
+            z = y[out] - lo
             z = z - (span + span) * np.floor(z / (span + span))
-            flips = z > span
-            z = np.where(flips, (span + span) - z, z)
-            y = lo + z
+            f = z > span
+            z = np.where(f, (span + span) - z, z)
+            y = y.copy()
+            y[out] = lo + z
+            flips[out] = f
         elif clo == 1:
             flips = y < lo
             y = np.where(flips, lo + (lo - y), y)
