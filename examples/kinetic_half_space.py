@@ -2,14 +2,14 @@
 
 dX = V dt, dV = (-X - gamma V) dt + sqrt(2 gamma) dB on x > 0; a particle reaching x = 0 leaves
 with -V. The dynamics is symmetric under (x, v) -> (-x, -v), so the walled density is the free
-one folded, p_t(x, v) + p_t(-x, -v) (method of images), and walled particle paths are free paths
-folded the same way. Three views of one equation, side by side:
+one folded, p_t(x, v) + p_t(-x, -v) (method of images), and folding exact free steps at the wall
+is exact for the walled particles. Three views of one equation, side by side:
 
 * the grid: ``solve_density`` on ``PhaseSpaceGrid((0, 6), (-6, 6), n, 2n,
   boundary=[("specular", "no-flux"), "no-flux"])`` (well-balanced transport, exact equilibrium);
 * the exact law: the free Gaussian transition law, folded;
-* particles: ``simulate`` with the exact step from folded samples, states folded at the save
-  times.
+* particles: ``simulate`` with the exact step inside ``walls=Walls.from_grid(grid)`` (the
+  grid's box: specular at x = 0, where each step ends with (x, v) -> (-x, -v), and at x = 6).
 
 The start is N((1, -1), 0.25 I) folded: mass heading into the wall. The script prints the L1
 distance of the grid density to the exact one at each time, and the L1 distance of the particle
@@ -63,8 +63,8 @@ def main(argv=None) -> list[str]:
                               stepper="exponential", save_at=TIMES)
     x0 = fold(P0.sample(n_particles, rng=args.seed))
     run = fpgen.simulate(eq, x0, (0, TIMES[-1]), dt=0.05, method="exact", seed=args.seed,
-                         save_at=TIMES[1:])
-    particles = [x0] + [fold(s) for s in run.states]
+                         save_at=TIMES[1:], walls=fpgen.Walls.from_grid(grid), backend="numba")
+    particles = [x0] + list(run.states)
 
     edges = grid.faces(0)
     xs = grid.centres(0)
