@@ -11,6 +11,10 @@ Cases (float64, dt = 1e-3):
 2. Kinetic Langevin d = 2 (state (x, v) in R^4): the same peers.
 3. 3-D geometric Brownian motion dX = mu X dt + sigma X dW (diagonal noise): fpgen with
    ``pointwise`` drift and noise fused into the kernel; the same peers.
+4. Walls (OU d = 1 from x = 1, ratios against fpgen's absorbing kernel): fpgen's fused kernel
+   with no walls, a reflecting wall at 0, an absorbing wall at 0 with the bridge test, and a
+   periodic box (-3, 3); a numpy loop and a torch loop reflecting (``abs``) and absorbing with
+   the same bridge test (a uniform and an ``exp`` per particle-step, a kill mask).
 
 The OU case adds float32 rows (fpgen's float32 kernel, torch in float32); ratios are always
 against fpgen's float64 kernel.  Compile time is reported apart from run time (the first call
@@ -72,16 +76,16 @@ def _timed(fn, repeat=2):
 # ------------------------------------------------------------------------------------------------
 
 
-def fpgen_run(eq, x0, steps, method="euler_maruyama", dtype=np.float64):
+def fpgen_run(eq, x0, steps, method="euler_maruyama", dtype=np.float64, walls=None):
     """(compile seconds, run seconds) of one fused solve (second call = run only)."""
     first = simulate(eq, x0[:4], (0.0, H * steps), dt=H, method=method, backend="numba",
-                     stats=None, keep_states=False, dtype=dtype)
+                     stats=None, keep_states=False, dtype=dtype, walls=walls)
     compile_s = first.timings["compile_s"]
     res = {}
 
     def go():
         res["r"] = simulate(eq, x0, (0.0, H * steps), dt=H, method=method, backend="numba",
-                            stats=None, keep_states=True, dtype=dtype)
+                            stats=None, keep_states=True, dtype=dtype, walls=walls)
 
     run = _timed(go, repeat=3)
     return compile_s, run, res["r"]
@@ -112,6 +116,23 @@ def numpy_ou(n, steps):
     for _ in range(steps):
         x = x - H * x + s * rng.standard_normal(n)
     return x
+
+
+def numpy_ou_walls(n, steps, absorbing):
+    """OU from 1 with a wall at 0: reflected by abs, or absorbed with the bridge test."""
+    rng = np.random.default_rng(0)
+    x = np.ones(n)
+    alive = np.ones(n, dtype=bool)
+    s = math.sqrt(2 * H)
+    for _ in range(steps):
+        y = x - H * x + s * rng.standard_normal(n)
+        if absorbing:
+            cross = rng.random(n) < np.exp(-2.0 * x * y / (2 * H))
+            alive &= (y > 0) & ~cross
+            x = np.where(alive, y, x)
+        else:
+            x = np.abs(y)
+    return x, alive
 
 
 def numpy_kinetic(n, steps, gamma=1.0):
@@ -167,6 +188,21 @@ def torch_gbm(torch, n, steps):
     for _ in range(steps):
         x = x + MU * x * H + SIGMA * x * s * torch.randn(n, 3, dtype=torch.float64)
     return x
+
+
+def torch_ou_walls(torch, n, steps, absorbing):
+    x = torch.ones(n, dtype=torch.float64)
+    alive = torch.ones(n, dtype=torch.bool)
+    s = math.sqrt(2 * H)
+    for _ in range(steps):
+        y = x - H * x + s * torch.randn(n, dtype=torch.float64)
+        if absorbing:
+            cross = torch.rand(n, dtype=torch.float64) < torch.exp(-2.0 * x * y / (2 * H))
+            alive &= (y > 0) & ~cross
+            x = torch.where(alive, y, x)
+        else:
+            x = torch.abs(y)
+    return x, alive
 
 
 def torch_normal_only(torch, n, steps, d, dtype=None):
@@ -315,6 +351,32 @@ def main(argv=None):
                  torchsde_run(torch, "gbm", n, sde) if torch else None))
     report(f"3-D GBM: compile {c:.2f} s (user functions: compiled once per process); "
            f"E X_T = {mean:.5f} (exact {math.exp(MU * H * gsteps):.5f})", rows, ref)
+
+    # 4. walls -----------------------------------------------------------------------------------
+    x0 = np.ones((n, 1))
+    absorbing = fpgen.Walls((0.0, np.inf), "absorbing")
+    c, run, res = fpgen_run(ou, x0, steps, walls=absorbing)
+    ref = n * steps / run
+    alive = float(res.survival[-1])
+    rows = [("fpgen numba EM, absorbing at 0 + bridge (fused)", steps, n, run)]
+    for label, walls in (("no walls", None),
+                         ("reflecting at 0", fpgen.Walls((0.0, np.inf), "reflecting")),
+                         ("periodic box (-3, 3)", fpgen.Walls((-3.0, 3.0), "periodic"))):
+        rows.append((f"fpgen numba EM, {label} (fused)", steps, n,
+                     fpgen_run(ou, x0, steps, walls=walls)[1]))
+    rows.append(("numpy loop, absorbing + bridge", peer, n,
+                 _timed(lambda: numpy_ou_walls(n, peer, True))))
+    rows.append(("numpy loop, reflecting (abs)", peer, n,
+                 _timed(lambda: numpy_ou_walls(n, peer, False))))
+    if torch:
+        rows.append(("torch loop, absorbing + bridge", steps, n,
+                     _timed(lambda: torch_ou_walls(torch, n, steps, True))))
+        rows.append(("torch loop, reflecting (abs)", steps, n,
+                     _timed(lambda: torch_ou_walls(torch, n, steps, False))))
+    T = H * steps
+    exact = math.erf(math.exp(-T) / math.sqrt(2 * -math.expm1(-2 * T)))  # images: wall at 0
+    report(f"Walls, OU d=1 from x = 1: compile {c:.2f} s; survival at t = {T:g}: {alive:.4f} "
+           f"(exact {exact:.4f})", rows, ref)
 
 
 if __name__ == "__main__":

@@ -48,6 +48,7 @@ from fpgen.kernels.particle_steps import (
     STREAM_LANDING_N,
     STREAM_LANDING_U,
     STREAM_UNIFORM,
+    WALL_ABSORBING,
     bgk_particle,
     bridge_coefficients,
     ctmc_particle,
@@ -57,6 +58,8 @@ from fpgen.kernels.particle_steps import (
     wall_update,
 )
 from fpgen.kernels.rng import jit_kernel, normal_pair, normal_quad_f32
+
+_NO_CROSSING = particle_steps._NO_CROSSING
 
 
 def _cache_anchor() -> None:
@@ -108,18 +111,45 @@ _INF = np.inf
 
 
 @njit(inline="always", error_model="numpy")
-def _walls_block(walls, coef, tmp, xs, cnt, key, first, k, exit_step, lo):
+def _walls_block(walls, coef, tmp, xs, cnt, key, first, k, exit_step, lo, flag):
     """The walls on the new states ``tmp`` (d, BLOCK) of a block whose old states are ``xs``:
-    a particle killed now or before keeps its old state (``exit_step`` records the step)."""
+    a particle killed now or before keeps its old state (``exit_step`` records the step).
+
+    The dead are reset in a vectorised loop; a vectorised screen then flags the particles the
+    walls can touch (on or beyond a wall, or close enough to an absorbing wall for the bridge
+    test to draw); only the live flagged ones run
+    :func:`fpgen.kernels.particle_steps.wall_update` (the one source of the wall step), which
+    leaves every other particle as it is."""
     d = tmp.shape[0]
     for i in range(cnt):
-        dead = exit_step[lo + i] >= 0
-        if not dead and wall_update(walls, coef, tmp, i, xs, i, key, np.uint64(first + i), k):
-            exit_step[lo + i] = k
-            dead = True
-        if dead:
-            for j in range(d):
-                tmp[j, i] = xs[j, i]
+        flag[i] = exit_step[lo + i] >= 0
+    for j in range(d):  # the dead stay where they died
+        for i in range(cnt):
+            tmp[j, i] = xs[j, i] if flag[i] else tmp[j, i]
+    for w in range(walls.shape[0]):
+        j = int(walls[w, 0])
+        wlo = walls[w, 1]
+        whi = walls[w, 2]
+        for i in range(cnt):
+            y = tmp[j, i]
+            flag[i] = flag[i] | (not (y > wlo and y < whi))
+        c = coef[w]
+        if c >= 0:
+            cf = float(c)
+            if int(walls[w, 3]) == WALL_ABSORBING:
+                for i in range(cnt):
+                    a = float(xs[j, i] - wlo) * float(tmp[j, i] - wlo) * cf
+                    flag[i] = flag[i] | (a + a < _NO_CROSSING)
+            if int(walls[w, 4]) == WALL_ABSORBING:
+                for i in range(cnt):
+                    a = float(whi - xs[j, i]) * float(whi - tmp[j, i]) * cf
+                    flag[i] = flag[i] | (a + a < _NO_CROSSING)
+    for i in range(cnt):
+        if flag[i] and exit_step[lo + i] < 0:
+            if wall_update(walls, coef, tmp, i, xs, i, key, np.uint64(first + i), k):
+                exit_step[lo + i] = k
+                for j in range(d):
+                    tmp[j, i] = xs[j, i]
 
 
 @jit_kernel(parallel=True, cache=True, error_model="numpy")
@@ -148,6 +178,7 @@ def affine_kernel(x, A, L, sidx, lanes, key, first, k0, k1, r, inv_sqrt_r, save_
         tmp = np.empty((d, BLOCK))
         xi = np.empty((max(m, 1), BLOCK))
         zodd = np.empty((max(m, 1), BLOCK))
+        flag = np.empty(BLOCK, dtype=np.bool_)
         for j in range(d):
             for i in range(cnt):
                 xs[j, i] = x[lo + i, j]
@@ -197,7 +228,8 @@ def affine_kernel(x, A, L, sidx, lanes, key, first, k0, k1, r, inv_sqrt_r, save_
                     for i in range(cnt):
                         tmp[j, i] = tmp[j, i] + a * xi[c, i]
             if walls.shape[0] > 0:
-                _walls_block(walls, coef[s], tmp, xs, cnt, key, first + lo, k, exit_step, lo)
+                _walls_block(walls, coef[s], tmp, xs, cnt, key, first + lo, k, exit_step, lo,
+                             flag)
             for j in range(d):
                 for i in range(cnt):
                     xs[j, i] = tmp[j, i]
@@ -232,6 +264,7 @@ def affine_kernel_f32(x, A, L, sidx, lanes, key, first, k0, k1, r, inv_sqrt_r, s
         tmp = np.empty((d, BLOCK), dtype=np.float32)
         xi = np.empty((max(m, 1), BLOCK), dtype=np.float32)
         quad = np.empty((4, max(m, 1), BLOCK), dtype=np.float32)
+        flag = np.empty(BLOCK, dtype=np.bool_)
         for j in range(d):
             for i in range(cnt):
                 xs[j, i] = x[lo + i, j]
@@ -277,7 +310,8 @@ def affine_kernel_f32(x, A, L, sidx, lanes, key, first, k0, k1, r, inv_sqrt_r, s
                     for i in range(cnt):
                         tmp[j, i] = tmp[j, i] + a * xi[c, i]
             if walls.shape[0] > 0:
-                _walls_block(walls, coef[s], tmp, xs, cnt, key, first + lo, k, exit_step, lo)
+                _walls_block(walls, coef[s], tmp, xs, cnt, key, first + lo, k, exit_step, lo,
+                             flag)
             for j in range(d):
                 for i in range(cnt):
                     xs[j, i] = tmp[j, i]

@@ -104,6 +104,9 @@ _S_LAND_N = np.uint64(STREAM_LANDING_N)
 _S_WALL = np.uint64(STREAM_WALL)
 _HALF_PI = 0.5 * math.pi
 _INF = math.inf
+_BIG = 1e300
+#: 2 a above which exp(-2 a) < 2^-54, the smallest uniform of ``bits_to_uniform``
+_NO_CROSSING = 37.5
 
 
 # ---------------------------------------------------------------------------------------------
@@ -256,15 +259,14 @@ def wall_update(W: np.ndarray, coef: np.ndarray, xn: np.ndarray, i: int, xo: np.
                 return True
             c = coef[w]
             if c >= 0:
-                u_lo, u_hi = uniform_pair(key, _S_WALL, p, np.uint64(k), np.uint64(w))
+                # a crossing probability below 2^-54 (the smallest uniform) kills nobody: the
+                # draw is skipped, which changes no outcome
                 x0 = xo[j, io]
-                if klo == WALL_ABSORBING:
-                    a = float(x0 - lo) * float(y - lo) * float(c)
-                    if u_lo < math.exp(-(a + a)):
-                        return True
-                if khi == WALL_ABSORBING:
-                    a = float(hi - x0) * float(hi - y) * float(c)
-                    if u_hi < math.exp(-(a + a)):
+                a_lo = float(x0 - lo) * float(y - lo) * float(c) if klo == WALL_ABSORBING else _BIG
+                a_hi = float(hi - x0) * float(hi - y) * float(c) if khi == WALL_ABSORBING else _BIG
+                if a_lo + a_lo < _NO_CROSSING or a_hi + a_hi < _NO_CROSSING:
+                    u_lo, u_hi = uniform_pair(key, _S_WALL, p, np.uint64(k), np.uint64(w))
+                    if u_lo < math.exp(-(a_lo + a_lo)) or u_hi < math.exp(-(a_hi + a_hi)):
                         return True
     return False
 

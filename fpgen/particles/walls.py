@@ -45,6 +45,9 @@ import numpy as np
 
 __all__ = ["Walls", "WALL_KINDS"]
 
+_BIG = 1e300
+_NO_CROSSING = 37.5  # as fpgen.kernels.particle_steps: exp(-37.5) < 2^-54
+
 #: the side names a wall takes
 WALL_KINDS = ("reflecting", "periodic", "absorbing")
 
@@ -285,18 +288,24 @@ def apply_walls_numpy(rows: np.ndarray, coef: np.ndarray, xn: np.ndarray, xo: np
         c = coef[w] if coef.ndim == 1 else coef[idx, w]
         test = ~out & (c >= 0)
         if test.any():
-            it = idx[test]
-            u_lo, u_hi = rng.uniform_pair(key, np.uint64(STREAM_WALL), pids[it], np.uint64(k),
-                                          np.uint64(w))
-            x0 = xo[it, j]
-            yt = y[test]
-            ct = (c[test] if np.ndim(c) else np.full(it.shape[0], c)).astype(np.float64)
-            if clo == 3:
-                a = (x0 - lo).astype(np.float64) * (yt - lo).astype(np.float64) * ct
-                out[np.flatnonzero(test)[u_lo < np.exp(-(a + a))]] = True
-            if chi == 3:
-                a = (hi - x0).astype(np.float64) * (hi - yt).astype(np.float64) * ct
-                out[np.flatnonzero(test)[u_hi < np.exp(-(a + a))]] = True
+            sel = np.flatnonzero(test)
+            x0 = xo[idx[sel], j]
+            yt = y[sel]
+            ct = (c[sel] if np.ndim(c) else np.full(sel.shape[0], c)).astype(np.float64)
+            big = np.full(sel.shape[0], _BIG)
+            a_lo = ((x0 - lo).astype(np.float64) * (yt - lo).astype(np.float64) * ct
+                    if clo == 3 else big)
+            a_hi = ((hi - x0).astype(np.float64) * (hi - yt).astype(np.float64) * ct
+                    if chi == 3 else big)
+            # as the kernels: no draw where both crossing probabilities are below 2^-54
+            draw = (a_lo + a_lo < _NO_CROSSING) | (a_hi + a_hi < _NO_CROSSING)
+            if draw.any():
+                sel, a_lo, a_hi = sel[draw], a_lo[draw], a_hi[draw]
+                u_lo, u_hi = rng.uniform_pair(key, np.uint64(STREAM_WALL), pids[idx[sel]],
+                                              np.uint64(k), np.uint64(w))
+                with np.errstate(under="ignore"):
+                    hit = (u_lo < np.exp(-(a_lo + a_lo))) | (u_hi < np.exp(-(a_hi + a_hi)))
+                out[sel[hit]] = True
         killed[idx[out]] = True
     exit_step[killed] = k
     dead = exit_step >= 0
