@@ -352,3 +352,19 @@ def test_a_blow_up_inside_walls_is_reported_not_absorbed():
     with pytest.raises(fpgen.particles.NonFiniteStateError):
         simulate(eq, np.full((64, 1), 2.0), (0, 1), dt=0.1, backend="numba",
                  walls=Walls((-np.inf, 1e300), "absorbing"))
+
+
+def test_progress_segments_and_offsets_change_nothing():
+    # the numba backend runs a walled chunk in up to 100 segments when progress is shown: the
+    # dead stay dead across segments; particle_offset keys every draw by global index
+    eq = OrnsteinUhlenbeck(1)
+    x0 = np.full((3000, 1), 0.3)
+    kw = dict(dt=0.02, method="euler_maruyama", backend="numba", save_at=[0.5, 1.0],
+              walls=Walls((0.0, 2.0), ("absorbing", "reflecting")))
+    a = simulate(eq, x0, (0.0, 1.0), **kw)
+    b = simulate(eq, x0, (0.0, 1.0), progress=True, **kw)
+    assert np.array_equal(a.states, b.states) and np.array_equal(a.exit_times, b.exit_times)
+    c = simulate(eq, x0[1000:], (0.0, 1.0), particle_offset=1000, **kw)
+    assert np.array_equal(a.states[:, 1000:], c.states)
+    assert np.array_equal(a.exit_times[1000:], c.exit_times)
+    assert 0 < a.n_alive[-1] < 3000

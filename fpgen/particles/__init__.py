@@ -42,6 +42,10 @@ steps of :mod:`fpgen.kernels.particle_steps`; CuPy arrays and torch CUDA tensors
 (:mod:`fpgen.kernels.rng`), so their states agree up to rounding, and neither the thread
 count nor the chunk size changes a result.
 
+Walls (:class:`Walls`, ``simulate(..., walls=...)``): reflecting (specular for kinetic
+states), periodic and absorbing sides applied after every step on every backend, with exit times
+and the survivors' statistics; see :mod:`fpgen.particles.walls`.
+
 References: Kloeden & Platen, *Numerical Solution of Stochastic Differential Equations* (1992);
 Gillespie, J. Phys. Chem. 81 (1977) 2340; Lewis & Shedler, Naval Res. Logist. Q. 26 (1979) 403;
 Chan, Golub & LeVeque, "Updating formulae and a pairwise algorithm for computing sample

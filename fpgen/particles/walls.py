@@ -73,7 +73,7 @@ class Walls:
         coordinates, or for :class:`~fpgen.KineticLangevin` its ``dim`` position coordinates.
     kind : ``"reflecting"``, ``"periodic"`` or ``"absorbing"``; or one entry per axis, each a
         name or a ``(lower, upper)`` pair of names (periodic must be on both sides, with both
-        bounds finite)
+        bounds finite); for a single axis the ``(lower, upper)`` pair may be given directly
     bridge : kill an absorbed particle also when the bridge between its states crossed the wall
         (see the module docstring); ``False`` monitors the wall at the step ends only
 
@@ -90,6 +90,9 @@ class Walls:
         if isinstance(kind, str):
             k = _kind(kind, "kind")
             kinds = [(k, k)] * n
+        elif n == 1 and isinstance(kind, Sequence) and len(kind) == 2 and all(
+                isinstance(e, str) for e in kind):  # one axis: the (lower, upper) pair
+            kinds = [(_kind(kind[0], "kind[0]"), _kind(kind[1], "kind[1]"))]
         else:
             if not isinstance(kind, Sequence) or len(kind) != n:
                 raise ValueError(f"kind must be a name in {WALL_KINDS} or one entry per axis "
