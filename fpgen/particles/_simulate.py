@@ -289,7 +289,7 @@ def _check_walls(walls, eq):
                         f"{type(walls).__name__}")
     if getattr(eq, "kind", None) != "diffusion":
         raise ValueError(f"walls apply to diffusions (methods exact and euler_maruyama); "
-                         f"{type(eq).__name__} is a {eq.kind} equation")
+                         f"{type(eq).__name__} is of kind {eq.kind!r}")
     walls.rows(eq)  # the number of axes
     return walls
 
