@@ -3,7 +3,7 @@ r"""Walls for particle ensembles: reflecting (specular for kinetic states), peri
 ``simulate(eq, x0, t_span, dt=..., walls=Walls([(0.0, inf)], "absorbing"))`` runs the
 particles of a diffusion inside a box; :meth:`Walls.from_grid` takes the box and the sides of a
 grid, so the particle view and the density view (``solve_density`` on the same grid) solve the
-same bounded problem.  After every step (any method, any backend that fuses walls):
+same bounded problem.  After every step (methods exact and euler_maruyama, every backend):
 
 * **reflecting**: the state is folded back across the wall, :math:`x \to 2a - x` (across both
   walls of a box, as often as needed).  With Euler–Maruyama this is the symmetrised Euler scheme
