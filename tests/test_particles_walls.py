@@ -368,3 +368,45 @@ def test_progress_segments_and_offsets_change_nothing():
     assert np.array_equal(a.states[:, 1000:], c.states)
     assert np.array_equal(a.exit_times[1000:], c.exit_times)
     assert 0 < a.n_alive[-1] < 3000
+
+
+# ---------------------------------------------------------------------------------------------
+# the walled problems of fpgen.testing: their formulas, and simulate against them
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("problem", fpgen.testing.walled_catalogue(), ids=lambda p: p.name)
+def test_walled_catalogue_densities_integrate_to_the_survival(problem):
+    from scipy.integrate import quad
+
+    lo, hi = problem.walls.bounds[0]
+    for t in (0.05, 0.5, 2.0):
+        top = hi if math.isfinite(hi) else problem.x0 + 40.0
+        mass = quad(lambda y, t=t: float(problem.density(t, np.array(y))), lo, top, limit=200,
+                    points=[problem.x0])[0]
+        expected = 1.0 if problem.survival is None else problem.survival(t)
+        assert abs(mass - expected) < 1e-8, (problem.name, t, mass, expected)
+        assert np.all(problem.density(t, np.linspace(lo, top, 101)) >= -1e-15)
+
+
+@pytest.mark.parametrize("problem", fpgen.testing.walled_catalogue(), ids=lambda p: p.name)
+def test_simulate_meets_the_walled_catalogue(problem):
+    # simulate with the problem's exact method, large steps (the law is exact at every step):
+    # survival within 4 SE, and a 20-bin histogram of the survivors within 4 SE per bin plus
+    # the Bonferroni margin (20 bins: 4.5 SE)
+    n, t = 100_000, 0.6
+    lo, hi = problem.walls.bounds[0]
+    top = hi if math.isfinite(hi) else problem.x0 + 6.0
+    res = simulate(problem.equation, np.full((n, 1), problem.x0), (0.0, t), dt=0.1,
+                   method=problem.exact_method, backend="numba", walls=problem.walls, seed=8,
+                   stats=[fpgen.Histogram(20, (lo, top))])
+    if problem.survival is not None:
+        p = problem.survival(t)
+        assert abs(res.survival[-1] - p) < 4 * math.sqrt(p * (1 - p) / n)
+    edges = res.hist_edges[0]
+    fine = np.linspace(edges[0], edges[-1], 20 * 64 + 1)
+    dens = problem.density(t, 0.5 * (fine[1:] + fine[:-1])) * np.diff(fine)
+    expected = n * dens.reshape(20, 64).sum(axis=1)  # midpoint rule, error << 1 count
+    counts = res.hist_counts[-1, 0]
+    se = np.sqrt(expected * (1 - expected / n)) + 1.0
+    assert np.all(np.abs(counts - expected) < 4.5 * se), (problem.name, counts, expected)

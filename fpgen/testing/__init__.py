@@ -3,8 +3,8 @@
 fpgen's exact laws make it the oracle:
 
 * :mod:`~fpgen.testing.catalogue` — problems with exact answers (SDEs with pathwise exact
-  solutions, Fokker–Planck problems with exact densities and equilibria, Markov chains with
-  exact laws);
+  solutions, Fokker–Planck problems with exact densities and equilibria, diffusions inside
+  walls with exact (sub-)densities, Markov chains with exact laws);
 * :mod:`~fpgen.testing.schemes` — reference one-step schemes (Euler–Maruyama, Milstein,
   stochastic Heun) in the plug-in form ``step(x, t, dt, dW) -> x_next``;
 * :mod:`~fpgen.testing.orders` — ``assert_strong_order`` / ``assert_weak_order`` on shared
@@ -32,6 +32,9 @@ from .catalogue import (
     ChainProblem,
     DensityProblem,
     SDEProblem,
+    WalledProblem,
+    absorbed_brownian_motion,
+    absorbed_ou,
     birth_death,
     double_well_density,
     geometric_brownian_motion,
@@ -42,10 +45,14 @@ from .catalogue import (
     linear_multiplicative,
     ornstein_uhlenbeck_sde,
     ou_density,
+    periodic_brownian_motion,
+    reflected_brownian_box,
+    reflected_ou,
     sde_catalogue,
     stratonovich_gbm,
     two_state_chain,
     uniform_chain,
+    walled_catalogue,
 )
 from .orders import (
     FpgenScheme,
@@ -66,6 +73,8 @@ __all__ = [
     "linear_multiplicative", "stratonovich_gbm", "sde_catalogue",
     "ou_density", "linear_density", "kinetic_density", "double_well_density",
     "two_state_chain", "uniform_chain", "immigration_death", "birth_death",
+    "WalledProblem", "absorbed_ou", "reflected_ou", "absorbed_brownian_motion",
+    "reflected_brownian_box", "periodic_brownian_motion", "walled_catalogue",
     "euler_maruyama", "milstein", "stochastic_heun",
     "FpgenScheme", "OrderFit", "OrderReport", "fit_order", "strong_errors", "weak_errors",
     "assert_strong_order", "assert_weak_order",

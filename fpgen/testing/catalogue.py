@@ -16,6 +16,11 @@ Itô (or Stratonovich) form, its noise type and the orders Euler–Maruyama reac
 **Fokker–Planck problems** (:class:`DensityProblem`) with exact transition densities
 (OU, linear (C, D), kinetic) and exact equilibria (potentials).
 
+**Diffusions inside walls** (:class:`WalledProblem`) with exact (sub-)densities by the method of
+images: an OU process absorbed or reflected at its mean, Brownian motion with drift absorbed at a
+wall, driftless Brownian motion in a reflecting box and Brownian motion with drift on a circle;
+each names the ``simulate`` method for which fpgen's walled step is exact at the step times.
+
 **Markov chains** (:class:`ChainProblem`) with exact laws: two-state, uniform,
 immigration–death (exact law: Binomial + Poisson) and linear birth–death (exact mean and
 variance), on finite truncations whose cut-off mass is below ``tail`` (reported).
@@ -55,6 +60,13 @@ __all__ = [
     "linear_density",
     "kinetic_density",
     "double_well_density",
+    "WalledProblem",
+    "absorbed_ou",
+    "reflected_ou",
+    "absorbed_brownian_motion",
+    "reflected_brownian_box",
+    "periodic_brownian_motion",
+    "walled_catalogue",
     "ChainProblem",
     "two_state_chain",
     "uniform_chain",
@@ -381,6 +393,183 @@ def double_well_density(temperature: float = 0.5, height: float = 1.0) -> Densit
     fp = FokkerPlanck.from_potential(lambda x: height * (x[..., 0] ** 2 - 1.0) ** 2,
                                      lambda x: 4.0 * height * x * (x**2 - 1.0), temperature, 1)
     return DensityProblem("double-well", fp, None, None, fp.equilibrium)
+
+
+# ------------------------------------------------------------------------------------------------
+# Diffusions inside walls
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class WalledProblem:
+    r"""A 1-D diffusion inside walls, started at ``x0``, with an exact answer.
+
+    ``density(t, y)`` is the exact density at time t of the particles still in the box (a
+    sub-probability density when a side absorbs; it integrates to ``survival(t)``), valid for y
+    inside the box; ``survival(t)`` is None without absorbing sides.  ``exact_method`` is the
+    ``simulate`` method whose walled steps have this law exactly at the step times (every step
+    size): the exact step folded at a wall of symmetry, or Euler–Maruyama for constant
+    coefficients with the bridge test (:mod:`fpgen.particles.walls`).
+    """
+
+    name: str
+    equation: Equation
+    walls: object
+    x0: float
+    density: Callable[[float, np.ndarray], np.ndarray]
+    survival: Callable[[float], float] | None
+    exact_method: str
+
+
+def _phi(z):
+    return np.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
+
+
+def _ou_ms(t: float):
+    return math.exp(-t), math.sqrt(-math.expm1(-2.0 * t))
+
+
+def absorbed_ou(x0: float = 1.0) -> WalledProblem:
+    r""":math:`dX = -X dt + \sqrt2 dW` killed at 0, its mean (images):
+    :math:`p_t(y) = [arphi((y - m)/s) - arphi((y + m)/s)]/s`, :math:`m = x_0 e^{-t}`,
+    :math:`s^2 = 1 - e^{-2t}`; survival :math:`\mathrm{erf}(m / (s\sqrt2))`."""
+    from ..particles import Walls
+
+    if not x0 > 0:
+        raise ValueError(f"x0 must be inside the box (0, inf); got {x0}")
+
+    def density(t, y):
+        m, s = _ou_ms(t)
+        m *= x0
+        y = np.asarray(y, dtype=float)
+        return (_phi((y - m) / s) - _phi((y + m) / s)) / s
+
+    def survival(t):
+        m, s = _ou_ms(t)
+        return math.erf(x0 * m / (s * math.sqrt(2.0)))
+
+    return WalledProblem("absorbed-ou", OrnsteinUhlenbeck(1), Walls((0.0, math.inf), "absorbing"),
+                         float(x0), density, survival, "exact")
+
+
+def reflected_ou(x0: float = 1.0) -> WalledProblem:
+    r""":math:`dX = -X dt + \sqrt2 dW` reflected at 0, its mean (the folded normal):
+    :math:`p_t(y) = [arphi((y - m)/s) + arphi((y + m)/s)]/s`."""
+    from ..particles import Walls
+
+    if not x0 >= 0:
+        raise ValueError(f"x0 must be inside the box [0, inf); got {x0}")
+
+    def density(t, y):
+        m, s = _ou_ms(t)
+        m *= x0
+        y = np.asarray(y, dtype=float)
+        return (_phi((y - m) / s) + _phi((y + m) / s)) / s
+
+    return WalledProblem("reflected-ou", OrnsteinUhlenbeck(1),
+                         Walls((0.0, math.inf), "reflecting"), float(x0), density, None, "exact")
+
+
+def _constant_pointwise(mu: float, sigma: float):
+    """Pointwise constant drift mu and diagonal noise sigma (compiled into the fused kernels)."""
+    from ..particles import pointwise
+
+    @pointwise
+    def drift(x, t, out):
+        out[0] = mu
+
+    @pointwise
+    def noise(x, t, out):
+        out[0] = sigma
+
+    return FokkerPlanck(drift, noise, 1)
+
+
+def absorbed_brownian_motion(mu: float = -0.5, sigma: float = 1.2,
+                             x0: float = 1.0) -> WalledProblem:
+    r""":math:`dX = \mu dt + \sigma dW` killed at 0 (images with drift):
+    :math:`p_t(y) = [arphi(	frac{y - x_0 - \mu t}{\sigma\sqrt t}) - e^{-2\mu x_0/\sigma^2}
+    arphi(	frac{y + x_0 - \mu t}{\sigma\sqrt t})]/(\sigma\sqrt t)`; survival
+    :math:`\Phi(	frac{x_0 + \mu t}{\sigma\sqrt t}) - e^{-2\mu x_0/\sigma^2}
+    \Phi(	frac{-x_0 + \mu t}{\sigma\sqrt t})`."""
+    from scipy.stats import norm
+
+    from ..particles import Walls
+
+    if not x0 > 0 or not sigma > 0:
+        raise ValueError(f"need x0 > 0 and sigma > 0; got x0 = {x0}, sigma = {sigma}")
+    k = math.exp(-2.0 * mu * x0 / sigma**2)
+
+    def density(t, y):
+        st = sigma * math.sqrt(t)
+        y = np.asarray(y, dtype=float)
+        return (_phi((y - x0 - mu * t) / st) - k * _phi((y + x0 - mu * t) / st)) / st
+
+    def survival(t):
+        st = sigma * math.sqrt(t)
+        return float(norm.cdf((x0 + mu * t) / st) - k * norm.cdf((-x0 + mu * t) / st))
+
+    return WalledProblem("absorbed-brownian-motion", _constant_pointwise(mu, sigma),
+                         Walls((0.0, math.inf), "absorbing"), float(x0), density, survival,
+                         "euler_maruyama")
+
+
+def _image_terms(t: float, sigma: float, period: float) -> int:
+    """Images on each side for a truncation error below 1e-16 of the wrapped Gaussian."""
+    return int(math.ceil(9.0 * sigma * math.sqrt(t) / period)) + 2
+
+
+def reflected_brownian_box(sigma: float = 1.0, x0: float = 0.3,
+                           length: float = 1.0) -> WalledProblem:
+    r""":math:`dX = \sigma dW` in :math:`[0, L]` with reflecting walls (images):
+    :math:`p_t(y) = \sum_k [g(y - x_0 + 2kL) + g(y + x_0 + 2kL)]`, g the N(0, \sigma^2 t)
+    density."""
+    from ..particles import Walls
+
+    if not 0 <= x0 <= length:
+        raise ValueError(f"x0 must be inside the box [0, {length}]; got {x0}")
+
+    def density(t, y):
+        st = sigma * math.sqrt(t)
+        y = np.asarray(y, dtype=float)
+        K = _image_terms(t, sigma, 2 * length)
+        out = np.zeros_like(y)
+        for k in range(-K, K + 1):
+            out = out + _phi((y - x0 + 2 * k * length) / st) + _phi((y + x0 + 2 * k * length) / st)
+        return out / st
+
+    return WalledProblem("reflected-brownian-box", _constant_pointwise(0.0, sigma),
+                         Walls((0.0, length), "reflecting"), float(x0), density, None,
+                         "euler_maruyama")
+
+
+def periodic_brownian_motion(mu: float = -0.5, sigma: float = 1.2, x0: float = 0.25,
+                             length: float = 1.0) -> WalledProblem:
+    r""":math:`dX = \mu dt + \sigma dW` on the circle :math:`[0, L)` (the wrapped normal):
+    :math:`p_t(y) = \sum_k g(y - x_0 - \mu t + kL)`."""
+    from ..particles import Walls
+
+    if not 0 <= x0 < length:
+        raise ValueError(f"x0 must be inside the box [0, {length}); got {x0}")
+
+    def density(t, y):
+        st = sigma * math.sqrt(t)
+        y = np.asarray(y, dtype=float)
+        K = _image_terms(t, sigma, length) + int(abs(mu) * t / length) + 1
+        out = np.zeros_like(y)
+        for k in range(-K, K + 1):
+            out = out + _phi((y - x0 - mu * t + k * length) / st)
+        return out / st
+
+    return WalledProblem("periodic-brownian-motion", _constant_pointwise(mu, sigma),
+                         Walls((0.0, length), "periodic"), float(x0), density, None,
+                         "euler_maruyama")
+
+
+def walled_catalogue() -> list[WalledProblem]:
+    """Every walled problem with its default parameters."""
+    return [absorbed_ou(), reflected_ou(), absorbed_brownian_motion(), reflected_brownian_box(),
+            periodic_brownian_motion()]
 
 
 # ------------------------------------------------------------------------------------------------
