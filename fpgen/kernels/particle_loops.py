@@ -111,9 +111,10 @@ _INF = np.inf
 
 
 @njit(inline="always", error_model="numpy")
-def _walls_block(walls, coef, tmp, xs, cnt, key, first, k, exit_step, lo, flag):
-    """The walls on the new states ``tmp`` (d, BLOCK) of a block whose old states are ``xs``:
-    a particle killed now or before keeps its old state (``exit_step`` records the step).
+def _walls_block(walls, cf, tmp, xs, cnt, key, first, k, exit_step, lo, flag):
+    """The walls on the new states ``tmp`` (d, BLOCK) of a block whose old states are ``xs``
+    (d, BLOCK), with the bridge coefficients ``cf`` (n_w, BLOCK) of each particle: a particle
+    killed now or before keeps its old state (``exit_step`` records the step).
 
     The dead are reset in a vectorised loop; a vectorised screen then flags the particles the
     walls can touch (on or beyond a wall, or close enough to an absorbing wall for the bridge
@@ -133,20 +134,17 @@ def _walls_block(walls, coef, tmp, xs, cnt, key, first, k, exit_step, lo, flag):
         for i in range(cnt):
             y = tmp[j, i]
             flag[i] = flag[i] | (not (y > wlo and y < whi))
-        c = coef[w]
-        if c >= 0:
-            cf = float(c)
-            if int(walls[w, 3]) == WALL_ABSORBING:
-                for i in range(cnt):
-                    a = float(xs[j, i] - wlo) * float(tmp[j, i] - wlo) * cf
-                    flag[i] = flag[i] | (a + a < _NO_CROSSING)
-            if int(walls[w, 4]) == WALL_ABSORBING:
-                for i in range(cnt):
-                    a = float(whi - xs[j, i]) * float(whi - tmp[j, i]) * cf
-                    flag[i] = flag[i] | (a + a < _NO_CROSSING)
+        if int(walls[w, 3]) == WALL_ABSORBING:
+            for i in range(cnt):
+                a = float(xs[j, i] - wlo) * float(tmp[j, i] - wlo) * cf[w, i]
+                flag[i] = flag[i] | (cf[w, i] >= 0 and a + a < _NO_CROSSING)
+        if int(walls[w, 4]) == WALL_ABSORBING:
+            for i in range(cnt):
+                a = float(whi - xs[j, i]) * float(whi - tmp[j, i]) * cf[w, i]
+                flag[i] = flag[i] | (cf[w, i] >= 0 and a + a < _NO_CROSSING)
     for i in range(cnt):
         if flag[i] and exit_step[lo + i] < 0:
-            if wall_update(walls, coef, tmp, i, xs, i, key, np.uint64(first + i), k):
+            if wall_update(walls, cf[:, i], tmp, i, xs, i, key, np.uint64(first + i), k):
                 exit_step[lo + i] = k
                 for j in range(d):
                     tmp[j, i] = xs[j, i]
@@ -179,6 +177,7 @@ def affine_kernel(x, A, L, sidx, lanes, key, first, k0, k1, r, inv_sqrt_r, save_
         xi = np.empty((max(m, 1), BLOCK))
         zodd = np.empty((max(m, 1), BLOCK))
         flag = np.empty(BLOCK, dtype=np.bool_)
+        cfb = np.empty((walls.shape[0], BLOCK))
         for j in range(d):
             for i in range(cnt):
                 xs[j, i] = x[lo + i, j]
@@ -228,8 +227,11 @@ def affine_kernel(x, A, L, sidx, lanes, key, first, k0, k1, r, inv_sqrt_r, save_
                     for i in range(cnt):
                         tmp[j, i] = tmp[j, i] + a * xi[c, i]
             if walls.shape[0] > 0:
-                _walls_block(walls, coef[s], tmp, xs, cnt, key, first + lo, k, exit_step, lo,
-                             flag)
+                for w in range(walls.shape[0]):
+                    c = coef[s, w]
+                    for i in range(cnt):
+                        cfb[w, i] = c
+                _walls_block(walls, cfb, tmp, xs, cnt, key, first + lo, k, exit_step, lo, flag)
             for j in range(d):
                 for i in range(cnt):
                     xs[j, i] = tmp[j, i]
@@ -265,6 +267,7 @@ def affine_kernel_f32(x, A, L, sidx, lanes, key, first, k0, k1, r, inv_sqrt_r, s
         xi = np.empty((max(m, 1), BLOCK), dtype=np.float32)
         quad = np.empty((4, max(m, 1), BLOCK), dtype=np.float32)
         flag = np.empty(BLOCK, dtype=np.bool_)
+        cfb = np.empty((walls.shape[0], BLOCK))
         for j in range(d):
             for i in range(cnt):
                 xs[j, i] = x[lo + i, j]
@@ -310,8 +313,11 @@ def affine_kernel_f32(x, A, L, sidx, lanes, key, first, k0, k1, r, inv_sqrt_r, s
                     for i in range(cnt):
                         tmp[j, i] = tmp[j, i] + a * xi[c, i]
             if walls.shape[0] > 0:
-                _walls_block(walls, coef[s], tmp, xs, cnt, key, first + lo, k, exit_step, lo,
-                             flag)
+                for w in range(walls.shape[0]):
+                    c = coef[s, w]
+                    for i in range(cnt):
+                        cfb[w, i] = c
+                _walls_block(walls, cfb, tmp, xs, cnt, key, first + lo, k, exit_step, lo, flag)
             for j in range(d):
                 for i in range(cnt):
                     xs[j, i] = tmp[j, i]
@@ -403,8 +409,9 @@ def _pointwise_sde(x, drift_fn, diff_fn, noise, g_const, use_g_const, lanes, key
         zodd = np.empty((max(m, 1), BLOCK))
         dw = np.empty(max(m, 1))
         nw = walls.shape[0]
-        xo = np.empty((d, 1))
-        cf = np.empty(max(nw, 1))
+        xob = np.empty((BLOCK, d))
+        cfb = np.empty((nw, BLOCK))
+        flag = np.empty(BLOCK, dtype=np.bool_)
         for i in range(cnt):
             for j in range(d):
                 xs[i, j] = x[lo + i, j]
@@ -445,18 +452,17 @@ def _pointwise_sde(x, drift_fn, diff_fn, noise, g_const, use_g_const, lanes, key
             sq = sqrt_hs[k]
             for i in range(cnt):
                 if nw > 0:
+                    for j in range(d):
+                        xob[i, j] = xs[i, j]
                     if exit_step[lo + i] >= 0:
                         continue
-                    for j in range(d):
-                        xo[j, 0] = xs[i, j]
                 em_update(drift_fn, diff_fn, use_g_const, noise, xs[i], t, h, sq, xi, i, m, f1,
                           gl, dw)
                 if nw > 0:
-                    bridge_coefficients(walls, bridge, gl, noise, h, cf)
-                    if wall_update(walls, cf, xs.T, i, xo, 0, key, np.uint64(first + lo + i), k):
-                        exit_step[lo + i] = k
-                        for j in range(d):
-                            xs[i, j] = xo[j, 0]
+                    bridge_coefficients(walls, bridge, gl, noise, h, cfb[:, i])
+            if nw > 0:
+                _walls_block(walls, cfb, xs.T, xob.T, cnt, key, first + lo, k, exit_step, lo,
+                             flag)
             if check:
                 for i in range(cnt):
                     for j in range(d):
@@ -492,8 +498,9 @@ def _pointwise_sde_f32(x, drift_fn, diff_fn, noise, g_const, use_g_const, lanes,
         quad = np.empty((4, max(m, 1), BLOCK), dtype=np.float32)
         dw = np.empty(max(m, 1), dtype=np.float32)
         nw = walls.shape[0]
-        xo = np.empty((d, 1), dtype=np.float32)
-        cf = np.empty(max(nw, 1))
+        xob = np.empty((BLOCK, d), dtype=np.float32)
+        cfb = np.empty((nw, BLOCK))
+        flag = np.empty(BLOCK, dtype=np.bool_)
         for i in range(cnt):
             for j in range(d):
                 xs[i, j] = x[lo + i, j]
@@ -530,18 +537,17 @@ def _pointwise_sde_f32(x, drift_fn, diff_fn, noise, g_const, use_g_const, lanes,
             sq = sqrt_hs[k]
             for i in range(cnt):
                 if nw > 0:
+                    for j in range(d):
+                        xob[i, j] = xs[i, j]
                     if exit_step[lo + i] >= 0:
                         continue
-                    for j in range(d):
-                        xo[j, 0] = xs[i, j]
                 em_update(drift_fn, diff_fn, use_g_const, noise, xs[i], t, h, sq, xi, i, m, f1,
                           gl, dw)
                 if nw > 0:
-                    bridge_coefficients(walls, bridge, gl, noise, h, cf)
-                    if wall_update(walls, cf, xs.T, i, xo, 0, key, np.uint64(first + lo + i), k):
-                        exit_step[lo + i] = k
-                        for j in range(d):
-                            xs[i, j] = xo[j, 0]
+                    bridge_coefficients(walls, bridge, gl, noise, h, cfb[:, i])
+            if nw > 0:
+                _walls_block(walls, cfb, xs.T, xob.T, cnt, key, first + lo, k, exit_step, lo,
+                             flag)
             if check:
                 for i in range(cnt):
                     for j in range(d):
