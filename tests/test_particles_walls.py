@@ -439,3 +439,22 @@ def test_two_absorbing_axes_kill_independently(backend):
     # the bridge-tested EM has weak order 1 (particles-walls validation case); measured here
     # -2.6e-3 / -1.1e-3 at h = 0.01: allowance 0.4 h on top of 4 SE
     assert np.all(np.abs(em.survival - exact) < 4 * se + 0.4 * 0.01), (em.survival, exact)
+
+
+@pytest.mark.parametrize("name", ["absorbed-ou", "absorbed-brownian-motion"])
+def test_exit_times_follow_the_survival(name):
+    # with the exact method of the problem, a particle is killed in step k with probability
+    # S(t_k) - S(t_{k+1}) exactly, and exit_times is t_{k+1}: the counts per step against
+    # N (S(t_k) - S(t_{k+1})), each within 4.5 SE (Bonferroni over 10 steps)
+    problem = {p.name: p for p in fpgen.testing.walled_catalogue()}[name]
+    n, h, steps = N, 0.1, 10
+    res = simulate(problem.equation, np.full((n, 1), problem.x0), (0.0, h * steps), dt=h,
+                   method=problem.exact_method, backend="numba", walls=problem.walls, seed=9)
+    grid_t = h * np.arange(steps + 1)
+    surv = np.array([1.0] + [problem.survival(t) for t in grid_t[1:]])
+    expected = n * (surv[:-1] - surv[1:])
+    k = np.rint(res.exit_times[np.isfinite(res.exit_times)] / h).astype(int)
+    counts = np.bincount(k, minlength=steps + 1)[1:]
+    se = np.sqrt(expected * (1 - expected / n))
+    assert np.all(np.abs(counts - expected) < 4.5 * se), (counts, expected)
+    assert np.isinf(res.exit_times).sum() == res.n_alive[-1]
