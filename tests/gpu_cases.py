@@ -411,6 +411,27 @@ def check_walls() -> None:
                 np.testing.assert_array_equal(b.exit_times, a.exit_times, err_msg=label)
                 np.testing.assert_array_equal(b.n_alive, a.n_alive, err_msg=label)
                 assert 0 < a.n_alive[-1] < 48, (label, a.n_alive)
+    # device arrays in, in chunks: the states stay on the device, the exit times come back
+    from numba import cuda
+
+    name, walls = "kinetic-exact", WALL_CASES["kinetic-exact"]
+    a, _ = run_pair(name, np.float64, 48, "numba", walls=walls)
+    eq, method, _, kw, _, _ = CASES[name]
+    dev = simulate(eq, cuda.to_device(initial(name, 48)), (0.0, 0.9), dt=0.05, method=method,
+                   seed=4, save_at=[0.45, 0.9], backend="cuda", walls=walls, chunk_size=20, **kw)
+    np.testing.assert_array_equal(dev.states.copy_to_host(), a.states)
+    np.testing.assert_array_equal(dev.exit_times, a.exit_times)
+    np.testing.assert_array_equal(dev.mean, a.mean)
+    # a device x0 outside the walls is refused
+    bad = initial(name, 48)
+    bad[5, 1] = 2.0
+    try:
+        simulate(eq, cuda.to_device(bad), (0.0, 0.9), dt=0.05, method=method, backend="cuda",
+                 walls=walls)
+    except ValueError as exc:
+        assert "start outside the walls on axis 1" in str(exc), exc
+    else:
+        raise AssertionError("a device x0 outside the walls was not refused")
 
 
 CHECKS = {"affine": lambda: check_group("affine"), "jumps": lambda: check_group("jumps"),
