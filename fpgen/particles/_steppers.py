@@ -192,7 +192,7 @@ class AffineStepper(Stepper):
 
     def set_walls(self, walls, eq) -> None:
         r"""The wall rows and, per step matrix, the bridge coefficients
-        :math:`c = \max(A_{jj}, 0)/\Sigma_{jj}` (:math:`\Sigma = L L^	op`) of the absorbing rows
+        :math:`c = \max(A_{jj}, 0)/\Sigma_{jj}` (:math:`\Sigma = L L^\top`) of the absorbing rows
         (-1 where there is no test: ``bridge`` off, a kinetic state, no noise on the axis)."""
         rows = walls.rows(eq)
         S = self._A64.shape[0]

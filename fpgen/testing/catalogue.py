@@ -431,7 +431,7 @@ def _ou_ms(t: float):
 
 def absorbed_ou(x0: float = 1.0) -> WalledProblem:
     r""":math:`dX = -X dt + \sqrt2 dW` killed at 0, its mean (images):
-    :math:`p_t(y) = [arphi((y - m)/s) - arphi((y + m)/s)]/s`, :math:`m = x_0 e^{-t}`,
+    :math:`p_t(y) = [\varphi((y - m)/s) - \varphi((y + m)/s)]/s`, :math:`m = x_0 e^{-t}`,
     :math:`s^2 = 1 - e^{-2t}`; survival :math:`\mathrm{erf}(m / (s\sqrt2))`."""
     from ..particles import Walls
 
@@ -454,7 +454,7 @@ def absorbed_ou(x0: float = 1.0) -> WalledProblem:
 
 def reflected_ou(x0: float = 1.0) -> WalledProblem:
     r""":math:`dX = -X dt + \sqrt2 dW` reflected at 0, its mean (the folded normal):
-    :math:`p_t(y) = [arphi((y - m)/s) + arphi((y + m)/s)]/s`."""
+    :math:`p_t(y) = [\varphi((y - m)/s) + \varphi((y + m)/s)]/s`."""
     from ..particles import Walls
 
     if not x0 >= 0:
@@ -488,10 +488,10 @@ def _constant_pointwise(mu: float, sigma: float):
 def absorbed_brownian_motion(mu: float = -0.5, sigma: float = 1.2,
                              x0: float = 1.0) -> WalledProblem:
     r""":math:`dX = \mu dt + \sigma dW` killed at 0 (images with drift):
-    :math:`p_t(y) = [arphi(	frac{y - x_0 - \mu t}{\sigma\sqrt t}) - e^{-2\mu x_0/\sigma^2}
-    arphi(	frac{y + x_0 - \mu t}{\sigma\sqrt t})]/(\sigma\sqrt t)`; survival
-    :math:`\Phi(	frac{x_0 + \mu t}{\sigma\sqrt t}) - e^{-2\mu x_0/\sigma^2}
-    \Phi(	frac{-x_0 + \mu t}{\sigma\sqrt t})`."""
+    :math:`p_t(y) = [\varphi(\tfrac{y - x_0 - \mu t}{\sigma\sqrt t}) - e^{-2\mu x_0/\sigma^2}
+    \varphi(\tfrac{y + x_0 - \mu t}{\sigma\sqrt t})]/(\sigma\sqrt t)`; survival
+    :math:`\Phi(\tfrac{x_0 + \mu t}{\sigma\sqrt t}) - e^{-2\mu x_0/\sigma^2}
+    \Phi(\tfrac{-x_0 + \mu t}{\sigma\sqrt t})`."""
     from scipy.stats import norm
 
     from ..particles import Walls
