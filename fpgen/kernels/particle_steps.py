@@ -28,13 +28,18 @@ CPU kernels, the simulator and the GPU agree up to FMA contraction, see
   what LLVM vectorises across particles; calling a per-particle function there puts loops over
   the components inside the particle loop and costs the 10x of SIMD Box–Muller (measured, see
   :mod:`fpgen.kernels.rng`).  The simulator tests check that both layouts give the same bits.
+* Walls (:func:`wall_update`: reflection, specular reflection, periodic wrap, absorption with
+  the bridge test) on column ``i`` of ``(d, n)`` arrays, for one particle.  The CUDA kernels
+  call it every step; the CPU kernels call it only for the particles a vectorised screen of
+  the block flags (:mod:`fpgen.kernels.particle_loops`), which leaves the others unchanged.
 
 Random-number layout (see :mod:`fpgen.kernels.particle_loops`): the normal of fine step ``j``
 and Brownian component ``c`` is half ``j & 1`` of ``normal_pair(key, 0, particle, j >> 1,
 lane_c)`` in float64 and lane ``j & 3`` of ``normal_quad_f32(key, 0, particle, j >> 2,
 lane_c)`` in float32; a coarse step of ``r`` fine steps uses
 :math:`\xi = r^{-1/2}\sum_{q<r} Z_{kr+q}` (summed in order).  Jump clocks use
-``uniform_pair(key, 1, particle, k, event)``; landings use streams 4 (uniform) and 5 (normals).
+``uniform_pair(key, 1, particle, k, event)``; landings use streams 4 (uniform) and 5 (normals);
+the bridge test of an absorbing wall uses ``uniform_pair(key, 6, particle, k, row)``.
 
 Float32 rules: no Python float literal meets a float32 value (numba would promote to float64,
 NumPy 2 would not, and the simulator runs NumPy); step sizes and half steps arrive as values of
