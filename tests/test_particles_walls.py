@@ -12,9 +12,9 @@ import warnings
 import numpy as np
 import pytest
 from scipy.special import erf
-from scipy.stats import norm
 
 import fpgen
+import fpgen.testing
 from fpgen import (
     BGK,
     FokkerPlanck,
@@ -40,25 +40,13 @@ def _ou_survival(x0, t):
     return erf(m / (s * math.sqrt(2.0)))
 
 
-def _bm_survival(x0, mu, sig, t):
-    """Brownian motion with drift mu, volatility sig from x0 > 0, absorbed at 0."""
-    st = sig * np.sqrt(t)
-    return norm.cdf((x0 + mu * t) / st) - np.exp(-2 * mu * x0 / sig**2) * norm.cdf(
-        (-x0 + mu * t) / st)
-
-
 def _se(p, n=N):
     return np.sqrt(p * (1 - p) / n)
 
 
-@pointwise
-def _drift_const(x, t, out):
-    out[0] = -0.5
-
-
-@pointwise
-def _g_const(x, t, out):
-    out[0] = 1.2
+def _bm(x0: float = 1.0):
+    """Brownian motion with drift -0.5, sigma 1.2 from x0, absorbed at 0 (fpgen.testing)."""
+    return fpgen.testing.absorbed_brownian_motion(mu=-0.5, sigma=1.2, x0=x0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -89,14 +77,14 @@ def test_without_the_bridge_test_survival_is_biased_as_a_shifted_wall():
     # discrete monitoring misses crossings: survival is that of a wall moved out by
     # beta sig sqrt(h), beta = -zeta(1/2)/sqrt(2 pi) = 0.5826 (Broadie, Glasserman & Kou 1997),
     # to o(sqrt h); Brownian motion with drift by Euler–Maruyama (exact in law at the steps)
-    eq = FokkerPlanck(_drift_const, _g_const, dim=1)
+    eq = _bm().equation
     x0 = np.full((2 * N, 1), 1.0)
     beta = 0.5825971579390106
-    exact = _bm_survival(1.0, -0.5, 1.2, 2.0)
+    exact = _bm().survival(2.0)
     for h in (0.1, 0.025):
         res = simulate(eq, x0, (0.0, 2.0), dt=h, backend="numba",
                        walls=Walls((0.0, np.inf), "absorbing", bridge=False))
-        shifted = _bm_survival(1.0 + beta * 1.2 * math.sqrt(h), -0.5, 1.2, 2.0)
+        shifted = _bm(1.0 + beta * 1.2 * math.sqrt(h)).survival(2.0)
         se = _se(shifted, 2 * N)  # 0.0010
         assert res.survival[0] - exact > 20 * se  # the bias is real ...
         assert abs(res.survival[0] - shifted) < 4 * se  # ... and the shifted wall explains it
@@ -105,7 +93,7 @@ def test_without_the_bridge_test_survival_is_biased_as_a_shifted_wall():
 @pytest.mark.parametrize("fused", [True, False])
 def test_brownian_motion_with_drift_absorbed_with_the_bridge_is_exact(fused):
     if fused:
-        eq = FokkerPlanck(_drift_const, _g_const, dim=1)
+        eq = _bm().equation
     else:
         eq = FokkerPlanck(lambda x, t: np.full_like(x, -0.5), lambda x, t: np.full_like(x, 1.2),
                           dim=1)
@@ -114,7 +102,7 @@ def test_brownian_motion_with_drift_absorbed_with_the_bridge_is_exact(fused):
         warnings.simplefilter("ignore", BackendFallbackWarning)
         res = simulate(eq, x0, (0.0, 2.0), dt=0.1, backend="numba", save_at=[0.5, 1.0, 2.0],
                        walls=Walls((0.0, np.inf), "absorbing"))
-    exact = _bm_survival(1.0, -0.5, 1.2, res.times)
+    exact = np.array([_bm().survival(t) for t in res.times])
     se = _se(exact)  # 0.0014, 0.0016, 0.0014
     assert np.all(np.abs(res.survival - exact) < 4 * se), (res.survival, exact)
 
@@ -235,7 +223,7 @@ def test_reflecting_box_folds_across_both_walls():
 
 @pytest.mark.parametrize("backend", ["numpy", "numba"])
 def test_periodic_brownian_motion_is_the_wrapped_normal(backend):
-    eq = FokkerPlanck(_drift_const, _g_const, dim=1)  # drift -0.5, sigma 1.2: periodic
+    eq = _bm().equation  # drift -0.5, sigma 1.2, on a circle
     x0 = np.full((N, 1), 0.25)
     res = simulate(eq, x0, (0.0, 0.3), dt=0.01, backend=backend,
                    walls=Walls((0.0, 1.0), "periodic"), save_at=[0.1, 0.3])

@@ -27,7 +27,6 @@ import math
 
 import numpy as np
 from scipy.special import erf
-from scipy.stats import norm
 
 import fpgen
 from fpgen.particles import pointwise, simulate
@@ -45,22 +44,6 @@ def _ou_drift(x, t, out):
 @pointwise
 def _ou_noise(x, t, out):
     out[0] = 1.4142135623730951
-
-
-@pointwise
-def _const_drift(x, t, out):
-    out[0] = -0.5
-
-
-@pointwise
-def _const_noise(x, t, out):
-    out[0] = 1.2
-
-
-def _bm_survival(x0, mu, sig, t):
-    st = sig * np.sqrt(t)
-    return norm.cdf((x0 + mu * t) / st) - np.exp(-2 * mu * x0 / sig**2) * norm.cdf(
-        (-x0 + mu * t) / st)
 
 
 def _grid_reference(side):
@@ -93,11 +76,12 @@ def run(ctx):
                                   p, q, atol=4 * se, why=f"4 SE, N = {n}, dt = 0.05"))
 
     # 2. Brownian motion with drift, Euler–Maruyama + bridge (exact)
-    bm = fpgen.FokkerPlanck(_const_drift, _const_noise, dim=1)
+    problem = fpgen.testing.absorbed_brownian_motion(mu=-0.5, sigma=1.2, x0=1.0)
+    bm = problem.equation
     res = simulate(bm, np.ones((n, 1)), (0.0, 2.0), dt=0.1, backend="numba", seed=seed + 1,
                    save_at=[0.5, 2.0], walls=fpgen.Walls((0.0, np.inf), "absorbing"))
     for t, q in zip(res.times, res.survival, strict=True):
-        p = float(_bm_survival(1.0, -0.5, 1.2, t))
+        p = problem.survival(t)
         se = math.sqrt(p * (1 - p) / n)
         checks.append(Check.close(f"Brownian motion with drift, EM + bridge: survival at t = {t:g}",
                                   p, q, atol=4 * se, why=f"4 SE, N = {n}, dt = 0.1"))
