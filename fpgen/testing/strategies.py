@@ -12,7 +12,9 @@ to a small, readable counterexample (entries near 0 or 1, small dimensions).
   or not, irreducible;
 * :func:`probability_vectors`, :func:`gaussians`, :func:`gaussian_mixtures`, :func:`schedules`;
 * :func:`potentials` — confining polynomial potentials with their gradients;
-* :func:`grids`, :func:`time_spans`, :func:`step_sequences`.
+* :func:`grids`, :func:`time_spans`, :func:`step_sequences`;
+* :func:`walls` — boxes of :class:`~fpgen.particles.Walls` (reflecting, periodic, absorbing
+  sides, open sides, with or without the bridge test).
 
 Requires the ``test`` extra (hypothesis).
 """
@@ -43,6 +45,7 @@ __all__ = [
     "Potential",
     "potentials",
     "grids",
+    "walls",
     "time_spans",
     "step_sequences",
 ]
@@ -251,6 +254,36 @@ def grids(draw, dim=(1, 2), *, cells=(8, 48), half_width=(3.0, 8.0), boundary=No
     if boundary is None:
         boundary = draw(st.sampled_from(["no-flux", "periodic", "absorbing"]))
     return Grid([(-L, L)] * d, shape, boundary)
+
+
+@st.composite
+def walls(draw, dim=(1, 3), *, bound=(-5.0, 5.0), width=(0.05, 10.0), open_sides: bool = True):
+    """:class:`~fpgen.particles.Walls` on ``dim`` axes: each axis a box [lo, lo + width] with
+    reflecting, periodic or absorbing sides (mixed reflecting / absorbing allowed; a side may be
+    open, ``inf``, unless periodic), or no walls at all (``None``)."""
+    from ..particles import Walls
+
+    d = draw(_dim(dim))
+    bounds, kinds = [], []
+    for _ in range(d):
+        if draw(st.booleans()) and draw(st.booleans()):
+            bounds.append(None)
+            kinds.append("reflecting")
+            continue
+        lo = draw(_floats(*bound))
+        hi = lo + draw(_floats(*width))
+        kind = draw(st.sampled_from(["reflecting", "periodic", "absorbing", "mixed"]))
+        if kind == "mixed":
+            kind = tuple(draw(st.permutations(["reflecting", "absorbing"])))
+        if kind != "periodic" and open_sides:
+            side = draw(st.sampled_from(["none", "lower", "upper"]))
+            if side == "lower":
+                lo = -np.inf
+            elif side == "upper":
+                hi = np.inf
+        bounds.append((lo, hi))
+        kinds.append(kind)
+    return Walls(bounds, kinds, bridge=draw(st.booleans()))
 
 
 @st.composite
