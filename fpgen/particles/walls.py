@@ -13,8 +13,8 @@ same bounded problem.  After every step (methods exact and euler_maruyama, every
   drift): the folded process is then Markov with the reflected law.  For
   :class:`~fpgen.KineticLangevin` a reflecting side of a position axis is **specular**:
   :math:`(x, v) \to (2a - x, -v)`, the particle view of the grid's ``"specular"`` boundary.
-* **periodic**: :math:`x \to lo + ((x - lo) \bmod (hi - lo))` (the torus; exact whenever the
-  drift is periodic, since wrapping commutes with the dynamics).
+* **periodic**: :math:`x \to lo + ((x - lo) \bmod (hi - lo))` (the torus; when the drift and
+  diffusion are periodic the wrap commutes with the dynamics and adds no error to the scheme's).
 * **absorbing**: a particle on or beyond the wall is killed: it keeps its last state inside,
   ``SimulationResult.exit_times`` records the end of the step, and the statistics are those of
   the survivors (``n_alive`` counts them at the save times; the histograms, divided by N, are the
