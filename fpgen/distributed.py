@@ -207,12 +207,7 @@ def _fold(*chunks) -> dict:
         m2 = np.zeros((ns, d, d))
         for c in chunks:
             _fold_moments(*c["moments"], count, mean, m2)
-        if masked:
-            out["mean"], out["cov"] = survivor_moments(count, mean, m2)
-        else:
-            n = int(count[0])
-            out["mean"] = mean
-            out["cov"] = m2 / (n - 1) if n > 1 else np.full_like(m2, np.nan)
+        out["mean"], out["cov"] = survivor_moments(count, mean, m2)
     if "other" in first:
         for name, value in first["other"].items():
             if name == "hist_edges":

@@ -682,6 +682,8 @@ def run_ensemble(stepper, init, grid, reducer, *, keep_states: bool, chunk: int 
     check_blowup = not init.discrete and not jumps
     walls = stepper.walls
     absorbing = walls is not None and walls.absorbing
+    if absorbing:
+        from ._simulate import _alive_masks
     exit_all = np.full(N, -1, dtype=np.int64) if (keep_states and absorbing) else None
     timings = {"compile_s": 0.0, "run_s": 0.0}
     runner = runner_for(stepper, dev) if fused else None
@@ -734,8 +736,6 @@ def run_ensemble(stepper, init, grid, reducer, *, keep_states: bool, chunk: int 
                 _raise_blowup(dev, bad, off + lo, grid)
         if absorbing:
             # the survivors' statistics: reduced on the host with the live-particle masks
-            from ._simulate import _alive_masks
-
             ex = dev.to_host(kw["exit_step"])
             reducer.add(dev.to_host(out), _alive_masks(ex, grid.save_idx))
             if exit_all is not None:

@@ -93,8 +93,10 @@ def check_stats(stats, discrete: bool) -> StatsSpec:
 
 
 def survivor_moments(count: np.ndarray, mean: np.ndarray, m2: np.ndarray):
-    """The survivors' mean and covariance from per-save-time counts (n_save,): NaN where fewer
-    than one (mean) or two (covariance) particles survive."""
+    """Mean and (unbiased) covariance from the running moments: ``count`` (n_save,) survivors
+    per save time (absorbing walls) or (1,) every particle; NaN where fewer than one (mean) or
+    two (covariance) particles count."""
+    count = np.broadcast_to(count, mean.shape[:1])
     mean = mean.copy()
     mean[count < 1] = np.nan
     cov = np.full_like(m2, np.nan)
@@ -129,6 +131,16 @@ class StreamReducer:
             self.n_states = int(n_states)
             self.state_counts = np.zeros((n_save, d, self.n_states), dtype=np.int64)
 
+    def _merge(self, x: np.ndarray, alive: np.ndarray | None) -> None:
+        """Fold whole blocks of ``x`` (and, masked, their live-particle masks) into the moments."""
+        from ..kernels.particle_loops import merge_moments, merge_moments_masked
+
+        if self.masked:
+            merge_moments_masked(np.ascontiguousarray(x), np.ascontiguousarray(alive),
+                                 REDUCE_BLOCK, self.count, self.mean, self.m2)
+        else:
+            merge_moments(np.ascontiguousarray(x), REDUCE_BLOCK, self.count, self.mean, self.m2)
+
     def add(self, states: np.ndarray, alive: np.ndarray | None = None) -> None:
         """Fold in the next chunk's states at the save times, shape (n_save, n, d); with
         ``masked``, ``alive`` (n_save, n) says which particles are alive (the statistics are
@@ -138,8 +150,6 @@ class StreamReducer:
                 raise ValueError("a masked reducer needs the live-particle masks")
             self.n_alive += alive.sum(axis=1)
         if self.spec.moments:
-            from ..kernels.particle_loops import merge_moments, merge_moments_masked
-
             x = states.astype(np.float64, copy=False)
             if self._tail.shape[1]:
                 x = np.concatenate([self._tail, x], axis=1)
@@ -147,13 +157,7 @@ class StreamReducer:
                     alive = np.concatenate([self._tail_alive, alive], axis=1)
             full = (x.shape[1] // REDUCE_BLOCK) * REDUCE_BLOCK
             if full:
-                if self.masked:
-                    merge_moments_masked(np.ascontiguousarray(x[:, :full]),
-                                         np.ascontiguousarray(alive[:, :full]), REDUCE_BLOCK,
-                                         self.count, self.mean, self.m2)
-                else:
-                    merge_moments(np.ascontiguousarray(x[:, :full]), REDUCE_BLOCK, self.count,
-                                  self.mean, self.m2)
+                self._merge(x[:, :full], None if alive is None else alive[:, :full])
             self._tail = np.array(x[:, full:])
             if self.masked:
                 self._tail_alive = np.array(alive[:, full:])
@@ -191,23 +195,10 @@ class StreamReducer:
             out["n_alive"] = self.n_alive.copy()
         if self.spec.moments:
             if self._tail.shape[1]:
-                from ..kernels.particle_loops import merge_moments, merge_moments_masked
-
-                if self.masked:
-                    merge_moments_masked(np.ascontiguousarray(self._tail),
-                                         np.ascontiguousarray(self._tail_alive), REDUCE_BLOCK,
-                                         self.count, self.mean, self.m2)
-                    self._tail_alive = self._tail_alive[:, :0]
-                else:
-                    merge_moments(np.ascontiguousarray(self._tail), REDUCE_BLOCK, self.count,
-                                  self.mean, self.m2)
+                self._merge(self._tail, self._tail_alive)
                 self._tail = self._tail[:, :0]
-            if self.masked:
-                out["mean"], out["cov"] = survivor_moments(self.count, self.mean, self.m2)
-            else:
-                n = int(self.count[0])
-                out["mean"] = self.mean.copy()
-                out["cov"] = self.m2 / (n - 1) if n > 1 else np.full_like(self.m2, np.nan)
+                self._tail_alive = self._tail_alive[:, :0]
+            out["mean"], out["cov"] = survivor_moments(self.count, self.mean, self.m2)
         if self.spec.histogram is not None:
             out["hist_edges"] = self.edges
             out["hist_counts"] = self.hist
