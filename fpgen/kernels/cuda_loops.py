@@ -117,7 +117,7 @@ def _ftype(single: bool):
 @cache
 def affine_kernel(d: int, m: int, single: bool, walled: bool = False) -> Callable:
     r"""Kernel ``(x, A, L, sidx, lanes, key, first, k0, k1, r, inv_sqrt_r, save_idx, out,
-    bad_step, walls, coef, exit_step)`` running :math:`X \leftarrow A_{s_k} X + L_{s_k}\xi_k`
+    bad_step, walls, coef, exit_at)`` running :math:`X \leftarrow A_{s_k} X + L_{s_k}\xi_k`
     (arguments as in :func:`fpgen.kernels.particle_loops.affine_kernel`; ``bad_step[i]``
     receives the first step after which particle i is non-finite) for states of dimension ``d``
     and ``m`` Brownian lanes, in float32 when ``single``.  With ``walled`` every step ends in
@@ -130,7 +130,7 @@ def affine_kernel(d: int, m: int, single: bool, walled: bool = False) -> Callabl
     WALLED = bool(walled)
 
     def kernel(x, A, L, sidx, lanes, key, first, k0, k1, r, inv_sqrt_r, save_idx, out,
-               bad_step, walls, coef, exit_step):
+               bad_step, walls, coef, exit_at):
         i = cuda.grid(1)
         if i < x.shape[0]:
             xs = cuda.local.array((D, 1), FT)
@@ -145,7 +145,7 @@ def affine_kernel(d: int, m: int, single: bool, walled: bool = False) -> Callabl
             si = first_save_slot(save_idx, k0)
             alive = True
             if WALLED:
-                alive = exit_step[i] < 0
+                alive = exit_at[i] < 0
             for k in range(k0, k1):
                 brownian(key, p, lanes, k, k == k0, r, inv_sqrt_r, xi, zs, 0)
                 if alive:
@@ -154,8 +154,9 @@ def affine_kernel(d: int, m: int, single: bool, walled: bool = False) -> Callabl
                             xo[j, 0] = xs[j, 0]
                     affine_update(A, L, sidx[k], xs, xi, tmp, 0)
                     if WALLED:
-                        if wall_update(walls, coef[sidx[k]], xs, 0, xo, 0, key, p, k):
-                            exit_step[i] = k
+                        f = wall_update(walls, coef[sidx[k]], xs, 0, xo, 0, key, p, k)
+                        if f >= 0:
+                            exit_at[i] = k + f
                             alive = False
                             for j in range(D):
                                 xs[j, 0] = xo[j, 0]
@@ -197,7 +198,7 @@ def _copy_g2(src, dst):
 def pointwise_sde_kernel(drift: Callable, diffusion: Callable, d: int, m: int, g_shape: tuple,
                          single: bool, n_walls: int = 0) -> Callable:
     r"""Kernel ``(x, noise, g_const, use_g_const, lanes, key, first, times, hs, sqrt_hs, k0, k1,
-    r, inv_sqrt_r, save_idx, out, bad_step, walls, bridge, exit_step)`` running Euler–Maruyama
+    r, inv_sqrt_r, save_idx, out, bad_step, walls, bridge, exit_at)`` running Euler–Maruyama
     :math:`X + f h + g\sqrt h\,\xi` with the target-generic per-particle functions
     ``drift(x, t, out)`` and ``diffusion(x, t, out)`` (``out`` shaped ``g_shape``: (1,),
     (d,) or (d, m)); arguments as in :func:`fpgen.kernels.particle_loops.pointwise_sde_kernel`.
@@ -213,10 +214,10 @@ def pointwise_sde_kernel(drift: Callable, diffusion: Callable, d: int, m: int, g
     DRIFT, DIFF = drift, diffusion
     NW = int(n_walls)
     WALLED = NW > 0
-    NWL = max(NW, 1)
+    NWL = max(2 * NW, 1)
 
     def kernel(x, noise, g_const, use_g_const, lanes, key, first, times, hs, sqrt_hs, k0, k1, r,
-               inv_sqrt_r, save_idx, out, bad_step, walls, bridge, exit_step):
+               inv_sqrt_r, save_idx, out, bad_step, walls, bridge, exit_at):
         i = cuda.grid(1)
         if i < x.shape[0]:
             xv = cuda.local.array(D, FT)
@@ -235,7 +236,7 @@ def pointwise_sde_kernel(drift: Callable, diffusion: Callable, d: int, m: int, g
             si = first_save_slot(save_idx, k0)
             alive = True
             if WALLED:
-                alive = exit_step[i] < 0
+                alive = exit_at[i] < 0
             for k in range(k0, k1):
                 brownian(key, p, lanes, k, k == k0, r, inv_sqrt_r, xi, zs, 0)
                 if alive:
@@ -248,8 +249,9 @@ def pointwise_sde_kernel(drift: Callable, diffusion: Callable, d: int, m: int, g
                         bridge_coefficients(walls, bridge, gl, noise, hs[k], cf)
                         for j in range(D):
                             xn[j, 0] = xv[j]
-                        if wall_update(walls, cf, xn, 0, xo, 0, key, p, k):
-                            exit_step[i] = k
+                        f = wall_update(walls, cf, xn, 0, xo, 0, key, p, k)
+                        if f >= 0:
+                            exit_at[i] = k + f
                             alive = False
                             for j in range(D):
                                 xv[j] = xo[j, 0]

@@ -111,10 +111,11 @@ _INF = np.inf
 
 
 @njit(inline="always", error_model="numpy")
-def _walls_block(walls, cf, tmp, xs, cnt, key, first, k, exit_step, lo, flag):
+def _walls_block(walls, cf, tmp, xs, cnt, key, first, k, exit_at, lo, flag):
     """The walls on the new states ``tmp`` (d, BLOCK) of a block whose old states are ``xs``
-    (d, BLOCK), with the bridge coefficients ``cf`` (n_w, BLOCK) of each particle: a particle
-    killed now or before keeps its old state (``exit_step`` records the step).
+    (d, BLOCK), with the bridge coefficients and clock rates ``cf`` (2 n_w, BLOCK) of each
+    particle: a particle killed now or before keeps its old state (``exit_at`` records
+    ``k + f``, f the fraction of step k at which it reached the wall).
 
     The dead are reset in a vectorised loop; a vectorised screen then flags the particles the
     walls can touch (on or beyond a wall, or close enough to an absorbing wall for the bridge
@@ -123,7 +124,7 @@ def _walls_block(walls, cf, tmp, xs, cnt, key, first, k, exit_step, lo, flag):
     leaves every other particle as it is."""
     d = tmp.shape[0]
     for i in range(cnt):
-        flag[i] = exit_step[lo + i] >= 0
+        flag[i] = exit_at[lo + i] >= 0
     for j in range(d):  # the dead stay where they died
         for i in range(cnt):
             tmp[j, i] = xs[j, i] if flag[i] else tmp[j, i]
@@ -143,16 +144,17 @@ def _walls_block(walls, cf, tmp, xs, cnt, key, first, k, exit_step, lo, flag):
                 a = float(whi - xs[j, i]) * float(whi - tmp[j, i]) * cf[w, i]
                 flag[i] = flag[i] | (cf[w, i] >= 0 and a + a < _NO_CROSSING)
     for i in range(cnt):
-        if flag[i] and exit_step[lo + i] < 0:
-            if wall_update(walls, cf[:, i], tmp, i, xs, i, key, np.uint64(first + i), k):
-                exit_step[lo + i] = k
+        if flag[i] and exit_at[lo + i] < 0:
+            f = wall_update(walls, cf[:, i], tmp, i, xs, i, key, np.uint64(first + i), k)
+            if f >= 0:
+                exit_at[lo + i] = k + f
                 for j in range(d):
                     tmp[j, i] = xs[j, i]
 
 
 @jit_kernel(parallel=True, cache=True, error_model="numpy")
 def affine_kernel(x, A, L, sidx, lanes, key, first, k0, k1, r, inv_sqrt_r, save_idx, out,
-                  check, bad_step, walls, coef, exit_step):
+                  check, bad_step, walls, coef, exit_at):
     r"""Run steps ``k0 .. k1-1`` of :math:`X \leftarrow A_k X + L_k \xi_k` in place.
 
     x : (n, d) float64 states (in/out); A : (S, d, d), L : (S, d, m) the distinct step
@@ -161,10 +163,10 @@ def affine_kernel(x, A, L, sidx, lanes, key, first, k0, k1, r, inv_sqrt_r, save_
     step, inv_sqrt_r = 1/sqrt(r); save_idx : (n_save,) increasing time indices (state after
     that many steps) to write into ``out`` (n_save, n, d); check : record in ``bad_step`` the
     first step after which a particle is non-finite.  walls : (n_w, 6) wall rows, coef :
-    (S, n_w) their bridge coefficients per step matrix (see
-    :func:`fpgen.kernels.particle_steps.wall_update`; n_w = 0: no walls); exit_step : (n,)
-    int64, -1 while a particle lives, else the step that killed it (its state stays the last
-    one inside).
+    (S, 2 n_w) their bridge coefficients and clock rates per step matrix (see
+    :func:`fpgen.kernels.particle_steps.wall_update`; n_w = 0: no walls); exit_at : (n,)
+    float64, -1 while a particle lives, else ``k + f`` when it reached a wall at the fraction
+    f in (0, 1] of step k (its state stays the last one inside).
     """
     n, d = x.shape
     m = L.shape[2]
@@ -177,7 +179,7 @@ def affine_kernel(x, A, L, sidx, lanes, key, first, k0, k1, r, inv_sqrt_r, save_
         xi = np.empty((max(m, 1), BLOCK))
         zodd = np.empty((max(m, 1), BLOCK))
         flag = np.empty(BLOCK, dtype=np.bool_)
-        cfb = np.empty((walls.shape[0], BLOCK))
+        cfb = np.empty((2 * walls.shape[0], BLOCK))
         for j in range(d):
             for i in range(cnt):
                 xs[j, i] = x[lo + i, j]
@@ -227,11 +229,11 @@ def affine_kernel(x, A, L, sidx, lanes, key, first, k0, k1, r, inv_sqrt_r, save_
                     for i in range(cnt):
                         tmp[j, i] = tmp[j, i] + a * xi[c, i]
             if walls.shape[0] > 0:
-                for w in range(walls.shape[0]):
+                for w in range(2 * walls.shape[0]):
                     c = coef[s, w]
                     for i in range(cnt):
                         cfb[w, i] = c
-                _walls_block(walls, cfb, tmp, xs, cnt, key, first + lo, k, exit_step, lo, flag)
+                _walls_block(walls, cfb, tmp, xs, cnt, key, first + lo, k, exit_at, lo, flag)
             for j in range(d):
                 for i in range(cnt):
                     xs[j, i] = tmp[j, i]
@@ -252,7 +254,7 @@ def affine_kernel(x, A, L, sidx, lanes, key, first, k0, k1, r, inv_sqrt_r, save_
 
 @jit_kernel(parallel=True, cache=True, error_model="numpy")
 def affine_kernel_f32(x, A, L, sidx, lanes, key, first, k0, k1, r, inv_sqrt_r, save_idx, out,
-                      check, bad_step, walls, coef, exit_step):
+                      check, bad_step, walls, coef, exit_at):
     r"""float32 twin of :func:`affine_kernel`: all arithmetic in float32 and the Brownian normal
     of fine step j, component c is lane ``j & 3`` of ``normal_quad_f32(key, 0, particle,
     j >> 2, lane_c)`` (one Philox call per four fine steps).  ``inv_sqrt_r`` is a float32."""
@@ -267,7 +269,7 @@ def affine_kernel_f32(x, A, L, sidx, lanes, key, first, k0, k1, r, inv_sqrt_r, s
         xi = np.empty((max(m, 1), BLOCK), dtype=np.float32)
         quad = np.empty((4, max(m, 1), BLOCK), dtype=np.float32)
         flag = np.empty(BLOCK, dtype=np.bool_)
-        cfb = np.empty((walls.shape[0], BLOCK))
+        cfb = np.empty((2 * walls.shape[0], BLOCK))
         for j in range(d):
             for i in range(cnt):
                 xs[j, i] = x[lo + i, j]
@@ -313,11 +315,11 @@ def affine_kernel_f32(x, A, L, sidx, lanes, key, first, k0, k1, r, inv_sqrt_r, s
                     for i in range(cnt):
                         tmp[j, i] = tmp[j, i] + a * xi[c, i]
             if walls.shape[0] > 0:
-                for w in range(walls.shape[0]):
+                for w in range(2 * walls.shape[0]):
                     c = coef[s, w]
                     for i in range(cnt):
                         cfb[w, i] = c
-                _walls_block(walls, cfb, tmp, xs, cnt, key, first + lo, k, exit_step, lo, flag)
+                _walls_block(walls, cfb, tmp, xs, cnt, key, first + lo, k, exit_at, lo, flag)
             for j in range(d):
                 for i in range(cnt):
                     xs[j, i] = tmp[j, i]
@@ -383,7 +385,7 @@ def brownian_kernel(xi, zodd, lanes, key, first, k, r, inv_sqrt_r, fresh):
 
 def _pointwise_sde(x, drift_fn, diff_fn, noise, g_const, use_g_const, lanes, key, first, times, hs,
                    sqrt_hs, k0, k1, r, inv_sqrt_r, save_idx, out, check, bad_step, walls, bridge,
-                   exit_step):
+                   exit_at):
     r"""Euler–Maruyama :math:`X + f h + g\Delta W` on per-particle functions, steps ``k0 .. k1-1``.
 
     ``drift_fn(x, t, out)`` writes the drift of one particle (x, out of shape (d,));
@@ -392,7 +394,7 @@ def _pointwise_sde(x, drift_fn, diff_fn, noise, g_const, use_g_const, lanes, key
     ``g_const`` is used instead.  ``times`` (n_steps + 1,), ``hs``, ``sqrt_hs`` (n_steps,) are
     the grid; the other arguments as in :func:`affine_kernel`.  The step of each particle is
     :func:`fpgen.kernels.particle_steps.em_update` (shared with the CUDA kernel).  ``walls``,
-    ``exit_step`` as in :func:`affine_kernel`; ``bridge`` turns the bridge test of absorbing
+    ``exit_at`` as in :func:`affine_kernel`; ``bridge`` turns the bridge test of absorbing
     walls on (its coefficient :math:`1/(h\,(g g^\top)_{jj})` from g at the state before the
     step); a killed particle is not stepped again.
     """
@@ -410,7 +412,7 @@ def _pointwise_sde(x, drift_fn, diff_fn, noise, g_const, use_g_const, lanes, key
         dw = np.empty(max(m, 1))
         nw = walls.shape[0]
         xob = np.empty((BLOCK, d))
-        cfb = np.empty((nw, BLOCK))
+        cfb = np.empty((2 * nw, BLOCK))
         flag = np.empty(BLOCK, dtype=np.bool_)
         for i in range(cnt):
             for j in range(d):
@@ -454,14 +456,14 @@ def _pointwise_sde(x, drift_fn, diff_fn, noise, g_const, use_g_const, lanes, key
                 if nw > 0:
                     for j in range(d):
                         xob[i, j] = xs[i, j]
-                    if exit_step[lo + i] >= 0:
+                    if exit_at[lo + i] >= 0:
                         continue
                 em_update(drift_fn, diff_fn, use_g_const, noise, xs[i], t, h, sq, xi, i, m, f1,
                           gl, dw)
                 if nw > 0:
                     bridge_coefficients(walls, bridge, gl, noise, h, cfb[:, i])
             if nw > 0:
-                _walls_block(walls, cfb, xs.T, xob.T, cnt, key, first + lo, k, exit_step, lo,
+                _walls_block(walls, cfb, xs.T, xob.T, cnt, key, first + lo, k, exit_at, lo,
                              flag)
             if check:
                 for i in range(cnt):
@@ -480,7 +482,7 @@ def _pointwise_sde(x, drift_fn, diff_fn, noise, g_const, use_g_const, lanes, key
 
 def _pointwise_sde_f32(x, drift_fn, diff_fn, noise, g_const, use_g_const, lanes, key, first, times,
                        hs, sqrt_hs, k0, k1, r, inv_sqrt_r, save_idx, out, check, bad_step, walls,
-                       bridge, exit_step):
+                       bridge, exit_at):
     r"""float32 twin of :func:`pointwise_sde_kernel`: states, ``g_const``, ``hs``, ``sqrt_hs``
     and ``inv_sqrt_r`` in float32 (``times`` stays float64: the functions get a float64 t);
     the Brownian normal of fine step j, component c is lane ``j & 3`` of
@@ -499,7 +501,7 @@ def _pointwise_sde_f32(x, drift_fn, diff_fn, noise, g_const, use_g_const, lanes,
         dw = np.empty(max(m, 1), dtype=np.float32)
         nw = walls.shape[0]
         xob = np.empty((BLOCK, d), dtype=np.float32)
-        cfb = np.empty((nw, BLOCK))
+        cfb = np.empty((2 * nw, BLOCK))
         flag = np.empty(BLOCK, dtype=np.bool_)
         for i in range(cnt):
             for j in range(d):
@@ -539,14 +541,14 @@ def _pointwise_sde_f32(x, drift_fn, diff_fn, noise, g_const, use_g_const, lanes,
                 if nw > 0:
                     for j in range(d):
                         xob[i, j] = xs[i, j]
-                    if exit_step[lo + i] >= 0:
+                    if exit_at[lo + i] >= 0:
                         continue
                 em_update(drift_fn, diff_fn, use_g_const, noise, xs[i], t, h, sq, xi, i, m, f1,
                           gl, dw)
                 if nw > 0:
                     bridge_coefficients(walls, bridge, gl, noise, h, cfb[:, i])
             if nw > 0:
-                _walls_block(walls, cfb, xs.T, xob.T, cnt, key, first + lo, k, exit_step, lo,
+                _walls_block(walls, cfb, xs.T, xob.T, cnt, key, first + lo, k, exit_at, lo,
                              flag)
             if check:
                 for i in range(cnt):

@@ -39,7 +39,9 @@ lane_c)`` in float64 and lane ``j & 3`` of ``normal_quad_f32(key, 0, particle, j
 lane_c)`` in float32; a coarse step of ``r`` fine steps uses
 :math:`\xi = r^{-1/2}\sum_{q<r} Z_{kr+q}` (summed in order).  Jump clocks use
 ``uniform_pair(key, 1, particle, k, event)``; landings use streams 4 (uniform) and 5 (normals);
-the bridge test of an absorbing wall uses ``uniform_pair(key, 6, particle, k, row)``.
+the bridge test of an absorbing wall uses ``uniform_pair(key, 6, particle, k, row)`` and the
+crossing time of a killed particle ``uniform_pair(key, 7, particle, k, 2 row)`` (its first
+uniform) and ``normal_pair(key, 7, particle, k, 2 row + 1)`` (its first normal).
 
 Float32 rules: no Python float literal meets a float32 value (numba would promote to float64,
 NumPy 2 would not, and the simulator runs NumPy); step sizes and half steps arrive as values of
@@ -80,6 +82,7 @@ __all__ = [
     "save_state",
     "record_nonfinite",
     "STREAM_WALL",
+    "STREAM_EXIT",
     "WALL_NONE",
     "WALL_REFLECTING",
     "WALL_PERIODIC",
@@ -88,6 +91,7 @@ __all__ = [
     "floor_as",
     "noise_variance",
     "bridge_coefficients",
+    "crossing_fraction",
 ]
 
 STREAM_BROWNIAN = 0
@@ -95,6 +99,7 @@ STREAM_UNIFORM = 1
 STREAM_LANDING_U = 4
 STREAM_LANDING_N = 5
 STREAM_WALL = 6
+STREAM_EXIT = 7
 
 #: side codes of a wall row (see :func:`wall_update`)
 WALL_NONE = 0
@@ -107,11 +112,15 @@ _S_UNIFORM = np.uint64(STREAM_UNIFORM)
 _S_LAND_U = np.uint64(STREAM_LANDING_U)
 _S_LAND_N = np.uint64(STREAM_LANDING_N)
 _S_WALL = np.uint64(STREAM_WALL)
+_S_EXIT = np.uint64(STREAM_EXIT)
 _HALF_PI = 0.5 * math.pi
 _INF = math.inf
 _BIG = 1e300
 #: 2 a above which exp(-2 a) < 2^-54, the smallest uniform of ``bits_to_uniform``
 _NO_CROSSING = 37.5
+#: the smallest crossing fraction of a step: ``k + f`` stays above ``k`` in float64 for every
+#: step index below 2^26 (a killed particle's step is read back from ``k + f``)
+MIN_FRACTION = 2.0**-26
 
 
 # ---------------------------------------------------------------------------------------------
@@ -196,34 +205,96 @@ def _floor_as_overload(v):
 
 
 @register_jitable
+def crossing_fraction(x: float, b: float, lam: float, z: float, u: float) -> float:
+    r"""When, as a fraction of the step, a bridge that crossed a wall first reached it.
+
+    The bridge of a step is written in its variance clock: a Brownian bridge of unit variance
+    per unit clock from distance :math:`\alpha` to the wall to distance :math:`\beta'` (on the
+    same side or beyond), over a clock of length V.  Time-changed by :math:`v = Vu/(V + u)`
+    it is Brownian motion started at :math:`\alpha` with the drift :math:`-|\beta'|/V`, so,
+    given that it reached the wall (Girsanov for :math:`\beta'` on the same side), the clock
+    :math:`u` of the first passage is inverse Gaussian with mean :math:`\alpha V/|\beta'|` and
+    shape :math:`\alpha^2`; :math:`r = v/V = u/(V + u)`.  In units of the clock's standard
+    deviation, :math:`x = \alpha/\sqrt V > 0` and :math:`b = |\beta'|/\sqrt V \ge 0`, the
+    inverse Gaussian draw of Michael, Schucany & Haas (Amer. Stat. 30 (1976) 88), from the
+    standard normal ``z`` and the uniform ``u``, written so that :math:`b = 0` (the Lévy law,
+    :math:`r = x^2/(x^2 + z^2)`) needs no limit: with :math:`q = z^2/(2x)` and
+    :math:`D = b + q + \sqrt{q(2b + q)}`, :math:`r = x/(x + D)` when :math:`u(b + D) \le D`,
+    else :math:`r = xD/(b^2 + xD)`.
+
+    The clock maps to time by :math:`t/h = \log(1 + r(e^{\lambda} - 1))/\lambda`
+    (:math:`\lambda = -2\log A_{jj}`; r itself for :math:`\lambda = 0`): linear for an
+    Euler–Maruyama step (Brownian motion with frozen drift and noise), and the clock
+    :math:`\sigma^2 (e^{2\theta t} - 1)/(2\theta)` of :math:`e^{\theta t}X_t` for an exact
+    Ornstein–Uhlenbeck step.  So the crossing time is exact where the bridge test is: Brownian
+    motion with drift, and Ornstein–Uhlenbeck with its wall at the mean.  The result lies in
+    [:data:`MIN_FRACTION`, 1].
+    """
+    if not (x > 0.0):
+        return MIN_FRACTION
+    q = z * z / (x + x)
+    dd = b + q + math.sqrt(q * (b + b + q))
+    if u * (b + dd) <= dd:
+        r = x / (x + dd)
+    else:
+        r = x * dd / (b * b + x * dd)
+    if lam != 0.0:
+        r = math.log1p(r * math.expm1(lam)) / lam
+    if not (r > MIN_FRACTION):  # (min and max of floats do not compile for CUDA)
+        return MIN_FRACTION
+    return r if r < 1.0 else 1.0
+
+
+@register_jitable
+def _exit_fraction(alpha: float, beta: float, c: float, lam: float, key: np.uint64,
+                   p: np.uint64, k: int, w: int) -> float:
+    """The crossing fraction of a particle killed by the absorbing side of row w at distance
+    ``alpha`` before and ``beta`` (>= 0, either side) after the step: the end of the step
+    without a bridge model (``c`` <= 0), else :func:`crossing_fraction` from the draws of
+    stream 7."""
+    if not (c > 0.0):
+        return 1.0
+    a_ = math.exp(-0.5 * lam)
+    u, _ = uniform_pair(key, _S_EXIT, p, np.uint64(k), np.uint64(2 * w))
+    z, _ = normal_pair(key, _S_EXIT, p, np.uint64(k), np.uint64(2 * w + 1))
+    return crossing_fraction(alpha * math.sqrt(c * a_), beta * math.sqrt(c / a_), lam, z, u)
+
+
+@register_jitable
 def wall_update(W: np.ndarray, coef: np.ndarray, xn: np.ndarray, i: int, xo: np.ndarray,
-                io: int, key: np.uint64, p: np.uint64, k: int) -> bool:
+                io: int, key: np.uint64, p: np.uint64, k: int) -> float:
     r"""Apply the walls to the state after step k (column ``i`` of ``xn`` (d, .)) of particle
-    ``p``, whose state before the step is column ``io`` of ``xo``; True if it is killed.
+    ``p``, whose state before the step is column ``io`` of ``xo``; the fraction of the step
+    at which it was killed (in (0, 1]), or -1 if it lives.
 
     Row w of ``W`` (n_w, 6), in the state's dtype: axis j, lower and upper bound, the codes of
     the lower and upper side (:data:`WALL_NONE`, :data:`WALL_REFLECTING`,
     :data:`WALL_PERIODIC` (both sides), :data:`WALL_ABSORBING`) and the velocity axis that a
     reflection on axis j flips (-1: none; a kinetic state's reflection is specular,
-    :math:`(x, v) \to (2a - x, -v)`).  In order:
+    :math:`(x, v) \to (2a - x, -v)`).  ``coef`` (2 n_w,) float64: the bridge coefficient
+    :math:`c = A_{jj}/\Sigma_{jj}` of row w (negative: no bridge test) and, at ``n_w + w``,
+    its clock rate :math:`\lambda = -2\log A_{jj}` (0 for Euler–Maruyama).  In order:
 
     * periodic: :math:`x \leftarrow lo + ((x - lo) \bmod (hi - lo))`;
     * reflecting: folded back across the wall (across both walls of a box, as often as needed:
       the symmetrised Euler scheme of Bossy, Gobet & Talay 2004), the velocity flipped once per
       reflection;
-    * absorbing: killed on or beyond the wall; else, when ``coef[w] >= 0``, killed with the
+    * absorbing: killed on or beyond the wall; else, when :math:`c \ge 0`, killed with the
       probability :math:`\exp(-2\,c\,(x_o - a)(x_n - a))` that the bridge between the two
-      states crossed the wall a (Gobet 2000; with :math:`c = A_{jj}/\Sigma_{jj}` of the step,
-      exact for Brownian motion with drift and for an Ornstein–Uhlenbeck process with its wall
-      at the mean), from the uniforms ``uniform_pair(key, STREAM_WALL, p, k, w)`` (the first
-      for the lower side, the second for the upper).
+      states crossed the wall a (Gobet 2000; exact for Brownian motion with drift and for an
+      Ornstein–Uhlenbeck process with its wall at the mean), from the uniforms
+      ``uniform_pair(key, STREAM_WALL, p, k, w)`` (the first for the lower side, the second
+      for the upper).  The fraction of the step at which a killed particle reached the wall
+      is drawn from the bridge (:func:`crossing_fraction`, stream :data:`STREAM_EXIT`) when
+      :math:`c > 0`, and is 1 (the end of the step) without the bridge test.
 
     A non-finite state is left as it is (not killed), for the non-finite check to report.
     """
+    nw = W.shape[0]
     for j in range(xn.shape[0]):
         if not (abs(xn[j, i]) < _INF):
-            return False  # left as it is, for the non-finite check to report
-    for w in range(W.shape[0]):
+            return -1.0  # left as it is, for the non-finite check to report
+    for w in range(nw):
         j = int(W[w, 0])
         lo = W[w, 1]
         hi = W[w, 2]
@@ -260,20 +331,31 @@ def wall_update(W: np.ndarray, coef: np.ndarray, xn: np.ndarray, i: int, xo: np.
         if va >= 0 and (flips & 1) == 1:
             xn[va, i] = -xn[va, i]
         if klo == WALL_ABSORBING or khi == WALL_ABSORBING:
-            if (klo == WALL_ABSORBING and not (y > lo)) or (khi == WALL_ABSORBING and not (y < hi)):
-                return True
             c = coef[w]
-            if c >= 0:
+            x0 = xo[j, io]
+            side = 0
+            if klo == WALL_ABSORBING and not (y > lo):
+                side = 1
+            elif khi == WALL_ABSORBING and not (y < hi):
+                side = 2
+            elif c >= 0:
                 # a crossing probability below 2^-54 (the smallest uniform) kills nobody: the
                 # draw is skipped, which changes no outcome
-                x0 = xo[j, io]
                 a_lo = float(x0 - lo) * float(y - lo) * float(c) if klo == WALL_ABSORBING else _BIG
                 a_hi = float(hi - x0) * float(hi - y) * float(c) if khi == WALL_ABSORBING else _BIG
                 if a_lo + a_lo < _NO_CROSSING or a_hi + a_hi < _NO_CROSSING:
                     u_lo, u_hi = uniform_pair(key, _S_WALL, p, np.uint64(k), np.uint64(w))
-                    if u_lo < math.exp(-(a_lo + a_lo)) or u_hi < math.exp(-(a_hi + a_hi)):
-                        return True
-    return False
+                    if u_lo < math.exp(-(a_lo + a_lo)):
+                        side = 1
+                    elif u_hi < math.exp(-(a_hi + a_hi)):
+                        side = 2
+            if side == 1:
+                return _exit_fraction(float(x0 - lo), abs(float(y - lo)), float(c),
+                                      float(coef[nw + w]), key, p, k, w)
+            if side == 2:
+                return _exit_fraction(float(hi - x0), abs(float(hi - y)), float(c),
+                                      float(coef[nw + w]), key, p, k, w)
+    return -1.0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -503,14 +585,17 @@ def bridge_coefficients(W: np.ndarray, bridge: bool, gl: np.ndarray, noise: int,
                         coef: np.ndarray) -> None:
     r"""``coef[w]`` = :math:`1/(h\,(g g^\top)_{jj})` of an Euler–Maruyama step for the bridge test
     of :func:`wall_update` on row w of ``W`` (axis j), or -1 (no test: ``bridge`` off, or no
-    noise on axis j)."""
-    for w in range(W.shape[0]):
+    noise on axis j); ``coef[n_w + w]`` = 0, the clock rate of an Euler–Maruyama step (the
+    crossing time is uniform in the variance clock)."""
+    nw = W.shape[0]
+    for w in range(nw):
         c = -1.0
         if bridge:
             v = float(noise_variance(gl, int(W[w, 0]), noise)) * float(h)
             if v > 0.0:
                 c = 1.0 / v
         coef[w] = c
+        coef[nw + w] = 0.0
 
 
 @register_jitable

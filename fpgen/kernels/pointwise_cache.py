@@ -47,11 +47,11 @@ __all__ = ["fingerprint", "cached_kernel", "discard", "cache_folder", "KINDS"]
 KINDS = {
     "sde": ("pointwise_sde_inline", "drift_fn, diff_fn",
             "noise, g_const, use_g_const, lanes, key, first, times, hs, sqrt_hs, k0, k1, r, "
-            "inv_sqrt_r, save_idx, out, check, bad_step, walls, bridge, exit_step",
+            "inv_sqrt_r, save_idx, out, check, bad_step, walls, bridge, exit_at",
             'jit_kernel(parallel=True, cache=True, error_model="numpy")'),
     "sde_f32": ("pointwise_sde_f32_inline", "drift_fn, diff_fn",
                 "noise, g_const, use_g_const, lanes, key, first, times, hs, sqrt_hs, k0, k1, r, "
-                "inv_sqrt_r, save_idx, out, check, bad_step, walls, bridge, exit_step",
+                "inv_sqrt_r, save_idx, out, check, bad_step, walls, bridge, exit_at",
                 'jit_kernel(parallel=True, cache=True, error_model="numpy")'),
     "ode": ("pointwise_ode_inline", "drift_fn",
             "heun, times, hs, hhs, k0, k1, save_idx, out, check, bad_step",

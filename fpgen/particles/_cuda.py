@@ -312,10 +312,10 @@ class _WalledRunner(_Runner):
         self.n_walls = int(stepper.wall_rows.shape[0])
         self.walls = self.up(stepper.wall_rows if self.n_walls
                              else np.zeros((1, 6)), stepper.dtype)
-        self.no_exit = dev.full((1,), -1, np.int64)
+        self.no_exit = dev.full((1,), -1.0, np.float64)
 
-    def exit_buffer(self, exit_step):
-        return self.no_exit if exit_step is None else exit_step
+    def exit_buffer(self, exit_at):
+        return self.no_exit if exit_at is None else exit_at
 
 
 class AffineRunner(_WalledRunner):
@@ -327,13 +327,13 @@ class AffineRunner(_WalledRunner):
         self.sidx, self.lanes = self.up(s.sidx), self.up(s.lanes)
         self.kernel = K.affine_kernel(s.state_dim, s.lanes.shape[0], self.single,
                                       self.n_walls > 0)
-        self.coef = self.up(s.wall_coef if self.n_walls else np.zeros((1, 1)), np.float64)
+        self.coef = self.up(s.wall_coef if self.n_walls else np.zeros((1, 2)), np.float64)
         self.inv_sqrt_r = s.dtype.type(self.grid.inv_sqrt_r)
 
-    def run(self, x, first, k0, k1, save_idx, out, n_jumps, bad_step, exit_step=None):
+    def run(self, x, first, k0, k1, save_idx, out, n_jumps, bad_step, exit_at=None):
         K.launch(self.kernel, x.shape[0], x, self.A, self.L, self.sidx, self.lanes,
                  self.stepper.key, np.int64(first), k0, k1, self.grid.r, self.inv_sqrt_r,
-                 save_idx, out, bad_step, self.walls, self.coef, self.exit_buffer(exit_step))
+                 save_idx, out, bad_step, self.walls, self.coef, self.exit_buffer(exit_at))
 
 
 class PointwiseRunner(_WalledRunner):
@@ -358,13 +358,13 @@ class PointwiseRunner(_WalledRunner):
         else:
             self.kernel = K.pointwise_ode_kernel(drift, s.state_dim, single)
 
-    def run(self, x, first, k0, k1, save_idx, out, n_jumps, bad_step, exit_step=None):
+    def run(self, x, first, k0, k1, save_idx, out, n_jumps, bad_step, exit_at=None):
         s, g = self.stepper, self.grid
         if s.scheme == "em":
             K.launch(self.kernel, x.shape[0], x, self.noise, self.g_const, self.use_const,
                      self.lanes, s.key, np.int64(first), self.times, self.hs, self.sqrt_hs, k0,
                      k1, g.r, s.inv_sqrt_r, save_idx, out, bad_step, self.walls,
-                     bool(s._bridge), self.exit_buffer(exit_step))
+                     bool(s._bridge), self.exit_buffer(exit_at))
         else:
             K.launch(self.kernel, x.shape[0], x, s.scheme == "heun", self.times, self.hs,
                      self.hhs, k0, k1, save_idx, out, bad_step)
@@ -684,7 +684,7 @@ def run_ensemble(stepper, init, grid, reducer, *, keep_states: bool, chunk: int 
     absorbing = walls is not None and walls.absorbing
     if absorbing:
         from ._simulate import _alive_masks
-    exit_all = np.full(N, -1, dtype=np.int64) if (keep_states and absorbing) else None
+    exit_all = np.full(N, -1.0) if (keep_states and absorbing) else None
     timings = {"compile_s": 0.0, "run_s": 0.0}
     runner = runner_for(stepper, dev) if fused else None
     if runner is not None:
@@ -728,7 +728,7 @@ def run_ensemble(stepper, init, grid, reducer, *, keep_states: bool, chunk: int 
             kw = {}
             if walls is not None:
                 stepper.check_inside(dev.to_host(x))
-                kw["exit_step"] = dev.full((n,), -1, np.int64)
+                kw["exit_at"] = dev.full((n,), -1.0, np.float64)
             for a, b in zip(bounds[:-1], bounds[1:], strict=True):
                 runner.run(x, off + lo, int(a), int(b), save_dev, out, n_jumps, bad, **kw)
                 bar.update(n * int(b - a))
@@ -736,7 +736,7 @@ def run_ensemble(stepper, init, grid, reducer, *, keep_states: bool, chunk: int 
                 _raise_blowup(dev, bad, off + lo, grid)
         if absorbing:
             # the survivors' statistics: reduced on the host with the live-particle masks
-            ex = dev.to_host(kw["exit_step"])
+            ex = dev.to_host(kw["exit_at"])
             reducer.add(dev.to_host(out), _alive_masks(ex, grid.save_idx))
             if exit_all is not None:
                 exit_all[lo:hi] = ex
@@ -766,4 +766,4 @@ def run_ensemble(stepper, init, grid, reducer, *, keep_states: bool, chunk: int 
         if n_jumps_all is not None:
             n_jumps_all = _to_kind(n_jumps_all, kind, like)
     return {"states": states, "final": final, "n_jumps": n_jumps_all, "chunk": chunk,
-            "timings": timings, "device_kind": dev.kind, "exit_step": exit_all}
+            "timings": timings, "device_kind": dev.kind, "exit_at": exit_all}

@@ -228,7 +228,7 @@ def simulate(equation: Equation, x0, t_span, *, dt: float, method: str | None = 
             bar.close()
         states, final, jumps_all = ran["states"], ran["final"], ran["n_jumps"]
         chunk, timings = ran["chunk"], ran["timings"]
-        exit_times = _exit_times(ran["exit_step"], grid)
+        exit_times = _exit_times(ran["exit_at"], grid)
     else:
         states, final, jumps_all, exit_times, timings = _run_host(
             stepper, used, init, grid, reducer, keep_states, chunk, off, seed, bar, progress,
@@ -294,9 +294,10 @@ def _check_walls(walls, eq):
     return walls
 
 
-def _alive_masks(exit_step: np.ndarray, save_idx: np.ndarray) -> np.ndarray:
-    """(n_save, n): alive after ``save_idx[s]`` steps (killed in step k: dead from k + 1 on)."""
-    return (exit_step[None, :] < 0) | (exit_step[None, :] >= save_idx[:, None])
+def _alive_masks(exit_at: np.ndarray, save_idx: np.ndarray) -> np.ndarray:
+    """(n_save, n): alive after ``save_idx[s]`` steps (``exit_at`` = k + f, f in (0, 1], for a
+    particle killed in step k: dead from k + 1 on, i.e. where ``k + f <= save_idx[s]``)."""
+    return (exit_at[None, :] < 0) | (exit_at[None, :] > save_idx[:, None])
 
 
 def _run_host(stepper, used, init, grid, reducer, keep_states, chunk, off, seed, bar, progress,
@@ -315,7 +316,7 @@ def _run_host(stepper, used, init, grid, reducer, keep_states, chunk, off, seed,
     states = np.empty((n_save, N, d), dtype=dtype) if keep_states else None
     final = np.empty((N, d), dtype=dtype) if keep_states else None
     jumps_all = np.zeros(N, dtype=np.int64) if (keep_states and stepper.jumps) else None
-    exit_all = np.full(N, -1, dtype=np.int64) if (keep_states and absorbing) else None
+    exit_all = np.full(N, -1.0) if (keep_states and absorbing) else None
     check_blowup = not init.discrete and not stepper.jumps
 
     n_seg = min(grid.n_steps, 100) if (progress and used == "numba") else 1
@@ -329,7 +330,7 @@ def _run_host(stepper, used, init, grid, reducer, keep_states, chunk, off, seed,
             kw = {}
             if walled:
                 stepper.check_inside(x)
-                kw["exit_step"] = np.full(n, -1, dtype=np.int64)
+                kw["exit_at"] = np.full(n, -1.0)
             out = np.empty((n_save, n, d), dtype=dtype)
             if grid.save_idx[0] == 0:
                 out[0] = x
@@ -351,7 +352,7 @@ def _run_host(stepper, used, init, grid, reducer, keep_states, chunk, off, seed,
                 if check_blowup and not (np.isfinite(x).all() and np.isfinite(out).all()):
                     _report_blowup(stepper, x_start, off + lo, grid, n_save, d, walled)
             if absorbing:
-                reducer.add(out, _alive_masks(kw["exit_step"], grid.save_idx))
+                reducer.add(out, _alive_masks(kw["exit_at"], grid.save_idx))
             else:
                 reducer.add(out)
             if keep_states:
@@ -360,18 +361,24 @@ def _run_host(stepper, used, init, grid, reducer, keep_states, chunk, off, seed,
                 if jumps_all is not None:
                     jumps_all[lo:hi] = n_jumps
                 if exit_all is not None:
-                    exit_all[lo:hi] = kw["exit_step"]
+                    exit_all[lo:hi] = kw["exit_at"]
     finally:
         bar.close()
     timings["run_s"] = time.perf_counter() - t_run
     return states, final, jumps_all, _exit_times(exit_all, grid), timings
 
 
-def _exit_times(exit_step, grid):
-    """Exit times from the steps that killed the particles (-1: alive, inf)."""
-    if exit_step is None:
+def _exit_times(exit_at, grid):
+    """Exit times from ``exit_at`` = k + f of the killed particles (step k, the fraction f in
+    (0, 1] of it; -1: alive, inf): :math:`t_{k+1} - (1 - f)(t_{k+1} - t_k)`, which is
+    :math:`t_{k+1}` exactly for f = 1."""
+    if exit_at is None:
         return None
-    return np.where(exit_step >= 0, grid.times[np.maximum(exit_step, 0) + 1], np.inf)
+    dead = exit_at >= 0
+    k = np.where(dead, np.ceil(exit_at) - 1, 0).astype(np.int64)
+    frac = np.where(dead, exit_at - k, 1.0)
+    t1, t0 = grid.times[k + 1], grid.times[k]
+    return np.where(dead, t1 - (1.0 - frac) * (t1 - t0), np.inf)
 
 
 def _report_blowup(stepper, x_start, lo, grid, n_save, d, walled=False):
@@ -379,7 +386,7 @@ def _report_blowup(stepper, x_start, lo, grid, n_save, d, walled=False):
     x = x_start.copy()
     bad = np.full(x.shape[0], -1, dtype=np.int64)
     out = np.empty((n_save, x.shape[0], d), dtype=x.dtype)
-    kw = {"exit_step": np.full(x.shape[0], -1, dtype=np.int64)} if walled else {}
+    kw = {"exit_at": np.full(x.shape[0], -1.0)} if walled else {}
     with np.errstate(all="ignore"):
         stepper.run_numba(x, lo, 0, grid.n_steps, grid.save_idx, out,
                           np.zeros(x.shape[0], np.int64), True, bad, **kw)

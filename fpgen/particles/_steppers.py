@@ -85,8 +85,8 @@ class Stepper:
         """Raise if a state of ``x`` starts outside the walls."""
         self.walls.check_inside(x, self._walls_eq)
 
-    def _exit_buffer(self, exit_step):
-        return np.empty(0, dtype=np.int64) if exit_step is None else exit_step
+    def _exit_buffer(self, exit_at):
+        return np.empty(0, dtype=np.float64) if exit_at is None else exit_at
 
     def warmup(self) -> None:
         """Compile (or load from numba's cache) the kernel on a one-particle problem."""
@@ -94,7 +94,7 @@ class Stepper:
         dtype = np.int64 if self.discrete else self.dtype
         x = np.zeros((1, d), dtype=dtype)
         out = np.empty((0, 1, d), dtype=dtype)
-        kw = {"exit_step": np.full(1, -1, np.int64)} if self.wall_rows.shape[0] else {}
+        kw = {"exit_at": np.full(1, -1.0)} if self.wall_rows.shape[0] else {}
         self.run_numba(x, 0, 0, 1, np.empty(0, dtype=np.int64), out, np.zeros(1, np.int64),
                        False, np.full(1, -1, np.int64), **kw)
 
@@ -186,29 +186,35 @@ class AffineStepper(Stepper):
             raise ValueError("the step matrices are not finite (is the schedule's rate infinite "
                              "inside t_span?)")
         self.wall_rows = np.empty((0, 6), dtype=self.dtype)
-        self.wall_coef = np.empty((A.shape[0], 0))
+        self.wall_coef = np.empty((A.shape[0], 0))  # (S, 2 n_w): see set_walls
         self._kinetic = isinstance(eq, KineticLangevin)
         self._A64, self._L64 = A, L
 
     def set_walls(self, walls, eq) -> None:
         r"""The wall rows and, per step matrix, the bridge coefficients
         :math:`c = \max(A_{jj}, 0)/\Sigma_{jj}` (:math:`\Sigma = L L^\top`) of the absorbing rows
-        (-1 where there is no test: ``bridge`` off, a kinetic state, no noise on the axis)."""
+        (-1 where there is no test: ``bridge`` off, a kinetic state, no noise on the axis) and,
+        in the columns ``n_w ..``, their clock rates :math:`\lambda = -2\log A_{jj}` (where
+        :math:`A_{jj} > 0`, else 0; see :func:`fpgen.kernels.particle_steps.wall_update`)."""
         rows = walls.rows(eq)
-        S = self._A64.shape[0]
-        coef = np.full((S, rows.shape[0]), -1.0)
-        for w in range(rows.shape[0]):
+        S, nw = self._A64.shape[0], rows.shape[0]
+        coef = np.full((S, 2 * nw), -1.0)
+        coef[:, nw:] = 0.0
+        for w in range(nw):
             j = int(rows[w, 0])
             if not walls.bridge or self._kinetic or 3 not in (rows[w, 3], rows[w, 4]):
                 continue
             var = np.sum(self._L64[:, j, :] ** 2, axis=1)
             ok = var > 0
-            coef[ok, w] = np.maximum(self._A64[ok, j, j], 0.0) / var[ok]
+            a = self._A64[:, j, j]
+            coef[ok, w] = np.maximum(a[ok], 0.0) / var[ok]
+            pos = ok & (a > 0)
+            coef[pos, nw + w] = -2.0 * np.log(a[pos])
         self.walls, self._walls_eq = walls, eq
         self.wall_rows = np.ascontiguousarray(rows, dtype=self.dtype)
         self.wall_coef = coef
 
-    def run_numpy(self, x, pids, k0, k1, save_idx, out, n_jumps, progress, exit_step=None):
+    def run_numpy(self, x, pids, k0, k1, save_idx, out, n_jumps, progress, exit_at=None):
         src = BrownianSource(self.key, self.lanes, self.grid.r, dtype=self.dtype)
         d, m = self.state_dim, self.lanes.shape[0]
         walled = self.wall_rows.shape[0] > 0
@@ -228,7 +234,7 @@ class AffineStepper(Stepper):
                     new[:, j] = acc
             if walled:
                 apply_walls_numpy(self.wall_rows, self.wall_coef[s], new, x, self.key, pids, k,
-                                  exit_step)
+                                  exit_at)
             x[:] = new
             _check_finite(x, k, self.grid, pids)
             if si < save_idx.shape[0] and save_idx[si] == k + 1:
@@ -237,9 +243,9 @@ class AffineStepper(Stepper):
             progress(1)
 
     def run_numba(self, x, first, k0, k1, save_idx, out, n_jumps, check, bad_step,
-                  exit_step=None):
+                  exit_at=None):
         g = self.grid
-        walls = (self.wall_rows, self.wall_coef, self._exit_buffer(exit_step))
+        walls = (self.wall_rows, self.wall_coef, self._exit_buffer(exit_at))
         if self.dtype == np.float32:
             _loops().affine_kernel_f32(x, self.A, self.L, self.sidx, self.lanes, self.key, first,
                                        k0, k1, g.r, np.float32(g.inv_sqrt_r), save_idx, out,
@@ -398,7 +404,7 @@ class CallableStepper(Stepper):
             nz = nz + g[:, :, c] * dW[:, c:c + 1]
         return nz
 
-    def run_numpy(self, x, pids, k0, k1, save_idx, out, n_jumps, progress, exit_step=None):
+    def run_numpy(self, x, pids, k0, k1, save_idx, out, n_jumps, progress, exit_at=None):
         src = (BrownianSource(self.key, self.lanes, self.grid.r, dtype=self.dtype)
                if self.scheme == "em" else None)
 
@@ -407,12 +413,14 @@ class CallableStepper(Stepper):
 
         first = int(pids[0]) if pids.shape[0] else 0
         self.run_stepwise(x, first, k0, k1, save_idx, out, progress, np,
-                          HostFields(self.eq, self.dtype), increments, exit_step)
+                          HostFields(self.eq, self.dtype), increments, exit_at)
 
     def _bridge_coef(self, g, h) -> np.ndarray:
-        """(n, n_w) bridge coefficients of the rows, as the kernels' ``bridge_coefficients``."""
+        """(n, 2 n_w) bridge coefficients and clock rates (0) of the rows, as the kernels'
+        ``bridge_coefficients``."""
         rows = self.wall_rows
-        coef = np.full((g.shape[0], rows.shape[0]), -1.0)
+        coef = np.full((g.shape[0], 2 * rows.shape[0]), -1.0)
+        coef[:, rows.shape[0]:] = 0.0
         if not self._bridge:
             return coef
         for w in range(rows.shape[0]):
@@ -430,7 +438,7 @@ class CallableStepper(Stepper):
         return coef
 
     def run_stepwise(self, x, first, k0, k1, save_idx, out, progress, xp, fields,
-                     increments, exit_step=None) -> None:
+                     increments, exit_at=None) -> None:
         r"""Steps ``k0 .. k1-1`` on the array ``x`` (n, d) of particles ``first ..`` in place,
         with the arithmetic of the namespace ``xp`` (``numpy`` or ``cupy``).
 
@@ -456,7 +464,7 @@ class CallableStepper(Stepper):
                         new = x + f1 * h + self._noise(g, dW)
                         gg = np.broadcast_to(g, (x.shape[0],) + g.shape[1:])
                         apply_walls_numpy(self.wall_rows, self._bridge_coef(gg, h), new, x,
-                                          self.key, pids, k, exit_step)
+                                          self.key, pids, k, exit_at)
                         x[...] = new
                     else:
                         x[...] = x + f1 * h + self._noise(g, dW)
@@ -473,7 +481,7 @@ class CallableStepper(Stepper):
             progress(1)
 
     def run_numba(self, x, first, k0, k1, save_idx, out, n_jumps, check, bad_step,
-                  exit_step=None):
+                  exit_at=None):
         # the disk-cached kernel (fpgen.kernels.pointwise_cache) when the functions can be
         # fingerprinted, else the per-process kernel, which takes them as arguments
         from ..kernels.pointwise_cache import cached_kernel, discard
@@ -485,7 +493,7 @@ class CallableStepper(Stepper):
             fns = (drift, diff)
             args = (_NOISE_CODES[self.noise], g_const, use_const, self.lanes, self.key, first,
                     g.times, self.hs, self.sqrt_hs, k0, k1, g.r, self.inv_sqrt_r, save_idx, out,
-                    check, bad_step, self.wall_rows, self._bridge, self._exit_buffer(exit_step))
+                    check, bad_step, self.wall_rows, self._bridge, self._exit_buffer(exit_at))
             kind = "sde_f32" if f32 else "sde"
             fallback = _loops().pointwise_sde_kernel_f32 if f32 else _loops().pointwise_sde_kernel
         else:

@@ -16,7 +16,7 @@ same bounded problem.  After every step (methods exact and euler_maruyama, every
 * **periodic**: :math:`x \to lo + ((x - lo) \bmod (hi - lo))` (the torus; when the drift and
   diffusion are periodic the wrap commutes with the dynamics and adds no error to the scheme's).
 * **absorbing**: a particle on or beyond the wall is killed: it keeps its last state inside,
-  ``SimulationResult.exit_times`` records the end of the step, and the statistics are those of
+  ``SimulationResult.exit_times`` records when it reached the wall, and the statistics are those of
   the survivors (``n_alive`` counts them at the save times; the histograms, divided by N, are the
   sub-probability density that ``solve_density`` gives with its cemetery state).  Discrete
   monitoring alone misses the excursions between steps (survival biased by
@@ -26,14 +26,19 @@ same bounded problem.  After every step (methods exact and euler_maruyama, every
   probability that the bridge between its two states crossed the wall,
   :math:`\exp(-2\,(x_k - a)(x_{k+1} - a)\,A_{jj}/\Sigma_{jj})` (Gobet, Stoch. Proc. Appl. 87
   (2000) 167: weak order 1), which is exact for Brownian motion with drift (Euler–Maruyama) and
-  for an Ornstein–Uhlenbeck process with its wall at the mean (exact step).  Kinetic positions
-  are differentiable and have no bridge test.
+  for an Ornstein–Uhlenbeck process with its wall at the mean (exact step).  With the bridge
+  test the exit time of a killed particle is drawn inside its step from the bridge's first
+  passage (an inverse Gaussian in the bridge's variance clock,
+  :func:`fpgen.kernels.particle_steps.crossing_fraction`), so that it too is exact in law
+  where the test is; without it (``bridge=False``) it is the end of the killing step.  Kinetic
+  positions are differentiable and have no bridge test (exit times: the step ends).
 
 Time convention: t = 0 is the data; ``exit_times`` are in the equation's own time.
 
-The uniforms of the bridge test are ``uniform_pair(key, STREAM_WALL, particle, step, row)``, the
-same on every backend; the walls never touch the Brownian stream, so a particle's path up to its
-exit is the path it has without walls (folds aside).
+The uniforms of the bridge test are ``uniform_pair(key, STREAM_WALL, particle, step, row)`` and
+the exit-time draws come from ``STREAM_EXIT``, the same on every backend; the walls never touch
+the Brownian stream, so a particle's path up to its exit is the path it has without walls (folds
+aside).
 """
 
 from __future__ import annotations
@@ -233,21 +238,25 @@ def _parse_bounds(bounds) -> list:
 
 
 def apply_walls_numpy(rows: np.ndarray, coef: np.ndarray, xn: np.ndarray, xo: np.ndarray,
-                      key, pids: np.ndarray, k: int, exit_step: np.ndarray) -> None:
+                      key, pids: np.ndarray, k: int, exit_at: np.ndarray) -> None:
     r"""The NumPy twin of :func:`fpgen.kernels.particle_steps.wall_update` on every particle.
 
-    ``xn`` (n, d) the states after step k (in place), ``xo`` before it; ``coef`` (n_w,) or
-    (n, n_w) bridge coefficients (negative: no test); ``exit_step`` (n,) int64 (-1 alive) is
-    updated, and a dead particle's state is reset to ``xo``.
+    ``xn`` (n, d) the states after step k (in place), ``xo`` before it; ``coef`` (2 n_w,) or
+    (n, 2 n_w) bridge coefficients (negative: no test) and clock rates; ``exit_at`` (n,)
+    float64 (-1 alive) receives ``k + f`` for the particles killed now (f the fraction of the
+    step at which they reached the wall, from
+    :func:`fpgen.kernels.particle_steps.crossing_fraction`, the kernels' own source), and a
+    dead particle's state is reset to ``xo``.
     """
     from ..kernels import rng
     from ..kernels.particle_steps import STREAM_WALL
 
     dt = xn.dtype.type
-    alive = exit_step < 0
+    nw = rows.shape[0]
+    alive = exit_at < 0
     alive &= np.isfinite(xn).all(axis=1)  # non-finite states are left for the check to report
     killed = np.zeros(xn.shape[0], dtype=bool)
-    for w in range(rows.shape[0]):
+    for w in range(nw):
         j = int(rows[w, 0])
         lo, hi = dt(rows[w, 1]), dt(rows[w, 2])
         clo, chi, va = int(rows[w, 3]), int(rows[w, 4]), int(rows[w, 5])
@@ -283,22 +292,24 @@ def apply_walls_numpy(rows: np.ndarray, coef: np.ndarray, xn: np.ndarray, xo: np
             xn[idx[flips], va] = -xn[idx[flips], va]
         if 3 not in (clo, chi):
             continue
-        out = np.zeros(idx.shape[0], dtype=bool)
+        # side 1: the lower wall, 2: the upper one; beyond a wall first, then the bridge test
+        side = np.zeros(idx.shape[0], dtype=np.int8)
         if clo == 3:
-            out |= ~(y > lo)
+            side[~(y > lo)] = 1
         if chi == 3:
-            out |= ~(y < hi)
-        c = coef[w] if coef.ndim == 1 else coef[idx, w]
-        test = ~out & (c >= 0)
+            side[(side == 0) & ~(y < hi)] = 2
+        c = (np.full(idx.shape[0], coef[w]) if coef.ndim == 1 else coef[idx, w]).astype(np.float64)
+        lam = (np.full(idx.shape[0], coef[nw + w]) if coef.ndim == 1
+               else coef[idx, nw + w]).astype(np.float64)
+        x0 = xo[idx, j]
+        test = (side == 0) & (c >= 0)
         if test.any():
             sel = np.flatnonzero(test)
-            x0 = xo[idx[sel], j]
-            yt = y[sel]
-            ct = (c[sel] if np.ndim(c) else np.full(sel.shape[0], c)).astype(np.float64)
+            yt, ct = y[sel], c[sel]
             big = np.full(sel.shape[0], _BIG)
-            a_lo = ((x0 - lo).astype(np.float64) * (yt - lo).astype(np.float64) * ct
+            a_lo = ((x0[sel] - lo).astype(np.float64) * (yt - lo).astype(np.float64) * ct
                     if clo == 3 else big)
-            a_hi = ((hi - x0).astype(np.float64) * (hi - yt).astype(np.float64) * ct
+            a_hi = ((hi - x0[sel]).astype(np.float64) * (hi - yt).astype(np.float64) * ct
                     if chi == 3 else big)
             # as the kernels: no draw where both crossing probabilities are below 2^-54
             draw = (a_lo + a_lo < _NO_CROSSING) | (a_hi + a_hi < _NO_CROSSING)
@@ -307,9 +318,41 @@ def apply_walls_numpy(rows: np.ndarray, coef: np.ndarray, xn: np.ndarray, xo: np
                 u_lo, u_hi = rng.uniform_pair(key, np.uint64(STREAM_WALL), pids[idx[sel]],
                                               np.uint64(k), np.uint64(w))
                 with np.errstate(under="ignore"):
-                    hit = (u_lo < np.exp(-(a_lo + a_lo))) | (u_hi < np.exp(-(a_hi + a_hi)))
-                out[sel[hit]] = True
-        killed[idx[out]] = True
-    exit_step[killed] = k
-    dead = exit_step >= 0
+                    hit_lo = u_lo < np.exp(-(a_lo + a_lo))
+                    hit_hi = ~hit_lo & (u_hi < np.exp(-(a_hi + a_hi)))
+                side[sel[hit_lo]] = 1
+                side[sel[hit_hi]] = 2
+        now = np.flatnonzero(side > 0)
+        if now.shape[0]:
+            lower = side[now] == 1
+            alpha = np.where(lower, (x0[now] - lo).astype(np.float64),
+                             (hi - x0[now]).astype(np.float64))
+            beta = np.abs(np.where(lower, (y[now] - lo).astype(np.float64),
+                                   (hi - y[now]).astype(np.float64)))
+            exit_at[idx[now]] = k + _exit_fractions(alpha, beta, c[now], lam[now], key,
+                                                    pids[idx[now]], k, w)
+            killed[idx[now]] = True
+    dead = exit_at >= 0
     xn[dead] = xo[dead]
+
+
+def _exit_fractions(alpha: np.ndarray, beta: np.ndarray, c: np.ndarray, lam: np.ndarray, key,
+                    pids: np.ndarray, k: int, w: int) -> np.ndarray:
+    """The NumPy twin of the kernels' ``_exit_fraction`` on the particles killed by row w:
+    the draws vectorised, :func:`~fpgen.kernels.particle_steps.crossing_fraction` (plain
+    Python on floats: the same libm calls as the CPU kernels) per particle."""
+    from ..kernels import rng
+    from ..kernels.particle_steps import STREAM_EXIT, crossing_fraction
+
+    frac = np.ones(alpha.shape[0])
+    m = np.flatnonzero(c > 0.0)
+    if m.shape[0]:
+        s = np.uint64(STREAM_EXIT)
+        u, _ = rng.uniform_pair(key, s, pids[m], np.uint64(k), np.uint64(2 * w))
+        z, _ = rng.normal_pair(key, s, pids[m], np.uint64(k), np.uint64(2 * w + 1))
+        for n, i in enumerate(m):
+            a_ = math.exp(-0.5 * float(lam[i]))
+            frac[i] = crossing_fraction(float(alpha[i]) * math.sqrt(float(c[i]) * a_),
+                                        float(beta[i]) * math.sqrt(float(c[i]) / a_),
+                                        float(lam[i]), float(z[n]), float(u[n]))
+    return frac
