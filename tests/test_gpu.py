@@ -60,10 +60,12 @@ def test_walled_gpu_kernels_match_the_cpu_kernels(case):
         a, b = gpu_cases.run_pair(case, dtype, 4096, "numba", walls=walls)
         assert b.settings["backend"] == "cuda"
         same = np.ones(4096, dtype=bool)
-        if walls.absorbing:
-            same = a.exit_times == b.exit_times
-            assert same.mean() > 0.999, (case, same.mean())
         rtol = 1e-4 if dtype == np.float32 else 1e-9
+        if walls.absorbing:
+            # exit times are drawn from the bridge between the states around the killing
+            # step (libdevice's exp / log1p against libm's): equal up to the states' rounding
+            same = np.isclose(a.exit_times, b.exit_times, rtol=rtol, atol=0.0)
+            assert same.mean() > 0.999, (case, same.mean())
         scale = max(1.0, float(np.abs(a.states).max()))
         np.testing.assert_allclose(b.states[:, same], a.states[:, same], rtol=rtol,
                                    atol=rtol * scale)

@@ -63,7 +63,7 @@ _SCRIPT = textwrap.dedent(r"""
         m = re.search(r"(\d+) bytes stack frame, (\d+) bytes spill stores", out.stderr)
         assert m and m.group(1) == "0" and m.group(2) == "0", (label, out.stderr[-400:])
 
-    walls64 = (arr(f64, 2), arr(f64, 2), arr(i64, 1))
+    walls64 = (arr(f64, 2), arr(f64, 2), arr(f64, 1))
     code = ptx(K.affine_kernel(1, 1, False), (arr(f64, 2), arr(f64, 3), arr(f64, 3), arr(i64, 1),
                arr(i64, 1), u64, i64, i64, i64, i64, f64, arr(i64, 1), arr(f64, 3), arr(i64, 1))
                + walls64)
@@ -72,7 +72,7 @@ _SCRIPT = textwrap.dedent(r"""
         ft = f32 if single else f64
         affine = (arr(ft, 2), arr(ft, 3), arr(ft, 3), arr(i64, 1), arr(i64, 1), u64, i64, i64,
                   i64, i64, ft, arr(i64, 1), arr(ft, 3), arr(i64, 1), arr(ft, 2), arr(f64, 2),
-                  arr(i64, 1))
+                  arr(f64, 1))
         code = ptx(K.affine_kernel(4, 2, single), affine)
         assert " call" not in code  # the generator and the update are inlined
         if single:
@@ -83,7 +83,7 @@ _SCRIPT = textwrap.dedent(r"""
         noise = generic_function((G.gbm_noise, False))
         sde = (arr(ft, 2), i64, arr(ft, 1), b1, arr(i64, 1), u64, i64, arr(f64, 1), arr(ft, 1),
                arr(ft, 1), i64, i64, i64, ft, arr(i64, 1), arr(ft, 3), arr(i64, 1), arr(ft, 2),
-               b1, arr(i64, 1))
+               b1, arr(f64, 1))
         code = ptx(K.pointwise_sde_kernel(drift, noise, 3, 3, (3,), single), sde)
         if single:  # the GBM benchmark's kernel
             registers_only(code, "gbm float32")
@@ -100,18 +100,18 @@ _SCRIPT = textwrap.dedent(r"""
     ptx(K.pointwise_sde_kernel(grad, K.no_diffusion, 1, 1, (1,), False),
         (arr(f64, 2), i64, arr(f64, 1), b1, arr(i64, 1), u64, i64, arr(f64, 1), arr(f64, 1),
          arr(f64, 1), i64, i64, i64, f64, arr(i64, 1), arr(f64, 3), arr(i64, 1), arr(f64, 2), b1,
-         arr(i64, 1)))
+         arr(f64, 1)))
     general = generic_function((G.mixing_noise, False))
     ptx(K.pointwise_sde_kernel(generic_function((G.rotation, False)), general, 2, 3, (2, 3),
                                False),
         (arr(f64, 2), i64, arr(f64, 2), b1, arr(i64, 1), u64, i64, arr(f64, 1), arr(f64, 1),
          arr(f64, 1), i64, i64, i64, f64, arr(i64, 1), arr(f64, 3), arr(i64, 1), arr(f64, 2), b1,
-         arr(i64, 1)))
+         arr(f64, 1)))
     ptx(K.pointwise_sde_kernel(generic_function((G.rotation, False)), general, 2, 3, (2, 3),
                                False, 2),  # with walls: the general-noise bridge coefficient
         (arr(f64, 2), i64, arr(f64, 2), b1, arr(i64, 1), u64, i64, arr(f64, 1), arr(f64, 1),
          arr(f64, 1), i64, i64, i64, f64, arr(i64, 1), arr(f64, 3), arr(i64, 1), arr(f64, 2), b1,
-         arr(i64, 1)))
+         arr(f64, 1)))
     ptx(K.bgk_kernel(2), (arr(f64, 2), b1, f64, i64, f64, f64, f64, arr(f64, 1), arr(f64, 1),
                           arr(f64, 1), i64, arr(f64, 1), arr(f64, 2), arr(f64, 3), u64, i64, i64,
                           i64, arr(i64, 1), arr(f64, 3), arr(i64, 1)))

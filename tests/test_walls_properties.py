@@ -27,13 +27,15 @@ N = 64
 
 
 @njit
-def _kernel(W, coef, xn, xo, key, k, exit_step):
+def _kernel(W, coef, xn, xo, key, k, exit_at):
     """wall_update on every column of xn (d, n) (old states xo), as the kernels call it."""
     for i in range(xn.shape[1]):
-        if exit_step[i] < 0 and wall_update(W, coef, xn, i, xo, i, key, np.uint64(i), k):
-            exit_step[i] = k
-            for j in range(xn.shape[0]):
-                xn[j, i] = xo[j, i]
+        if exit_at[i] < 0:
+            f = wall_update(W, coef, xn, i, xo, i, key, np.uint64(i), k)
+            if f >= 0:
+                exit_at[i] = k + f
+                for j in range(xn.shape[0]):
+                    xn[j, i] = xo[j, i]
 
 
 def _inside(lo, hi, n, rng):
@@ -43,8 +45,8 @@ def _inside(lo, hi, n, rng):
 
 
 @given(walls_strategy(), st.booleans(), st.floats(0.01, 50.0), st.integers(0, 2**31),
-       st.floats(0.0, 5.0))
-def test_the_wall_step_on_random_boxes(walls, kinetic, scale, seed, coef_value):
+       st.floats(0.0, 5.0), st.sampled_from([0.0, 1e-9, 0.2, 3.0, -0.5]))
+def test_the_wall_step_on_random_boxes(walls, kinetic, scale, seed, coef_value, clock):
     dim = len(walls.bounds)
     eq = KineticLangevin(dim) if kinetic else OrnsteinUhlenbeck(dim)
     rows = walls.rows(eq)
@@ -57,19 +59,24 @@ def test_the_wall_step_on_random_boxes(walls, kinetic, scale, seed, coef_value):
             xo[:, j] = _inside(*pair, N, rng)
     xn = xo + scale * rng.normal(size=(N, d))
     key = seed_key(seed)
-    coef = np.full(rows.shape[0], coef_value if walls.bridge else -1.0)
+    nw = rows.shape[0]
+    coef = np.concatenate([np.full(nw, coef_value if walls.bridge else -1.0), np.full(nw, clock)])
     k = 7
     # the compiled step and the NumPy twin
     a = xn.copy()
-    ex_a = np.full(N, -1, np.int64)
+    ex_a = np.full(N, -1.0)
     apply_walls_numpy(rows, coef, a, xo, key, np.arange(N, dtype=np.uint64), k, ex_a)
     b = np.ascontiguousarray(xn.T)
-    ex_b = np.full(N, -1, np.int64)
+    ex_b = np.full(N, -1.0)
     _kernel(rows, coef, b, np.ascontiguousarray(xo.T), key, k, ex_b)
     assert np.array_equal(ex_a, ex_b)
     assert np.array_equal(a, b.T)
     dead = ex_a >= 0
     assert np.array_equal(a[dead], xo[dead])  # the killed keep their old state
+    # killed in step k, at a fraction of it in (0, 1]: the end of the step without a bridge
+    assert np.all((ex_a[dead] > k) & (ex_a[dead] <= k + 1))
+    if not (walls.bridge and coef_value > 0):
+        assert np.all(ex_a[dead] == k + 1)
     live = ~dead
     for j, lo, hi, clo, chi, va in rows:
         j, clo, chi, va = int(j), int(clo), int(chi), int(va)
