@@ -34,7 +34,15 @@ from .equations import (
     VelocityODE,
     flip_time_convention,
 )
-from .grid import DensitySolution, Grid, PhaseSpaceGrid, solve_density, spectral_gap, steady_state
+from .grid import (
+    DensitySolution,
+    Grid,
+    PhaseSpaceGrid,
+    mean_exit_time,
+    solve_density,
+    spectral_gap,
+    steady_state,
+)
 from .kernels.cuda_support import BackendUnavailableError
 from .particles import Histogram, SimulationResult, Walls, load_result, pointwise, simulate
 from .schedules import (
@@ -90,6 +98,7 @@ __all__ = [
     "DensitySolution",
     "steady_state",
     "spectral_gap",
+    "mean_exit_time",
     "backends",
     "BackendUnavailableError",
     "__version__",
