@@ -411,6 +411,16 @@ def check_walls() -> None:
                 np.testing.assert_array_equal(b.exit_times, a.exit_times, err_msg=label)
                 np.testing.assert_array_equal(b.n_alive, a.n_alive, err_msg=label)
                 assert 0 < a.n_alive[-1] < 48, (label, a.n_alive)
+    # every particle killed long before the end: a dead thread (CPU: a dead block) stops
+    # stepping and writes its last state into the later saves
+    for name, walls in (("kinetic-exact", Walls([(0.45, 1.55), None], "absorbing")),
+                        ("potential-em", Walls((0.45, 1.55), "absorbing"))):
+        ref = "numba" if name == "kinetic-exact" else "numpy"
+        a, b = run_pair(name, np.float64, 48, ref, t1=12.0, dt=0.1, walls=walls)
+        label = f"walls {name}: all killed"
+        assert_same(a, b, label)
+        np.testing.assert_array_equal(b.exit_times, a.exit_times, err_msg=label)
+        assert a.n_alive[-1] == 0 and np.all(a.states[0] == a.states[1]), (label, a.n_alive)
     # device arrays in, in chunks: the states stay on the device, the exit times come back
     from numba import cuda
 

@@ -29,6 +29,7 @@ from fpgen import (
     solve_density,
 )
 from fpgen.particles import BackendFallbackWarning, load_result, pointwise
+from fpgen.testing.catalogue import _constant_pointwise
 
 N = 100_000
 
@@ -360,6 +361,31 @@ def test_progress_segments_and_offsets_change_nothing():
     assert np.array_equal(a.states[:, 1000:], c.states)
     assert np.array_equal(a.exit_times[1000:], c.exit_times)
     assert 0 < a.n_alive[-1] < 3000
+
+
+def test_dead_blocks_stop_and_keep_their_last_states():
+    # the first block of 256 particles starts next to the absorbing wall and dies within a few
+    # steps; the rest start far away and mostly live: the dead block's loop ends early (numba)
+    # and the NumPy twin stops once all are dead: both write the last states into the saves
+    eq = _constant_pointwise(-0.5, 1.2)
+    x0 = np.concatenate([np.full((256, 1), 0.01), np.full((300, 1), 4.0)])
+    kw = dict(dt=0.01, method="euler_maruyama", save_at=[1.0, 1.5, 2.0],
+              walls=Walls((0.0, 1e3), "absorbing"))
+    a = simulate(eq, x0, (0.0, 2.0), backend="numba", **kw)
+    b = simulate(eq, x0, (0.0, 2.0), backend="numpy", **kw)
+    c = simulate(eq, x0, (0.0, 2.0), backend="numba", progress=True, **kw)
+    assert np.all(np.isfinite(a.exit_times[:256])) and a.exit_times[:256].max() < 1.0
+    assert 0 < a.n_alive[-1] < 300
+    for r in (b, c):
+        np.testing.assert_allclose(r.states, a.states, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(r.exit_times, a.exit_times, rtol=0, atol=1e-12)
+    assert np.array_equal(a.states[0, :256], a.states[2, :256])
+    # every particle dead before the first save: the same on both backends
+    d = simulate(eq, x0[:256], (0.0, 2.0), backend="numba", **kw)
+    e = simulate(eq, x0[:256], (0.0, 2.0), backend="numpy", **kw)
+    assert d.n_alive[0] == 0
+    np.testing.assert_allclose(e.states, d.states, rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(d.states[0], a.states[0, :256])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -59,6 +59,7 @@ from fpgen.kernels.particle_steps import (
     brownian_f64,
     ctmc_particle,
     em_update,
+    fill_saves,
     first_save_slot,
     ode_step,
     record_nonfinite,
@@ -147,6 +148,11 @@ def affine_kernel(d: int, m: int, single: bool, walled: bool = False) -> Callabl
             if WALLED:
                 alive = exit_at[i] < 0
             for k in range(k0, k1):
+                if not alive:  # killed: its state no longer changes, every later save is it
+                    for j in range(D):
+                        xv[j] = xs[j, 0]
+                    si = fill_saves(save_idx, si, k1, out, i, xv)
+                    break
                 brownian(key, p, lanes, k, k == k0, r, inv_sqrt_r, xi, zs, 0)
                 if alive:
                     if WALLED:
@@ -238,6 +244,9 @@ def pointwise_sde_kernel(drift: Callable, diffusion: Callable, d: int, m: int, g
             if WALLED:
                 alive = exit_at[i] < 0
             for k in range(k0, k1):
+                if not alive:  # killed: its state no longer changes, every later save is it
+                    si = fill_saves(save_idx, si, k1, out, i, xv)
+                    break
                 brownian(key, p, lanes, k, k == k0, r, inv_sqrt_r, xi, zs, 0)
                 if alive:
                     if WALLED:

@@ -152,6 +152,27 @@ def _walls_block(walls, cf, tmp, xs, cnt, key, first, k, exit_at, lo, flag):
                     tmp[j, i] = xs[j, i]
 
 
+@njit(inline="always")
+def _block_done(exit_at, lo, cnt):
+    """Whether every particle of the block has been killed by a wall."""
+    for i in range(cnt):
+        if exit_at[lo + i] < 0:
+            return False
+    return True
+
+
+@njit(inline="always")
+def _fill_block_saves(out, xs, save_idx, si, k1, lo, cnt):
+    """The states ``xs`` (d, BLOCK) of a block whose particles are all dead into every save slot
+    from si on at or before time index ``k1``: its loop ends there, the states never change."""
+    d = xs.shape[0]
+    while si < save_idx.shape[0] and save_idx[si] <= k1:
+        for j in range(d):
+            for i in range(cnt):
+                out[si, lo + i, j] = xs[j, i]
+        si += 1
+
+
 @jit_kernel(parallel=True, cache=True, error_model="numpy")
 def affine_kernel(x, A, L, sidx, lanes, key, first, k0, k1, r, inv_sqrt_r, save_idx, out,
                   check, bad_step, walls, coef, exit_at):
@@ -187,6 +208,9 @@ def affine_kernel(x, A, L, sidx, lanes, key, first, k0, k1, r, inv_sqrt_r, save_
         while si < n_save and save_idx[si] <= k0:
             si += 1
         for k in range(k0, k1):
+            if walls.shape[0] > 0 and _block_done(exit_at, lo, cnt):  # killed, all of them
+                _fill_block_saves(out, xs, save_idx, si, k1, lo, cnt)
+                break
             s = sidx[k]
             for c in range(m):
                 lane = np.uint64(lanes[c])
@@ -277,6 +301,9 @@ def affine_kernel_f32(x, A, L, sidx, lanes, key, first, k0, k1, r, inv_sqrt_r, s
         while si < n_save and save_idx[si] <= k0:
             si += 1
         for k in range(k0, k1):
+            if walls.shape[0] > 0 and _block_done(exit_at, lo, cnt):  # killed, all of them
+                _fill_block_saves(out, xs, save_idx, si, k1, lo, cnt)
+                break
             s = sidx[k]
             for c in range(m):
                 lane = np.uint64(lanes[c])
@@ -421,6 +448,9 @@ def _pointwise_sde(x, drift_fn, diff_fn, noise, g_const, use_g_const, lanes, key
         while si < n_save and save_idx[si] <= k0:
             si += 1
         for k in range(k0, k1):
+            if nw > 0 and _block_done(exit_at, lo, cnt):  # killed, all of them
+                _fill_block_saves(out, xs.T, save_idx, si, k1, lo, cnt)
+                break
             t = times[k]
             h = hs[k]
             for c in range(m):
@@ -510,6 +540,9 @@ def _pointwise_sde_f32(x, drift_fn, diff_fn, noise, g_const, use_g_const, lanes,
         while si < n_save and save_idx[si] <= k0:
             si += 1
         for k in range(k0, k1):
+            if nw > 0 and _block_done(exit_at, lo, cnt):  # killed, all of them
+                _fill_block_saves(out, xs.T, save_idx, si, k1, lo, cnt)
+                break
             t = times[k]
             h = hs[k]
             for c in range(m):

@@ -80,6 +80,7 @@ __all__ = [
     "affine_update",
     "first_save_slot",
     "save_state",
+    "fill_saves",
     "record_nonfinite",
     "STREAM_WALL",
     "STREAM_EXIT",
@@ -170,6 +171,19 @@ def save_state(save_idx: np.ndarray, si: int, k: int, out: np.ndarray, i: int,
         for j in range(xv.shape[0]):
             out[si, i, j] = xv[j]
         return si + 1
+    return si
+
+
+@register_jitable
+def fill_saves(save_idx: np.ndarray, si: int, k1: int, out: np.ndarray, i: int,
+               xv: np.ndarray) -> int:
+    """Write the state ``xv`` (d,) into every slot from si on that falls at or before time
+    index ``k1`` (a killed particle's state no longer changes, so its loop ends early);
+    returns the next slot."""
+    while si < save_idx.shape[0] and save_idx[si] <= k1:
+        for j in range(xv.shape[0]):
+            out[si, i, j] = xv[j]
+        si += 1
     return si
 
 

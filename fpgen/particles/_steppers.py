@@ -46,6 +46,20 @@ def _next_slot(save_idx: np.ndarray, k0: int) -> int:
     return int(np.searchsorted(save_idx, k0, side="right"))
 
 
+def _all_killed(exit_at, x, save_idx: np.ndarray, si: int, k: int, k1: int, out,
+                progress) -> bool:
+    """When every particle has been killed by a wall (their states no longer change): write
+    the states into the remaining save slots at or before ``k1``, count the skipped steps k ..
+    k1 - 1 as done and return True (the loop ends), as the fused kernels do."""
+    if exit_at is None or exit_at.shape[0] == 0 or not bool((exit_at >= 0).all()):
+        return False
+    while si < save_idx.shape[0] and save_idx[si] <= k1:
+        out[si] = x
+        si += 1
+    progress(k1 - k)
+    return True
+
+
 def _check_finite(x: np.ndarray, k: int, grid: Grid, pids: np.ndarray) -> None:
     if not np.isfinite(x).all():
         bad = ~np.isfinite(x).all(axis=1)
@@ -220,6 +234,8 @@ class AffineStepper(Stepper):
         walled = self.wall_rows.shape[0] > 0
         si = _next_slot(save_idx, k0)
         for k in range(k0, k1):
+            if walled and _all_killed(exit_at, x, save_idx, si, k, k1, out, progress):
+                break
             s = self.sidx[k]
             xi = src.xi(pids, k)
             A, L = self.A[s], self.L[s]
@@ -454,6 +470,8 @@ class CallableStepper(Stepper):
         if walled:
             pids = np.arange(first, first + x.shape[0], dtype=np.uint64)
         for k in range(k0, k1):
+            if walled and _all_killed(exit_at, x, save_idx, si, k, k1, out, progress):
+                break
             t, h = grid.times[k], self.hs[k]
             with np.errstate(all="ignore"):
                 f1 = fields.drift(x, t)
