@@ -7,7 +7,8 @@ r"""Grid solvers: structure-preserving finite volumes for density equations.
 * :func:`solve_density` — implicit Euler, Crank–Nicolson (Rannacher start), exponential
   (uniformisation / Krylov / expm_multiply) and explicit steppers; :class:`DensitySolution`;
 * :func:`steady_state`, :func:`spectral_gap`;
-* :func:`mean_exit_time` — exit- and hitting-time moments from the backward equation.
+* :func:`mean_exit_time`, :func:`hitting_probability` — exit-time moments and splitting
+  probabilities (committors) from the backward equation.
 
 Time convention: t = 0 is the data and time runs toward equilibrium; a reversed equation runs
 in its own time s = T - t.
@@ -15,7 +16,7 @@ in its own time s = T - t.
 Importing this package imports neither numba nor scipy.sparse; the kernels compile on first use.
 """
 
-from .exit import mean_exit_time
+from .exit import hitting_probability, mean_exit_time
 from .fluxes import FITTINGS
 from .grid import BOUNDARIES, Grid, PhaseSpaceGrid
 from .operator import (
@@ -42,6 +43,7 @@ __all__ = [
     "steady_state",
     "spectral_gap",
     "mean_exit_time",
+    "hitting_probability",
     "STEPPERS",
     "StepError",
     "BOUNDARIES",

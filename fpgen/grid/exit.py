@@ -1,4 +1,4 @@
-r"""Exit and hitting times from the discrete generator: the backward equation on a grid or chain.
+r"""Exit times and hitting probabilities from the discrete generator: the backward equation.
 
 The moments :math:`\tau_n(x) = E_x[T^n]` of the first time T at which the process started at
 x leaves the box through an absorbing side, or reaches a set of target states, solve the
@@ -20,6 +20,11 @@ the cell width in the maximum norm (measured slopes 2.000 for Brownian motion wi
 between two walls, a double well reflected on one side, the second moment, and 1.98 on a
 square: ``tests/test_grid_exit.py``, the validation case ``grid_exit_times``).
 
+The hitting probability :math:`q(x) = P_x(T_B < T_A)` of a set B before a set A
+(:func:`hitting_probability`; the committor of transition-path theory) solves
+:math:`\mathcal L q = 0` off A and B with q = 1 on B and q = 0 on A, the same M-matrix
+system with the rates into B on the right.
+
 Time convention: T is counted in the equation's own time from the start; the generator is the
 one frozen at ``t`` (the process itself for a time-homogeneous equation, as in
 :func:`~fpgen.grid.steady_state`).
@@ -37,7 +42,7 @@ from ..equations import ReversedBGK, ReversedMarkovChain
 from .grid import Grid
 from .operator import RankOneOperator
 
-__all__ = ["mean_exit_time"]
+__all__ = ["mean_exit_time", "hitting_probability"]
 
 
 def mean_exit_time(equation, grid: Grid | None = None, *, targets=None, moment: int = 1,
@@ -79,21 +84,10 @@ def mean_exit_time(equation, grid: Grid | None = None, *, targets=None, moment: 
     >>> g = fpgen.Grid((-1.0, 1.0), 200, boundary="absorbing")
     >>> tau = fpgen.mean_exit_time(fpgen.OrnsteinUhlenbeck(1), g)   # E_x[T] on (-1, 1)
     """
-    from .solve import _linear_operator
-
-    if isinstance(equation, (ReversedBGK, ReversedMarkovChain)):
-        raise ValueError("a reversed equation runs over a finite horizon; its exit time is not "
-                         "that of a time-homogeneous process (use simulate with walls instead)")
     n_mom = as_positive_int(moment, "moment")
-    t = as_real(t, "t")
-    if method not in (None, "direct", "iterative"):
-        raise ValueError(f"method must be None, 'direct' or 'iterative'; got {method!r}")
-    op = _linear_operator(equation, grid, fitting, transport, "mc", t)
-    if op.nonlinear:
-        raise ValueError("mean_exit_time needs a linear operator: use transport='upwind'")
-    shape = tuple(op.shape) if grid is None else grid.shape
+    op, shape, t = _operator(equation, grid, t, fitting, transport, method, "mean_exit_time")
     n_cells = int(np.prod(shape))
-    target = _target_mask(targets, shape)
+    target = _state_mask(targets, shape, "targets")
     cemetery = getattr(op, "cemetery", None)
     if cemetery is None and not target.any():
         where = ("the grid has no absorbing side" if grid is not None
@@ -116,25 +110,113 @@ def mean_exit_time(equation, grid: Grid | None = None, *, targets=None, moment: 
     return out[:n_cells].reshape(shape)
 
 
-def _target_mask(targets, shape: tuple) -> np.ndarray:
+def hitting_probability(equation, grid: Grid | None = None, *, targets, avoid=None,
+                        walls: str = "avoid", t: float = 0.0, fitting: str = "sg2",
+                        transport: str = "upwind", method: str | None = None) -> np.ndarray:
+    r"""The probability :math:`q(x) = P_x(T_B < T_A)` of reaching ``targets`` B before ``avoid`` A.
+
+    q is harmonic for the generator off the two sets, :math:`\mathcal L q = 0`, with q = 1 on
+    B and q = 0 on A: the splitting probability of a diffusion between two walls, and the
+    (forward) committor of transition-path theory when A and B are two metastable sets.  On the
+    grid :math:`\mathcal L` is the transpose of the generator Q of
+    :func:`~fpgen.grid.generator` frozen at ``t``, and q solves the M-matrix system
+    :math:`-Q_{RR}^\top q_R = Q_{BR}^\top \mathbf 1` on the states R that can reach B
+    without passing A (q = 0 on the others); second order in the cell width, as
+    :func:`mean_exit_time`.
+
+    Parameters
+    ----------
+    equation, grid, t, fitting, transport, method : as for :func:`mean_exit_time`
+    targets : the set B: a boolean mask of the states' shape or flat state indices (non-empty)
+    avoid : the set A, the same way (None: empty); it must not meet B
+    walls : ``"avoid"`` (default): reaching an absorbing side of the grid counts as reaching A;
+        ``"targets"``: as reaching B
+
+    Returns
+    -------
+    ndarray of the states' shape, in [0, 1] (up to round-off): 1 on B, 0 on A.  A BGK equation
+    has the closed form :math:`\pi(B)/(\pi(A) + \pi(B))` off the two sets (every jump lands
+    on a fresh draw from :math:`\pi`).
+    """
+    op, shape, t = _operator(equation, grid, t, fitting, transport, method,
+                             "hitting_probability")
+    if walls not in ("avoid", "targets"):
+        raise ValueError(f"walls must be 'avoid' or 'targets'; got {walls!r}")
+    n_cells = int(np.prod(shape))
+    b_mask = _state_mask(targets, shape, "targets")
+    a_mask = _state_mask(avoid, shape, "avoid")
+    cemetery = getattr(op, "cemetery", None)
+    if not b_mask.any() and not (walls == "targets" and cemetery is not None):
+        raise ValueError("targets is empty: the probability of reaching it is 0 everywhere")
+    if (a_mask & b_mask).any():
+        raise ValueError(f"targets and avoid share {int((a_mask & b_mask).sum())} state(s); "
+                         "they must be disjoint")
+    if isinstance(op, RankOneOperator):
+        u, w = op._uw(t)
+        pa, pb = float(u[a_mask].sum()), float(u[b_mask].sum())
+        out = np.where(w > 0, pb / (pa + pb) if pa + pb > 0 else 0.0, 0.0)
+        out[a_mask] = 0.0
+        out[b_mask] = 1.0
+        return out.reshape(shape)
+    Q = op.matrix(t).tocsc()
+    n = Q.shape[0]
+    hit = np.zeros(n, dtype=bool)
+    hit[:n_cells] = b_mask
+    miss = np.zeros(n, dtype=bool)
+    miss[:n_cells] = a_mask
+    if cemetery is not None:
+        (hit if walls == "targets" else miss)[cemetery] = True
+    free = ~(hit | miss)
+    import scipy.sparse as sp
+
+    G = _pattern(Q) @ sp.diags(free.astype(float))  # reversed jumps into free states only
+    reach = _reached(G.tocsr(), hit) & free  # free states that can reach B avoiding A
+    out = np.zeros(n)
+    out[hit] = 1.0
+    if reach.any():
+        M = (-Q[reach][:, reach]).T.tocsc()
+        b = np.asarray(Q[hit][:, reach].sum(axis=0)).ravel()
+        out[reach] = _solve_m_matrix(M, [b], method, len(shape) if grid is not None else 1)[0]
+    return out[:n_cells].reshape(shape)
+
+
+def _operator(equation, grid, t, fitting, transport, method, name):
+    """The linear operator of a time-homogeneous exit problem, the states' shape and t."""
+    from .solve import _linear_operator
+
+    if isinstance(equation, (ReversedBGK, ReversedMarkovChain)):
+        raise ValueError("a reversed equation runs over a finite horizon; its exit time is not "
+                         "that of a time-homogeneous process (use simulate with walls instead)")
+    t = as_real(t, "t")
+    if method not in (None, "direct", "iterative"):
+        raise ValueError(f"method must be None, 'direct' or 'iterative'; got {method!r}")
+    op = _linear_operator(equation, grid, fitting, transport, "mc", t)
+    if op.nonlinear:
+        raise ValueError(f"{name} needs a linear operator: use transport='upwind'")
+    shape = tuple(op.shape) if grid is None else grid.shape
+    return op, shape, t
+
+
+def _state_mask(states, shape: tuple, name: str) -> np.ndarray:
+    """A flat boolean mask from a mask of the states' shape or flat state indices."""
     n = int(np.prod(shape))
     mask = np.zeros(n, dtype=bool)
-    if targets is None:
+    if states is None:
         return mask
-    arr = np.asarray(targets)
+    arr = np.asarray(states)
     if arr.dtype == bool:
         if arr.shape != shape:
-            raise ValueError(f"targets: a boolean mask must have the states' shape {shape}; got "
+            raise ValueError(f"{name}: a boolean mask must have the states' shape {shape}; got "
                              f"{arr.shape}")
         return arr.ravel().copy()
     if arr.size == 0:
         return mask
     if not np.issubdtype(arr.dtype, np.integer) or arr.ndim != 1:
-        raise ValueError("targets must be a boolean mask of the states' shape or a 1-D sequence of "
-                         f"flat state indices; got an array of dtype {arr.dtype} and shape "
+        raise ValueError(f"{name} must be a boolean mask of the states' shape or a 1-D sequence "
+                         f"of flat state indices; got an array of dtype {arr.dtype} and shape "
                          f"{arr.shape}")
     if arr.min() < 0 or arr.max() >= n:
-        raise ValueError(f"targets: flat state indices must lie in [0, {n}); got "
+        raise ValueError(f"{name}: flat state indices must lie in [0, {n}); got "
                          f"{int(arr.min())} .. {int(arr.max())}")
     mask[arr] = True
     return mask
@@ -146,10 +228,7 @@ def _sure_exit(Q, stop: np.ndarray) -> np.ndarray:
     the graph of Q's pattern, whose edge j -> i (``Q[j, i] > 0``) is the jump i -> j reversed)."""
     import scipy.sparse as sp
 
-    A = Q.tocsr().copy()
-    A.setdiag(0.0)
-    A.eliminate_zeros()
-    A.data[:] = 1.0
+    A = _pattern(Q)
     reach = _reached(A, stop)  # can reach the stop set
     trap = ~reach
     if not trap.any():
@@ -159,6 +238,15 @@ def _sure_exit(Q, stop: np.ndarray) -> np.ndarray:
     A_free.eliminate_zeros()
     doomed = _reached(A_free, trap)  # can reach a state that never stops
     return ~stop & ~doomed
+
+
+def _pattern(Q):
+    """The off-diagonal pattern of Q as a CSR matrix of ones (edge j -> i where Q[j, i] > 0)."""
+    A = Q.tocsr().copy()
+    A.setdiag(0.0)
+    A.eliminate_zeros()
+    A.data[:] = 1.0
+    return A
 
 
 def _reached(A, seeds: np.ndarray) -> np.ndarray:
@@ -182,32 +270,51 @@ def _reached(A, seeds: np.ndarray) -> np.ndarray:
 
 def _moments(Q, free: np.ndarray, n_mom: int, method: str | None, axes: int) -> np.ndarray:
     r"""Solve :math:`-Q_{FF}^\top \tau_k = k\,\tau_{k-1}` for k = 1..n on the states F."""
-    from scipy.sparse.linalg import splu
-
-    from .solve import _M_MATRIX_LU, _iterative_pinned
-
     M = (-Q[free][:, free]).T.tocsc()
-    n = M.shape[0]
-    if method is None:
-        method = ("iterative" if (axes >= 4 and n > 20_000) or (axes == 3 and n > 100_000)
-                  else "direct")
-    lu = None
-    tau = np.ones(n)
+    tau = np.ones(M.shape[0])
+    solver = _MMatrixSolver(M, method, axes)
     for k in range(1, n_mom + 1):
-        b = k * tau
-        x = _iterative_pinned(M, b) if method == "iterative" else None
+        tau = solver.solve(k * tau)
+    return tau
+
+
+def _solve_m_matrix(M, rhs: list, method: str | None, axes: int) -> list:
+    """Solve the non-singular M-matrix system M x = b for every b of ``rhs``."""
+    solver = _MMatrixSolver(M, method, axes)
+    return [solver.solve(b) for b in rhs]
+
+
+class _MMatrixSolver:
+    """Solves of a non-singular M-matrix M with non-negative right-hand sides: ILU-GMRES to a
+    componentwise backward error of 1e-13 (``"iterative"``; ``None`` picks it on large 3-D and
+    4-D grids, as ``steady_state``), else a sparse LU with diagonal pivots and one step of
+    refinement, factored once."""
+
+    def __init__(self, M, method: str | None, axes: int):
+        n = M.shape[0]
+        if method is None:
+            method = ("iterative" if (axes >= 4 and n > 20_000) or (axes == 3 and n > 100_000)
+                      else "direct")
+        self.M, self.method, self._lu = M, method, None
+
+    def solve(self, b: np.ndarray) -> np.ndarray:
+        from scipy.sparse.linalg import splu
+
+        from .solve import _M_MATRIX_LU, _iterative_pinned
+
+        M = self.M
+        x = _iterative_pinned(M, b) if self.method == "iterative" else None
         if x is None:
-            if lu is None:
+            if self._lu is None:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    lu = splu(M, **_M_MATRIX_LU)  # diagonal pivots: an M-matrix
-            x = lu.solve(b)
-            x = x + lu.solve(b - M @ x)  # one step of iterative refinement
+                    self._lu = splu(M, **_M_MATRIX_LU)  # diagonal pivots: an M-matrix
+            x = self._lu.solve(b)
+            x = x + self._lu.solve(b - M @ x)  # one step of iterative refinement
         if not np.all(np.isfinite(x)) or x.min() <= 0:
             raise ValueError("the exit-time system is singular to working precision (a state "
                              "leaves at a rate below round-off of the others)")
-        tau = x
-    return tau
+        return x
 
 
 def _rank_one_moments(u: np.ndarray, w: np.ndarray, target: np.ndarray, n_mom: int) -> np.ndarray:
