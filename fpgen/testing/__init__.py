@@ -9,8 +9,8 @@ fpgen's exact laws make it the oracle:
   stochastic Heun) in the plug-in form ``step(x, t, dt, dW) -> x_next``;
 * :mod:`~fpgen.testing.orders` — ``assert_strong_order`` / ``assert_weak_order`` on shared
   Brownian paths with fitted slopes and confidence intervals;
-* :mod:`~fpgen.testing.exit_times` — exact mean exit times of 1-D diffusions (scale and speed
-  quadrature) and closed forms for Brownian motion and a random walk;
+* :mod:`~fpgen.testing.exit_times` — exact mean exit times and hitting probabilities of 1-D
+  diffusions (scale and speed quadrature) and closed forms for Brownian motion and a random walk;
 * :mod:`~fpgen.testing.assertions` — ``assert_transition_law``, ``assert_generator``,
   ``assert_mass_conserving``, ``assert_positive``, ``assert_equilibrium_preserved``,
   ``assert_decay_rate``, ``assert_stationary_covariance``;
@@ -56,7 +56,13 @@ from .catalogue import (
     uniform_chain,
     walled_catalogue,
 )
-from .exit_times import brownian_exit_time, diffusion_exit_time, random_walk_exit_time
+from .exit_times import (
+    brownian_exit_time,
+    diffusion_exit_time,
+    diffusion_hitting_probability,
+    random_walk_exit_time,
+    random_walk_hitting_probability,
+)
 from .orders import (
     FpgenScheme,
     OrderFit,
@@ -79,6 +85,7 @@ __all__ = [
     "WalledProblem", "absorbed_ou", "reflected_ou", "absorbed_brownian_motion",
     "reflected_brownian_box", "periodic_brownian_motion", "walled_catalogue",
     "diffusion_exit_time", "brownian_exit_time", "random_walk_exit_time",
+    "diffusion_hitting_probability", "random_walk_hitting_probability",
     "euler_maruyama", "milstein", "stochastic_heun",
     "FpgenScheme", "OrderFit", "OrderReport", "fit_order", "strong_errors", "weak_errors",
     "assert_strong_order", "assert_weak_order",

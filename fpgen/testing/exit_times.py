@@ -1,4 +1,4 @@
-r"""Exact exit-time moments of one-dimensional diffusions and of a random walk, for tests.
+r"""Exact exit times and hitting probabilities of 1-D diffusions and of a random walk, for tests.
 
 For :math:`dX = \mu(X)\,dt + \sigma(X)\,dW` on :math:`(a, b)` the mean exit time
 :math:`\tau(x) = E_x[T]` solves :math:`\mu\tau' + \tfrac12\sigma^2\tau'' = -1`.  With the
@@ -10,7 +10,8 @@ ch. 15):
 
 * both sides absorbing: :math:`\tau(x) = S(x)\,B(b)/S(b) - B(x)`;
 * reflecting at a, absorbing at b: :math:`\tau(x) = B(b) - B(x)`;
-* absorbing at a, reflecting at b: :math:`\tau(x) = M(b)S(x) - B(x)`.
+* absorbing at a, reflecting at b: :math:`\tau(x) = M(b)S(x) - B(x)`;
+* the probability of reaching b before a: :math:`S(x)/S(b)`.
 
 The primitives are integrated together as one ODE by an 8th-order Runge–Kutta method
 (DOP853) to a relative tolerance of :math:`10^{-12}` (absolute :math:`10^{-14}`): "exact" to
@@ -26,7 +27,8 @@ import numpy as np
 
 from .._checks import as_real
 
-__all__ = ["diffusion_exit_time", "brownian_exit_time", "random_walk_exit_time"]
+__all__ = ["diffusion_exit_time", "diffusion_hitting_probability", "brownian_exit_time",
+           "random_walk_exit_time", "random_walk_hitting_probability"]
 
 _KINDS = ("absorbing", "reflecting")
 
@@ -38,18 +40,24 @@ def diffusion_exit_time(drift: Callable[[float], float], sigma: Callable[[float]
     ``(lower, upper)`` at the points ``x`` (module docstring); ``boundary`` names the lower and
     upper side, ``"absorbing"`` or ``"reflecting"`` (not both reflecting: T would be infinite).
     ``drift`` and ``sigma`` are scalar functions; ``sigma`` must stay positive on the interval."""
-    a, b = as_real(lower, "lower"), as_real(upper, "upper")
-    if not (math.isfinite(a) and math.isfinite(b) and a < b):
-        raise ValueError(f"need finite lower < upper; got ({lower}, {upper})")
     kinds = tuple(boundary)
     if len(kinds) != 2 or any(k not in _KINDS for k in kinds):
         raise ValueError(f"boundary must be a (lower, upper) pair of {_KINDS}; got {boundary!r}")
     if kinds == ("reflecting", "reflecting"):
         raise ValueError("with both sides reflecting the process never exits (T is infinite)")
-    xs = np.asarray(x, dtype=float)
-    flat = xs.ravel()
-    if flat.size and (flat.min() < a or flat.max() > b):
-        raise ValueError(f"x must lie in [{a}, {b}]; got values in [{flat.min()}, {flat.max()}]")
+    a, b, xs, flat = _interval(lower, upper, x)
+    S, M, B, Sb, Mb, Bb = _primitives(drift, sigma, a, b, flat)
+    if kinds == ("absorbing", "absorbing"):
+        tau = S * Bb / Sb - B
+    elif kinds == ("reflecting", "absorbing"):
+        tau = Bb - B
+    else:
+        tau = Mb * S - B
+    return tau.reshape(xs.shape)
+
+
+def _primitives(drift, sigma, a: float, b: float, flat: np.ndarray):
+    """S, M, B at the points ``flat`` and at b, integrated from a (module docstring)."""
     from scipy.integrate import solve_ivp
 
     def rhs(y, state):
@@ -66,13 +74,28 @@ def diffusion_exit_time(drift: Callable[[float], float], sigma: Callable[[float]
         raise RuntimeError(f"the exit-time quadrature failed: {sol.message}")
     _, S, M, B = sol.sol(flat) if flat.size else np.zeros((4, 0))
     _, Sb, Mb, Bb = sol.y[:, -1]
-    if kinds == ("absorbing", "absorbing"):
-        tau = S * Bb / Sb - B
-    elif kinds == ("reflecting", "absorbing"):
-        tau = Bb - B
-    else:
-        tau = Mb * S - B
-    return tau.reshape(xs.shape)
+    return S, M, B, Sb, Mb, Bb
+
+
+def diffusion_hitting_probability(drift: Callable[[float], float], sigma: Callable[[float], float],
+                                  lower: float, upper: float, x) -> np.ndarray:
+    r"""The probability :math:`P_x(T_{upper} < T_{lower})` that
+    :math:`dX = \mu(X)dt + \sigma(X)dW` started at x reaches ``upper`` before ``lower``:
+    :math:`(S(x) - S(a))/(S(b) - S(a))`, S the scale function (module docstring)."""
+    a, b, xs, flat = _interval(lower, upper, x)
+    S, _, _, Sb, _, _ = _primitives(drift, sigma, a, b, flat)
+    return (S / Sb).reshape(xs.shape)
+
+
+def _interval(lower, upper, x):
+    a, b = as_real(lower, "lower"), as_real(upper, "upper")
+    if not (math.isfinite(a) and math.isfinite(b) and a < b):
+        raise ValueError(f"need finite lower < upper; got ({lower}, {upper})")
+    xs = np.asarray(x, dtype=float)
+    flat = xs.ravel()
+    if flat.size and (flat.min() < a or flat.max() > b):
+        raise ValueError(f"x must lie in [{a}, {b}]; got values in [{flat.min()}, {flat.max()}]")
+    return a, b, xs, flat
 
 
 def brownian_exit_time(mu: float, sigma: float, length: float, x, *, moment: int = 1) -> np.ndarray:
@@ -118,3 +141,18 @@ def random_walk_exit_time(up: float, down: float, n: int) -> np.ndarray:
         r = q / p
         d = k / (q - p) - (n / (q - p)) * (1.0 - r**k) / (1.0 - r**n)
     return d / (up + down)
+
+
+def random_walk_hitting_probability(up: float, down: float, n: int) -> np.ndarray:
+    r"""The probability that the walk of :func:`random_walk_exit_time` started at k reaches n
+    before 0 (the gambler's ruin): :math:`(1 - r^k)/(1 - r^n)`, :math:`r = \text{down}/\text{up}`
+    (k/n for up = down).  Returns the n + 1 values."""
+    up, down = as_real(up, "up", positive=True), as_real(down, "down", positive=True)
+    if int(n) != n or n < 1:
+        raise ValueError(f"n must be a positive integer; got {n!r}")
+    n = int(n)
+    k = np.arange(n + 1, dtype=float)
+    if up == down:
+        return k / n
+    r = down / up
+    return (1.0 - r**k) / (1.0 - r**n)
