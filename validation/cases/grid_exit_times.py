@@ -1,5 +1,6 @@
-"""Mean exit times (``fpgen.mean_exit_time``): the backward equation on the grid against exact
-answers, and the density view against the particle view of the same walls.
+"""Mean exit times (``fpgen.mean_exit_time``) and hitting probabilities: the backward equation
+on the grid against exact answers, and the density view against the particle view of the same
+walls.
 
 1. OU between absorbing walls at -1 and 2: the maximum error against the scale/speed quadrature
    of ``fpgen.testing.diffusion_exit_time`` (DOP853 to 1e-12), fitted order in the cell width,
@@ -22,6 +23,10 @@ answers, and the density view against the particle view of the same walls.
    ensemble's exit times (exact step, dt = 0.02 quick, 0.01 full; kinetic positions have no
    bridge test, so the exit time is the end of the step that left: biased late by at most dt).
    Tolerance 4 SE + dt + the Richardson correction |tau_256 - tau_128|.
+7. Hitting probabilities (``fpgen.hitting_probability``): the double-well committor
+   P(x > 1 before x < -1) against the scale-function ratio, fitted order 2, tolerance 0.1; and
+   the fraction of the Brownian ensemble of 4. leaving through 1 against the grid's
+   P(reach 1 before 0), within 4 SE.
 """
 
 import math
@@ -30,7 +35,7 @@ import numpy as np
 
 import fpgen
 from fpgen.particles import pointwise, simulate
-from fpgen.testing import diffusion_exit_time, fit_order
+from fpgen.testing import diffusion_exit_time, diffusion_hitting_probability, fit_order
 from fpgen.testing.catalogue import _constant_pointwise
 
 from ..case import Case, Check
@@ -179,6 +184,38 @@ def run(ctx):
                               atol=4 * se2 + rich,
                               why=f"4 SE ({se2:.2g}) + grid estimate {rich:.2g}, N = {n2}; "
                                   f"{100 * gone2:.4g}% exited by t = 8"))
+
+    # 7. committor of the double well, and the particles' exit sides
+    dwq = fpgen.FokkerPlanck(_dw_drift, _dw_noise, 1)
+    ns3 = [32, 64, 128, 256] if ctx.quick else [32, 64, 128, 256, 512, 1024]
+    hs3, errs3 = [], []
+    for n_ in ns3:
+        g = fpgen.Grid((-2.0, 2.0), n_)
+        x = g.points()[:, 0]
+        A, B = x < -1.0, x > 1.0
+        q = fpgen.hitting_probability(dwq, g, targets=B, avoid=A)
+        mid = ~(A | B)
+        exact = diffusion_hitting_probability(lambda y: y - y**3, lambda y: 0.8, x[A].max(),
+                                              x[B].min(), x[mid])
+        hs3.append(g.spacing[0])
+        errs3.append(float(np.max(np.abs(q[mid] - exact))))
+    fit3 = fit_order(hs3, errs3)
+    checks.append(Check.order("double-well committor P(x > 1 before x < -1): fitted order of "
+                              "the max error", 2.0, fit3, tol=TOL,
+                              why=f"n = {ns3}; error at n = {ns3[-1]}: {errs3[-1]:.3g}"))
+    h = 1.0 / 256  # cells centred on 0 and 1: the grid's sets are hit exactly there
+    g = fpgen.Grid((-0.25 - h / 2, 1.25 + h / 2), 385)
+    x = g.points()[:, 0]
+    i3 = int(np.argmin(np.abs(x - 0.3)))
+    q3 = float(fpgen.hitting_probability(bm, g, targets=x > 1.0 - h / 4, avoid=x < h / 4)[i3])
+    res = simulate(bm, np.full((n, 1), x[i3]), (0.0, 8.0), dt=2.0**-6, method="euler_maruyama",
+                   seed=ctx.seed + 3, walls=fpgen.Walls((0.0, 1.0), "absorbing"), save_at=[8.0])
+    up = float(np.mean(res.final[:, 0] > 0.5))
+    se3 = math.sqrt(q3 * (1 - q3) / n)
+    checks.append(Check.close(f"BM with drift from x = {x[i3]:.4f}: fraction of the ensemble "
+                              "leaving through 1 against the grid's P(reach 1 before 0)", q3, up,
+                              atol=4 * se3, why=f"4 SE, N = {n}; exit side from the last state "
+                                                "(a kill by the far wall: below e^-20)"))
 
     # 6. kinetic Langevin, phase-space grid vs ensemble
     kin = fpgen.KineticLangevin(1, gamma=1.0)
