@@ -47,8 +47,8 @@ class SimulationResult:
     exit_times : (N,) with absorbing walls (:class:`~fpgen.particles.Walls`) and kept states:
         when each particle reached the wall, ``inf`` for a survivor: drawn inside the killing
         step from the bridge's first passage with the bridge test (exact in law where the
-        test is exact), the end of the killing step without it (a killed particle's states
-        stay its last state inside)
+        test is exact), the crossing of the Hermite path for kinetic positions, the end of the
+        killing step without it (a killed particle's states stay its last state inside)
     n_alive : (n_save,) with absorbing walls: survivors at the save times; the moments and
         histograms are then the survivors' (see :attr:`survival`)
     settings : the settings used (method, orders, backend, dt, seed, ...), JSON-serialisable

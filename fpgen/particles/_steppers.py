@@ -154,7 +154,7 @@ class AffineStepper(Stepper):
         t, h = grid.times, grid.hs
         mats: dict = {}
         sidx = np.empty(grid.n_steps, dtype=np.int64)
-        As, Ls = [], []
+        As, Ls, dtaus = [], [], []
         is_ou = isinstance(eq, OrnsteinUhlenbeck)
         g0 = None if exact or is_ou else _noise_factor(eq.D)
         for k in range(grid.n_steps):
@@ -186,6 +186,7 @@ class AffineStepper(Stepper):
                 mats[key_k] = len(As)
                 As.append(A)
                 Ls.append(L)
+                dtaus.append(dtau if exact else b * hk)
             sidx[k] = mats[key_k]
         A = np.stack(As)
         L = np.stack(Ls)
@@ -203,19 +204,28 @@ class AffineStepper(Stepper):
         self.wall_coef = np.empty((A.shape[0], 0))  # (S, 2 n_w): see set_walls
         self._kinetic = isinstance(eq, KineticLangevin)
         self._A64, self._L64 = A, L
+        self._dtau = np.asarray(dtaus, dtype=np.float64)  # clock increment of each step matrix
 
     def set_walls(self, walls, eq) -> None:
         r"""The wall rows and, per step matrix, the bridge coefficients
         :math:`c = \max(A_{jj}, 0)/\Sigma_{jj}` (:math:`\Sigma = L L^\top`) of the absorbing rows
         (-1 where there is no test: ``bridge`` off, a kinetic state, no noise on the axis) and,
         in the columns ``n_w ..``, their clock rates :math:`\lambda = -2\log A_{jj}` (where
-        :math:`A_{jj} > 0`, else 0; see :func:`fpgen.kernels.particle_steps.wall_update`)."""
+        :math:`A_{jj} > 0`, else 0), or for a kinetic position the step's clock increment over
+        the mass (the Hermite crossing time; 0 with ``bridge`` off; see
+        :func:`fpgen.kernels.particle_steps.wall_update`)."""
         rows = walls.rows(eq)
         S, nw = self._A64.shape[0], rows.shape[0]
         coef = np.full((S, 2 * nw), -1.0)
         coef[:, nw:] = 0.0
         for w in range(nw):
             j = int(rows[w, 0])
+            if self._kinetic and walls.bridge and 3 in (rows[w, 3], rows[w, 4]):
+                # no bridge test; the crossing inside the step from the Hermite path, whose
+                # position moves by v dtau / m
+                ok = np.isfinite(self._dtau)
+                coef[ok, nw + w] = self._dtau[ok] / float(eq.mass)
+                continue
             if not walls.bridge or self._kinetic or 3 not in (rows[w, 3], rows[w, 4]):
                 continue
             var = np.sum(self._L64[:, j, :] ** 2, axis=1)
