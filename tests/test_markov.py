@@ -6,6 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy.linalg import expm
 
+import fpgen
 from fpgen import DiscreteTimeChain, MarkovChain
 from fpgen.testing.strategies import generators, probability_vectors
 
@@ -128,3 +129,11 @@ def test_convention_errors_say_what_the_matrix_looks_like():
         MarkovChain.uniform(3, dim=2).transition(np.array([0, 1, 2]), 0.5)
     with pytest.raises(ValueError, match="states in"):
         MarkovChain.uniform(3).transition(np.array([[3]]), 0.5)
+
+
+def test_a_chain_without_transitions_stands_still():
+    # every state absorbing: the grid operator has no transitions (it used to fail to build)
+    ch = fpgen.MarkovChain(np.zeros((3, 3)))
+    sol = fpgen.solve_density(ch, fpgen.Categorical([0.2, 0.3, 0.5]), None, (0.0, 1.0), dt=0.1)
+    np.testing.assert_array_equal(sol.final, [0.2, 0.3, 0.5])
+    np.testing.assert_array_equal(fpgen.mean_exit_time(ch, targets=[0]), [0.0, np.inf, np.inf])

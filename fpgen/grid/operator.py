@@ -1078,6 +1078,8 @@ def _kron_sum_transitions(R: np.ndarray, dim: int):
             src.append(sub[s1])
             dst.append(sub[d1])
             base.append(np.full(sub.shape[1], r1))
+    if not src:  # a chain with no transitions at all: every state is absorbing
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64), np.empty(0)
     return np.concatenate(src), np.concatenate(dst), np.concatenate(base)
 
 
