@@ -123,26 +123,32 @@ def _walls_block(walls, cf, tmp, xs, cnt, key, first, k, exit_at, lo, flag):
     :func:`fpgen.kernels.particle_steps.wall_update` (the one source of the wall step), which
     leaves every other particle as it is."""
     d = tmp.shape[0]
+    n_dead = 0
     for i in range(cnt):
-        flag[i] = exit_at[lo + i] >= 0
-    for j in range(d):  # the dead stay where they died
-        for i in range(cnt):
-            tmp[j, i] = xs[j, i] if flag[i] else tmp[j, i]
+        dead = exit_at[lo + i] >= 0
+        flag[i] = dead
+        n_dead += dead
+    if n_dead > 0:
+        for j in range(d):  # the dead stay where they died
+            for i in range(cnt):
+                tmp[j, i] = xs[j, i] if flag[i] else tmp[j, i]
+    # the screens below use non-short-circuit | and & on booleans: branch-free, so they
+    # vectorise (a NaN compares False and is flagged, for wall_update to leave it as it is)
     for w in range(walls.shape[0]):
         j = int(walls[w, 0])
         wlo = walls[w, 1]
         whi = walls[w, 2]
         for i in range(cnt):
             y = tmp[j, i]
-            flag[i] = flag[i] | (not (y > wlo and y < whi))
+            flag[i] = flag[i] | (not (y > wlo)) | (not (y < whi))
         if int(walls[w, 3]) == WALL_ABSORBING:
             for i in range(cnt):
                 a = float(xs[j, i] - wlo) * float(tmp[j, i] - wlo) * cf[w, i]
-                flag[i] = flag[i] | (cf[w, i] >= 0 and a + a < _NO_CROSSING)
+                flag[i] = flag[i] | ((cf[w, i] >= 0) & (a + a < _NO_CROSSING))
         if int(walls[w, 4]) == WALL_ABSORBING:
             for i in range(cnt):
                 a = float(whi - xs[j, i]) * float(whi - tmp[j, i]) * cf[w, i]
-                flag[i] = flag[i] | (cf[w, i] >= 0 and a + a < _NO_CROSSING)
+                flag[i] = flag[i] | ((cf[w, i] >= 0) & (a + a < _NO_CROSSING))
     for i in range(cnt):
         if flag[i] and exit_at[lo + i] < 0:
             f = wall_update(walls, cf[:, i], tmp, i, xs, i, key, np.uint64(first + i), k)
@@ -207,6 +213,7 @@ def affine_kernel(x, A, L, sidx, lanes, key, first, k0, k1, r, inv_sqrt_r, save_
         si = 0
         while si < n_save and save_idx[si] <= k0:
             si += 1
+        s_filled = -1
         for k in range(k0, k1):
             if walls.shape[0] > 0 and _block_done(exit_at, lo, cnt):  # killed, all of them
                 _fill_block_saves(out, xs, save_idx, si, k1, lo, cnt)
@@ -253,10 +260,12 @@ def affine_kernel(x, A, L, sidx, lanes, key, first, k0, k1, r, inv_sqrt_r, save_
                     for i in range(cnt):
                         tmp[j, i] = tmp[j, i] + a * xi[c, i]
             if walls.shape[0] > 0:
-                for w in range(2 * walls.shape[0]):
-                    c = coef[s, w]
-                    for i in range(cnt):
-                        cfb[w, i] = c
+                if s != s_filled:  # the coefficients of this step matrix, once per change
+                    for w in range(2 * walls.shape[0]):
+                        c = coef[s, w]
+                        for i in range(cnt):
+                            cfb[w, i] = c
+                    s_filled = s
                 _walls_block(walls, cfb, tmp, xs, cnt, key, first + lo, k, exit_at, lo, flag)
             for j in range(d):
                 for i in range(cnt):
@@ -300,6 +309,7 @@ def affine_kernel_f32(x, A, L, sidx, lanes, key, first, k0, k1, r, inv_sqrt_r, s
         si = 0
         while si < n_save and save_idx[si] <= k0:
             si += 1
+        s_filled = -1
         for k in range(k0, k1):
             if walls.shape[0] > 0 and _block_done(exit_at, lo, cnt):  # killed, all of them
                 _fill_block_saves(out, xs, save_idx, si, k1, lo, cnt)
@@ -342,10 +352,12 @@ def affine_kernel_f32(x, A, L, sidx, lanes, key, first, k0, k1, r, inv_sqrt_r, s
                     for i in range(cnt):
                         tmp[j, i] = tmp[j, i] + a * xi[c, i]
             if walls.shape[0] > 0:
-                for w in range(2 * walls.shape[0]):
-                    c = coef[s, w]
-                    for i in range(cnt):
-                        cfb[w, i] = c
+                if s != s_filled:  # the coefficients of this step matrix, once per change
+                    for w in range(2 * walls.shape[0]):
+                        c = coef[s, w]
+                        for i in range(cnt):
+                            cfb[w, i] = c
+                    s_filled = s
                 _walls_block(walls, cfb, tmp, xs, cnt, key, first + lo, k, exit_at, lo, flag)
             for j in range(d):
                 for i in range(cnt):
