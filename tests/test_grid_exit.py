@@ -3,6 +3,7 @@ exact answers (closed forms, the scale/speed quadrature of fpgen.testing, the ga
 with fitted orders in the cell width, and against the particle ensemble's exit times."""
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -427,3 +428,27 @@ def test_a_problem_too_metastable_for_double_precision_is_refused():
     x = g.points()[:, 0]
     with pytest.raises(ValueError, match="too metastable"):
         fpgen.mean_exit_time(_quartic(0.007), g, targets=x >= 1.0)
+
+
+@pytest.mark.parametrize("n", [800, 1600])  # the dense and the ARPACK path of spectral_gap
+def test_metastable_gap_is_twice_the_inverse_transition_time(n):
+    # the double well at T = 0.0125: the spectral gap (9.1e-10, against rates of 1e3) is
+    # 2 / E_{-1}[T_{x >= 1}] up to exponentially small terms (Bovier, Eckhoff, Gayrard & Klein
+    # 2004); measured lambda_1 tau / 2 - 1 = -4e-5.  A zero threshold of 1e-9 times the rate
+    # scale used to return the second eigenvalue (0.96) instead
+    eq = _quartic(0.0125)
+    g = fpgen.Grid((-2.0, 2.0), n)
+    x = g.points()[:, 0]
+    tau = fpgen.mean_exit_time(eq, g, targets=x >= 1.0)[int(np.argmin(np.abs(x + 1.0)))]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        gap = fpgen.spectral_gap(eq, g)
+    assert abs(gap * tau / 2.0 - 1.0) < 1e-3, (gap, tau)
+
+
+def test_a_gap_near_the_round_off_floor_warns():
+    # T = 0.009: a gap of ~4e-13 against a zero eigenvalue computed as ~1e-13
+    g = fpgen.Grid((-2.0, 2.0), 800)
+    with pytest.warns(RuntimeWarning, match="round-off floor"):
+        gap = fpgen.spectral_gap(_quartic(0.009), g)
+    assert 0 < gap < 1e-11
