@@ -29,6 +29,11 @@ walls.
    P(x > 1 before x < -1) against the scale-function ratio, fitted order 2, tolerance 0.1; and
    the fraction of the Brownian ensemble of 4. leaving through 1 against the grid's
    P(reach 1 before 0), within 4 SE.
+8. Metastability, V = x^4/4 - x^2/2 at T = 0.05, 0.025, 0.0125 (E T up to 2.2e9 against rates
+   of 1e3): the mean transition time from -1 to x >= 1 against the Eyring–Kramers formula
+   sqrt(2) pi e^(1/(4T)) (its relative correction must be below 2T: the first Laplace term is
+   1.5T), and the spectral gap against 2 / E T (Bovier, Eckhoff, Gayrard & Klein 2004:
+   exponentially small difference), within 1e-3.
 """
 
 import math
@@ -218,6 +223,31 @@ def run(ctx):
                               "leaving through 1 against the grid's P(reach 1 before 0)", q3, up,
                               atol=4 * se3, why=f"4 SE, N = {n}; exit side from the last state "
                                                 "(a kill by the far wall: below e^-20)"))
+
+    # 8. metastability: Eyring-Kramers and the spectral gap
+    ratios = []
+    for T in (0.05, 0.025, 0.0125):
+        qw = fpgen.FokkerPlanck.from_potential(
+            lambda z: 0.25 * z[..., 0] ** 4 - 0.5 * z[..., 0] ** 2, lambda z: z**3 - z, T)
+        g = fpgen.Grid((-2.0, 2.0), 1600)
+        x = g.points()[:, 0]
+        tau_m = float(fpgen.mean_exit_time(qw, g, targets=x >= 1.0)[int(np.argmin(abs(x + 1)))])
+        ek = math.sqrt(2.0) * math.pi * math.exp(0.25 / T)
+        ratios.append((T, tau_m / ek - 1.0))
+        if T < 0.04:
+            gap = fpgen.spectral_gap(qw, g)
+            checks.append(Check.below(
+                f"double well at T = {T:g}: |lambda_1 E_(-1) T_(x >= 1) / 2 - 1| (E T = "
+                f"{tau_m:.4g}, lambda_1 = {gap:.4g})", 1e-3, abs(gap * tau_m / 2.0 - 1.0),
+                "the small eigenvalue is the inverse mean transition time up to exponentially "
+                "small terms (Bovier, Eckhoff, Gayrard & Klein 2004); 1e-3 covers the gap's "
+                "round-off floor (~1e-4 relative at T = 0.0125)"))
+    T_last, r_last = ratios[-1]
+    checks.append(Check.below(
+        f"Eyring-Kramers: (E T / tau_EK - 1) / T at T = {T_last:g}", 2.0, r_last / T_last,
+        "tau_EK = 2 pi / sqrt(V''(-1) |V''(0)|) e^(dV/T) (Kramers 1940); the first Laplace "
+        "correction of both integrals is 1.5 T; measured (E T / tau_EK - 1) = "
+        + ", ".join(f"{r:.4f} at T = {t:g}" for t, r in ratios)))
 
     # 6. kinetic Langevin, phase-space grid vs ensemble
     kin = fpgen.KineticLangevin(1, gamma=1.0)
