@@ -12,6 +12,7 @@ import fpgen
 from fpgen.particles import pointwise, simulate
 from fpgen.testing import (
     brownian_exit_time,
+    brownian_square_exit_time,
     diffusion_exit_time,
     diffusion_hitting_probability,
     fit_order,
@@ -98,20 +99,6 @@ def test_double_well_reflected_below_absorbed_above():
     assert errs[-1] < 1.5e-4, errs
 
 
-def _square_series(x, y, sigma, L, terms=4000):
-    r""":math:`\tfrac{\sigma^2}{2}\Delta\tau = -1` on the square, absorbing: the 1-D answer
-    :math:`x(L - x)/\sigma^2` minus the harmonic correction that cancels it on y = 0, L,
-    :math:`\sum_{m\ odd} \frac{8L^2}{\sigma^2\pi^3 m^3}\sin\frac{m\pi x}{L}
-    \frac{\cosh(m\pi(y - L/2)/L)}{\cosh(m\pi/2)}` (truncation below 1e-7 at 4000 terms)."""
-    m = np.arange(1, terms + 1, 2)[:, None].astype(float)
-    a = np.abs(m * math.pi * (y[None, :] - 0.5 * L) / L)
-    b = m * math.pi / 2
-    ratio = np.exp(a - b) * (1 + np.exp(-2 * a)) / (1 + np.exp(-2 * b))
-    corr = np.sum(8 * L * L / (sigma**2 * math.pi**3 * m**3) * np.sin(m * math.pi * x[None, :] / L)
-                  * ratio, axis=0)
-    return x * (L - x) / sigma**2 - corr
-
-
 def test_brownian_motion_in_a_square():
     # measured 9.2e-4, 2.4e-4, 6.0e-5, 1.5e-5 (n = 16 .. 128 per axis), slope 1.98
     eq = fpgen.FokkerPlanck(_zero_drift_2d, _unit_noise_2d, 2)
@@ -120,7 +107,7 @@ def test_brownian_motion_in_a_square():
         g = fpgen.Grid([(0.0, 1.0), (0.0, 1.0)], n, boundary="absorbing")
         tau = fpgen.mean_exit_time(eq, g)
         p = g.points()
-        errs.append(float(np.max(np.abs(tau - _square_series(p[:, 0], p[:, 1], 1.0, 1.0)
+        errs.append(float(np.max(np.abs(tau - brownian_square_exit_time(p[:, 0], p[:, 1])
                                         .reshape(g.shape)))))
         hs.append(1.0 / n)
     fit = fit_order(hs, errs)
@@ -452,3 +439,16 @@ def test_a_gap_near_the_round_off_floor_warns():
     with pytest.warns(RuntimeWarning, match="round-off floor"):
         gap = fpgen.spectral_gap(_quartic(0.009), g)
     assert 0 < gap < 1e-11
+
+
+def test_square_exit_time_reference():
+    # the centre of the unit square: twice the torsion value 0.0736713532 of Delta u = -1
+    # (Timoshenko & Goodier); symmetric in x <-> y
+    assert brownian_square_exit_time(np.array(0.5), np.array(0.5)) == pytest.approx(
+        2 * 0.0736713532, abs=1e-9)
+    r = np.random.default_rng(2).random((2, 50))
+    np.testing.assert_allclose(brownian_square_exit_time(r[0], r[1]),
+                               brownian_square_exit_time(r[1], r[0]), rtol=0, atol=1e-9)
+    np.testing.assert_allclose(brownian_square_exit_time(3 * r[0], 3 * r[1], sigma=2.0,
+                                                         length=3.0),
+                               9.0 / 4.0 * brownian_square_exit_time(r[0], r[1]), rtol=1e-12)

@@ -159,6 +159,18 @@ def _walls_block(walls, cf, tmp, xs, cnt, key, first, k, exit_at, lo, flag):
 
 
 @njit(inline="always")
+def _fill_coef(cfb, coef, s, s_filled, cnt):
+    """The bridge coefficients of step matrix s into every column of ``cfb`` (2 n_w, BLOCK),
+    unless they are there already (``s_filled``); returns s."""
+    if s != s_filled:
+        for w in range(cfb.shape[0]):
+            c = coef[s, w]
+            for i in range(cnt):
+                cfb[w, i] = c
+    return s
+
+
+@njit(inline="always")
 def _block_done(exit_at, lo, cnt):
     """Whether every particle of the block has been killed by a wall."""
     for i in range(cnt):
@@ -260,12 +272,7 @@ def affine_kernel(x, A, L, sidx, lanes, key, first, k0, k1, r, inv_sqrt_r, save_
                     for i in range(cnt):
                         tmp[j, i] = tmp[j, i] + a * xi[c, i]
             if walls.shape[0] > 0:
-                if s != s_filled:  # the coefficients of this step matrix, once per change
-                    for w in range(2 * walls.shape[0]):
-                        c = coef[s, w]
-                        for i in range(cnt):
-                            cfb[w, i] = c
-                    s_filled = s
+                s_filled = _fill_coef(cfb, coef, s, s_filled, cnt)
                 _walls_block(walls, cfb, tmp, xs, cnt, key, first + lo, k, exit_at, lo, flag)
             for j in range(d):
                 for i in range(cnt):
@@ -352,12 +359,7 @@ def affine_kernel_f32(x, A, L, sidx, lanes, key, first, k0, k1, r, inv_sqrt_r, s
                     for i in range(cnt):
                         tmp[j, i] = tmp[j, i] + a * xi[c, i]
             if walls.shape[0] > 0:
-                if s != s_filled:  # the coefficients of this step matrix, once per change
-                    for w in range(2 * walls.shape[0]):
-                        c = coef[s, w]
-                        for i in range(cnt):
-                            cfb[w, i] = c
-                    s_filled = s
+                s_filled = _fill_coef(cfb, coef, s, s_filled, cnt)
                 _walls_block(walls, cfb, tmp, xs, cnt, key, first + lo, k, exit_at, lo, flag)
             for j in range(d):
                 for i in range(cnt):

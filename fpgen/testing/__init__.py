@@ -58,6 +58,7 @@ from .catalogue import (
 )
 from .exit_times import (
     brownian_exit_time,
+    brownian_square_exit_time,
     diffusion_exit_time,
     diffusion_hitting_probability,
     random_walk_exit_time,
@@ -86,6 +87,7 @@ __all__ = [
     "reflected_brownian_box", "periodic_brownian_motion", "walled_catalogue",
     "diffusion_exit_time", "brownian_exit_time", "random_walk_exit_time",
     "diffusion_hitting_probability", "random_walk_hitting_probability",
+    "brownian_square_exit_time",
     "euler_maruyama", "milstein", "stochastic_heun",
     "FpgenScheme", "OrderFit", "OrderReport", "fit_order", "strong_errors", "weak_errors",
     "assert_strong_order", "assert_weak_order",

@@ -42,7 +42,12 @@ import numpy as np
 
 import fpgen
 from fpgen.particles import pointwise, simulate
-from fpgen.testing import diffusion_exit_time, diffusion_hitting_probability, fit_order
+from fpgen.testing import (
+    brownian_square_exit_time,
+    diffusion_exit_time,
+    diffusion_hitting_probability,
+    fit_order,
+)
 from fpgen.testing.catalogue import _constant_pointwise
 
 from ..case import Case, Check
@@ -83,17 +88,6 @@ def _drift_2d(x, t, out):
 def _noise_2d(x, t, out):
     out[0] = 1.0
     out[1] = 0.8
-
-
-def _square_series(x, y, terms=4000):
-    """Brownian motion (sigma = 1) in the unit square: x(1 - x) minus the harmonic correction
-    (a single sine series; truncation below 1e-7)."""
-    m = np.arange(1, terms + 1, 2)[:, None].astype(float)
-    a = np.abs(m * math.pi * (y[None, :] - 0.5))
-    b = m * math.pi / 2
-    ratio = np.exp(a - b) * (1 + np.exp(-2 * a)) / (1 + np.exp(-2 * b))
-    corr = np.sum(8.0 / (math.pi**3 * m**3) * np.sin(m * math.pi * x[None, :]) * ratio, axis=0)
-    return x * (1 - x) - corr
 
 
 def _ensemble(eq, x0, n, t_end, dt, walls, method, seed):
@@ -139,7 +133,7 @@ def run(ctx):
     for n in ns2:
         g = fpgen.Grid([(0.0, 1.0), (0.0, 1.0)], n, boundary="absorbing")
         p = g.points()
-        exact = _square_series(p[:, 0], p[:, 1]).reshape(g.shape)
+        exact = brownian_square_exit_time(p[:, 0], p[:, 1]).reshape(g.shape)
         hs2.append(1.0 / n)
         errs2.append(float(np.max(np.abs(fpgen.mean_exit_time(eq2, g) - exact))))
     fit2 = fit_order(hs2, errs2)
