@@ -169,6 +169,8 @@ def hitting_probability(equation, grid: Grid | None = None, *, targets, avoid=No
     free = ~(hit | miss)
     import scipy.sparse as sp
 
+    from .solve import _pattern
+
     G = _pattern(Q) @ sp.diags(free.astype(float))  # reversed jumps into free states only
     reach = _reached(G.tocsr(), hit) & free  # free states that can reach B avoiding A
     out = np.zeros(n)
@@ -228,6 +230,8 @@ def _sure_exit(Q, stop: np.ndarray) -> np.ndarray:
     the graph of Q's pattern, whose edge j -> i (``Q[j, i] > 0``) is the jump i -> j reversed)."""
     import scipy.sparse as sp
 
+    from .solve import _pattern
+
     A = _pattern(Q)
     reach = _reached(A, stop)  # can reach the stop set
     trap = ~reach
@@ -238,15 +242,6 @@ def _sure_exit(Q, stop: np.ndarray) -> np.ndarray:
     A_free.eliminate_zeros()
     doomed = _reached(A_free, trap)  # can reach a state that never stops
     return ~stop & ~doomed
-
-
-def _pattern(Q):
-    """The off-diagonal pattern of Q as a CSR matrix of ones (edge j -> i where Q[j, i] > 0)."""
-    A = Q.tocsr().copy()
-    A.setdiag(0.0)
-    A.eliminate_zeros()
-    A.data[:] = 1.0
-    return A
 
 
 def _reached(A, seeds: np.ndarray) -> np.ndarray:
@@ -306,14 +301,15 @@ class _MMatrixSolver:
     """
 
     def __init__(self, Q, free: np.ndarray, method: str | None, axes: int):
-        n = int(free.sum())
+        from .solve import _default_method
+
         if method is None:
-            method = ("iterative" if (axes >= 4 and n > 20_000) or (axes == 3 and n > 100_000)
-                      else "direct")
+            method = _default_method(axes, int(free.sum()))
         Qc = Q.tocsc()
-        self.M = (-Qc[free][:, free]).T.tocsc()
+        sub = Qc[free][:, free]  # sub[j, i] = Q[j, i]
+        self.M = (-sub).T.tocsc()
         # off-diagonal rates between free states as (i, j, Q[j, i]) triplets, and the slack
-        sub = Qc[free][:, free].tocoo()  # sub[j, i] = Q[j, i]
+        sub = sub.tocoo()
         keep = sub.row != sub.col
         self._i, self._j, self._rate = sub.col[keep], sub.row[keep], sub.data[keep]
         out_rates = np.asarray(Qc[~free][:, free].sum(axis=0)).ravel()

@@ -584,15 +584,30 @@ def steady_state(equation, grid: Grid | None = None, *, t: float = 0.0, fitting:
     return (pi / unit).reshape(shape)
 
 
-def _closed_classes(Q) -> int:
-    """The number of closed communicating classes of the generator Q (column convention): the
-    strongly connected components of its jump graph that no jump leaves."""
+def _default_method(axes: int, n: int) -> str:
+    """The M-matrix solve of ``method=None``: iterative where the LU's fill outgrows it (grids
+    of 4+ axes above 20 000 states, of 3 axes above 100 000), direct otherwise."""
+    return "iterative" if (axes >= 4 and n > 20_000) or (axes == 3 and n > 100_000) else "direct"
+
+
+def _pattern(Q):
+    """The off-diagonal pattern of the generator Q as a CSR matrix of ones (an entry at [j, i]
+    where Q[j, i] > 0: the jump i -> j)."""
     import scipy.sparse as sp
-    from scipy.sparse.csgraph import connected_components
 
     A = sp.csr_matrix(Q).copy()
     A.setdiag(0.0)
     A.eliminate_zeros()
+    A.data[:] = 1.0
+    return A
+
+
+def _closed_classes(Q) -> int:
+    """The number of closed communicating classes of the generator Q (column convention): the
+    strongly connected components of its jump graph that no jump leaves."""
+    from scipy.sparse.csgraph import connected_components
+
+    A = _pattern(Q)
     # the jump i -> j has rate Q[j, i]: as a graph (row -> column), the transpose
     n_comp, label = connected_components(A.T, directed=True, connection="strong")
     coo = A.tocoo()
@@ -622,9 +637,8 @@ def _stationary(Q, method: str | None, axes: int) -> np.ndarray:
     if pi is not None:
         return pi
     n = Q.shape[0]
-    if method is None:  # where the LU's fill outgrows it (4-D: n^2; 3-D: milder)
-        method = ("iterative" if (axes >= 4 and n > 20_000) or (axes == 3 and n > 100_000)
-                  else "direct")
+    if method is None:
+        method = _default_method(axes, n)
     r = int(np.argmin(np.abs(Q.diagonal())))
     for _ in range(2):
         try:

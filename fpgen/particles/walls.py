@@ -254,7 +254,7 @@ def apply_walls_numpy(rows: np.ndarray, coef: np.ndarray, xn: np.ndarray, xo: np
     dead particle's state is reset to ``xo``.
     """
     from ..kernels import rng
-    from ..kernels.particle_steps import STREAM_WALL
+    from ..kernels.particle_steps import STREAM_WALL, hermite_fraction
 
     dt = xn.dtype.type
     nw = rows.shape[0]
@@ -336,8 +336,6 @@ def apply_walls_numpy(rows: np.ndarray, coef: np.ndarray, xn: np.ndarray, xo: np
                                    (hi - y[now]).astype(np.float64)))
             frac = _exit_fractions(alpha, beta, c[now], lam[now], key, pids[idx[now]], k, w)
             if va >= 0:  # kinetic positions: the first zero of the Hermite path
-                from ..kernels.particle_steps import hermite_fraction
-
                 gap = np.where(lower, (y[now] - lo).astype(np.float64),
                                (hi - y[now]).astype(np.float64))
                 for n_ in np.flatnonzero(~(c[now] >= 0) & (lam[now] > 0.0)):
