@@ -93,7 +93,7 @@ def test_steady_state_of_independent_coordinates_is_the_product():
     # dim = 3 copies of a non-reversible chain: the product of one coordinate's law, equal to
     # the solve on all K^3 states of the Kronecker-sum generator (to round-off)
     from fpgen.grid.operator import make_operator
-    from fpgen.grid.solve import _stationary
+    from fpgen.grid.stationary import _stationary
 
     R = _random_generator(5, 3)
     eq = fpgen.MarkovChain(R, dim=3)

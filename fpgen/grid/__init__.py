@@ -16,18 +16,16 @@ in its own time s = T - t.
 Importing this package imports neither numba nor scipy.sparse; the kernels compile on first use.
 """
 
+from .chain import ChainOperator
 from .exit import hitting_probability, mean_exit_time
 from .fluxes import FITTINGS
 from .grid import BOUNDARIES, Grid, PhaseSpaceGrid
-from .operator import (
-    LIMITER_NAMES,
-    TRANSPORT_SCHEMES,
-    ChainOperator,
-    GridOperator,
-    RankOneOperator,
-    make_operator,
-)
-from .solve import DensitySolution, generator, solve_density, spectral_gap, steady_state
+from .operator import LIMITER_NAMES, TRANSPORT_SCHEMES, GridOperator, make_operator
+from .rank_one import RankOneOperator
+from .solution import DensitySolution
+from .solve import solve_density
+from .spectral import spectral_gap
+from .stationary import generator, steady_state
 from .steppers import STEPPERS, StepError
 
 __all__ = [

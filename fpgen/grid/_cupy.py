@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 
 from .expm import _si_krylov, poisson_weights
+from .rank_one import RankOneOperator
 
 __all__ = ["ArrayBackend", "DEVICES", "numpy_backend", "cuda_backend", "to_device",
            "DeviceSparseOperator", "DeviceRankOneOperator", "bicgstab", "gmres", "si_krylov",
@@ -208,7 +209,7 @@ def gmres(matvec, b, x0, dinv, xp, rtol: float = 1e-13, restart: int = 60,
 
 
 def _restore_mass(x, rhs):
-    """Rescale x to the exact mass of rhs (see :meth:`fpgen.grid.operator._SparseOperator.
+    """Rescale x to the exact mass of rhs (see :meth:`fpgen.grid.evolution._SparseOperator.
     solve_shifted`)."""
     target = float(rhs.sum())
     got = float(x.sum())
@@ -263,7 +264,7 @@ class _DeviceOperator:
 
 class DeviceSparseOperator(_DeviceOperator):
     r"""A linear :class:`~fpgen.grid.operator.GridOperator` or
-    :class:`~fpgen.grid.operator.ChainOperator` on the device (see the module docstring)."""
+    :class:`~fpgen.grid.chain.ChainOperator` on the device (see the module docstring)."""
 
     def __init__(self, op, be: ArrayBackend):
         super().__init__(op, be)
@@ -402,7 +403,7 @@ def _identity(n: int):
 
 class DeviceRankOneOperator(_DeviceOperator):
     r"""BGK's rank-one generator :math:`Q = u w^\top - \mathrm{diag}(w)` on the device
-    (:class:`~fpgen.grid.operator.RankOneOperator`): :math:`Qv = u (w^\top v) - w v`,
+    (:class:`~fpgen.grid.rank_one.RankOneOperator`): :math:`Qv = u (w^\top v) - w v`,
     Sherman–Morrison solves, and for BGK the exact :math:`e^{\tau Q}m = e^{-r\tau}m +
     (1 - e^{-r\tau})\pi\,\mathbf 1^\top m`."""
 
@@ -454,8 +455,6 @@ class DeviceRankOneOperator(_DeviceOperator):
 def to_device(op, device: str, backend: ArrayBackend | None = None):
     """The device twin of a grid, chain or BGK operator (``device="cuda"``; ``backend`` overrides
     the array functions, e.g. :func:`numpy_backend` in tests)."""
-    from .operator import RankOneOperator
-
     if device not in DEVICES or device == "cpu":
         raise ValueError(f"device must be one of {DEVICES}; got {device!r}")
     be = backend if backend is not None else _BACKENDS[device]()

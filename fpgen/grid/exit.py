@@ -40,7 +40,8 @@ import numpy as np
 from .._checks import as_positive_int, as_real
 from ..equations import ReversedBGK, ReversedMarkovChain
 from .grid import Grid
-from .operator import RankOneOperator
+from .rank_one import RankOneOperator
+from .stationary import _M_MATRIX_LU, _default_method, _iterative_pinned, _linear_operator, _pattern
 
 __all__ = ["mean_exit_time", "hitting_probability"]
 
@@ -169,8 +170,6 @@ def hitting_probability(equation, grid: Grid | None = None, *, targets, avoid=No
     free = ~(hit | miss)
     import scipy.sparse as sp
 
-    from .solve import _pattern
-
     G = _pattern(Q) @ sp.diags(free.astype(float))  # reversed jumps into free states only
     reach = _reached(G.tocsr(), hit) & free  # free states that can reach B avoiding A
     out = np.zeros(n)
@@ -184,8 +183,6 @@ def hitting_probability(equation, grid: Grid | None = None, *, targets, avoid=No
 
 def _operator(equation, grid, t, fitting, transport, method, name):
     """The linear operator of a time-homogeneous exit problem, the states' shape and t."""
-    from .solve import _linear_operator
-
     if isinstance(equation, (ReversedBGK, ReversedMarkovChain)):
         raise ValueError("a reversed equation runs over a finite horizon; its exit time is not "
                          "that of a time-homogeneous process (use simulate with walls instead)")
@@ -229,8 +226,6 @@ def _sure_exit(Q, stop: np.ndarray) -> np.ndarray:
     those that cannot reach a state that cannot reach ``stop`` (two breadth-first searches on
     the graph of Q's pattern, whose edge j -> i (``Q[j, i] > 0``) is the jump i -> j reversed)."""
     import scipy.sparse as sp
-
-    from .solve import _pattern
 
     A = _pattern(Q)
     reach = _reached(A, stop)  # can reach the stop set
@@ -301,8 +296,6 @@ class _MMatrixSolver:
     """
 
     def __init__(self, Q, free: np.ndarray, method: str | None, axes: int):
-        from .solve import _default_method
-
         if method is None:
             method = _default_method(axes, int(free.sum()))
         Qc = Q.tocsc()
@@ -324,8 +317,6 @@ class _MMatrixSolver:
     def _factor(self):
         from scipy.sparse.linalg import splu
 
-        from .solve import _M_MATRIX_LU
-
         if self._lu is None:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -337,8 +328,6 @@ class _MMatrixSolver:
             return self._factor().solve(r)
         from scipy.sparse.linalg import LinearOperator, gmres, spilu
 
-        from .solve import _M_MATRIX_LU
-
         if self._ilu is None:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -348,8 +337,6 @@ class _MMatrixSolver:
         return d
 
     def solve(self, b: np.ndarray) -> np.ndarray:
-        from .solve import _iterative_pinned
-
         x = _iterative_pinned(self.M, b) if self.method == "iterative" else None
         if x is None:
             self.method = "direct"

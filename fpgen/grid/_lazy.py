@@ -1,0 +1,21 @@
+"""Deferred imports: importing :mod:`fpgen.grid` imports neither numba nor scipy.sparse.
+
+The compiled kernels (:mod:`fpgen.kernels.grid_ops`, which import numba) and scipy.sparse load on
+the first call that needs them.
+"""
+
+from __future__ import annotations
+
+
+def kernels():
+    """:mod:`fpgen.kernels.grid_ops` (numba), imported on first use."""
+    from ..kernels import grid_ops
+
+    return grid_ops
+
+
+def sparse():
+    """:mod:`scipy.sparse`, imported on first use."""
+    import scipy.sparse as sp
+
+    return sp

@@ -1,0 +1,199 @@
+r"""The result of :func:`~fpgen.grid.solve_density`: densities at the save times and diagnostics.
+
+Time convention: t = 0 is the data (the initial density) and time runs toward equilibrium; a
+reversed equation runs in its own time s = T - t.
+
+:meth:`DensitySolution.save` writes a compressed ``.npz`` file (the arrays, and the settings as
+JSON under ``meta``) that :meth:`DensitySolution.load` reads back.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+
+from .grid import Grid
+
+__all__ = ["DensitySolution", "SaveDiagnostics"]
+
+
+@dataclass(frozen=True, eq=False)
+class SaveDiagnostics:
+    r"""The per-save diagnostics of a run, one entry per save time (see :class:`DensitySolution`).
+
+    mass : mass on the grid; absorbed : mass in the cemetery state; minimum : smallest density
+    value; steps : time steps taken up to the save; relative_entropy : :math:`\mathrm{KL}(q_t
+    \,\|\, \pi)`, or None when no equilibrium is known.
+    """
+
+    mass: np.ndarray
+    absorbed: np.ndarray
+    minimum: np.ndarray
+    steps: np.ndarray
+    relative_entropy: np.ndarray | None = None
+
+
+class DensitySolution:
+    r"""Densities at the save times and diagnostics of a :func:`~fpgen.grid.solve_density` run.
+
+    Attributes
+    ----------
+    times : (n_save,) the save times (the equation's own time)
+    densities : (n_save, *shape) densities on the grid cells (probabilities for a chain)
+    grid : the Grid (None for a Markov chain or a categorical BGK)
+    mass : (n_save,) mass on the grid, :math:`\sum_i p_i |\text{cell}|` (the survival
+        probability when a boundary absorbs)
+    absorbed : (n_save,) mass in the cemetery state (0 without absorbing boundaries)
+    minimum : (n_save,) smallest density value
+    relative_entropy : (n_save,) :math:`\mathrm{KL}(q_t \,\|\, \pi)` of the normalised cell masses
+        to the equilibrium's normalised cell masses, or None when no equilibrium is known
+    steps : (n_save,) number of time steps taken up to each save time
+    stepper, dt, wall_time, info (a dict of settings)
+
+    ``diagnostics`` (a :class:`SaveDiagnostics`) supplies mass, absorbed, minimum, steps and
+    relative_entropy.
+    """
+
+    def __init__(self, times, densities, grid: Grid | None, diagnostics: SaveDiagnostics,
+                 stepper: str, dt, wall_time: float, info: dict | None = None):
+        self.times = np.asarray(times, dtype=float)
+        self.densities = np.asarray(densities, dtype=float)
+        self.grid = grid
+        d = diagnostics
+        self.mass = np.asarray(d.mass, dtype=float)
+        self.absorbed = np.asarray(d.absorbed, dtype=float)
+        self.minimum = np.asarray(d.minimum, dtype=float)
+        self.relative_entropy = (None if d.relative_entropy is None
+                                 else np.asarray(d.relative_entropy, dtype=float))
+        self.steps = np.asarray(d.steps, dtype=np.int64)
+        self.stepper = stepper
+        self.dt = dt
+        self.wall_time = float(wall_time)
+        self.info = dict(info or {})
+
+    @property
+    def survival(self) -> np.ndarray:
+        """Mass still on the grid (with absorbing boundaries: the survival probability)."""
+        return self.mass
+
+    @property
+    def total_mass(self) -> np.ndarray:
+        """Grid plus cemetery mass (conserved to round-off)."""
+        return self.mass + self.absorbed
+
+    @property
+    def final(self) -> np.ndarray:
+        """The density at the last save time."""
+        return self.densities[-1]
+
+    def __len__(self) -> int:
+        return self.times.size
+
+    def at(self, t: float) -> np.ndarray:
+        """The density saved at time t (it must be one of ``times``)."""
+        i = np.nonzero(np.isclose(self.times, t, rtol=1e-12, atol=1e-14))[0]
+        if i.size == 0:
+            raise ValueError(f"t = {t} is not a save time; save times are {self.times.tolist()}")
+        return self.densities[i[0]]
+
+    def mean(self) -> np.ndarray:
+        """Mean of the normalised density at every save time, shape (n_save, ndim) (for a chain:
+        the mean state index of each coordinate)."""
+        if self.grid is None:
+            P = self.densities
+            dims = P.ndim - 1
+            out = np.empty((self.times.size, dims))
+            for c in range(dims):
+                marg = P.sum(axis=tuple(1 + i for i in range(dims) if i != c))
+                out[:, c] = marg @ np.arange(marg.shape[-1]) / marg.sum(-1)
+            return out
+        g = self.grid
+        out = np.empty((self.times.size, g.ndim))
+        for a in range(g.ndim):
+            marg = g.marginal(self.densities, a)
+            out[:, a] = (marg @ g.centres(a)) / marg.sum(-1)
+        return out
+
+    def marginal(self, axes) -> np.ndarray:
+        """Densities integrated over every axis not in ``axes`` (all save times)."""
+        if self.grid is None:
+            raise ValueError("a chain solution has no axes to integrate out")
+        return self.grid.marginal(self.densities, axes)
+
+    def score_function(self, floor: float = 1e-250):
+        r"""The score :math:`\nabla\log p_t` interpolated from the saved densities, as a callable
+        ``score(x, t)`` (x of shape (n, ndim), forward time t within the saved times) to pass to
+        ``eq.reverse(score, lam, T)``.
+
+        :math:`\log p` (floored at ``floor`` times the largest value) is differentiated with
+        second-order central differences (one-sided at the edges), interpolated multilinearly
+        in space (clamped to the box) and linearly in time between save times. Its accuracy is
+        that of the grid and of the save-time spacing.
+        """
+        if self.grid is None:
+            raise ValueError("a chain solution has no spatial score (use the chain's ratios)")
+        from scipy.interpolate import RegularGridInterpolator
+
+        g = self.grid
+        grads = []
+        for p in self.densities:
+            logp = np.log(np.maximum(p, floor * max(float(p.max()), 1e-300)))
+            gr = np.gradient(logp, *g.spacing, edge_order=2) if g.ndim > 1 else [
+                np.gradient(logp, g.spacing[0], edge_order=2)]
+            grads.append(np.stack(gr, axis=-1))
+        interps = [RegularGridInterpolator(g.axes, gr, bounds_error=False, fill_value=None)
+                   for gr in grads]
+        times = self.times
+        lower, upper = g.lower + 0.5 * g.spacing, g.upper - 0.5 * g.spacing
+
+        def score(x, t):
+            x = np.clip(np.asarray(x, dtype=float), lower, upper)
+            t = float(t)
+            if t < times[0] - 1e-12 or t > times[-1] + 1e-12:
+                raise ValueError(f"t = {t} is outside the saved times [{times[0]}, {times[-1]}]")
+            j = int(np.clip(np.searchsorted(times, t) - 1, 0, times.size - 2)) if times.size > 1 else 0
+            if times.size == 1:
+                return interps[0](x)
+            w = (t - times[j]) / (times[j + 1] - times[j])
+            w = min(max(w, 0.0), 1.0)
+            return (1.0 - w) * interps[j](x) + w * interps[j + 1](x)
+
+        return score
+
+    def save(self, path) -> None:
+        """Write the solution to a ``.npz`` file (:meth:`load` reads it back)."""
+        meta = {"stepper": self.stepper, "dt": self.dt, "wall_time": self.wall_time,
+                "info": self.info, "grid": None if self.grid is None else self.grid.to_dict()}
+        arrays = dict(times=self.times, densities=self.densities, mass=self.mass,
+                      absorbed=self.absorbed, minimum=self.minimum, steps=self.steps,
+                      meta=np.array(json.dumps(meta, default=_json_default)))
+        if self.relative_entropy is not None:
+            arrays["relative_entropy"] = self.relative_entropy
+        np.savez_compressed(path, **arrays)
+
+    @classmethod
+    def load(cls, path) -> DensitySolution:
+        """Read a solution written by :meth:`save`."""
+        with np.load(path, allow_pickle=False) as f:
+            meta = json.loads(str(f["meta"]))
+            grid = None if meta["grid"] is None else Grid.from_dict(meta["grid"])
+            diagnostics = SaveDiagnostics(
+                f["mass"], f["absorbed"], f["minimum"], f["steps"],
+                f["relative_entropy"] if "relative_entropy" in f.files else None)
+            return cls(f["times"], f["densities"], grid, diagnostics, meta["stepper"], meta["dt"],
+                       meta["wall_time"], meta["info"])
+
+    def __repr__(self) -> str:
+        return (f"DensitySolution(times={self.times.size} saves in [{self.times[0]:g}, "
+                f"{self.times[-1]:g}], shape={self.densities.shape[1:]}, stepper={self.stepper!r}, "
+                f"steps={int(self.steps[-1])})")
+
+
+def _json_default(o):
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    return repr(o)
