@@ -85,12 +85,12 @@ def _x0(n=100, d=1, value=0.5):
     ],
 )
 def test_bad_arguments_are_refused_before_any_work(kwargs, exc, match, monkeypatch):
-    from fpgen.particles import _steppers
+    from fpgen.particles import steppers
 
     def no_work(*a, **k):  # any stepping would call this
         raise AssertionError("work started before the arguments were checked")
 
-    monkeypatch.setattr(_steppers.AffineStepper, "run_numpy", no_work)
+    monkeypatch.setattr(steppers.AffineStepper, "run_numpy", no_work)
     args = {"x0": _x0(), "t_span": (0.0, 1.0), "dt": 0.1}
     args.update(kwargs)
     x0 = args.pop("x0")
@@ -345,7 +345,6 @@ def test_progress_bar_is_off_by_default_and_shows_when_asked(capsys):
         k["file"] = buf
         return orig(*a, **k)
 
-    import fpgen.particles._simulate  # noqa: F401
     tqdm.auto.tqdm = tq
     try:
         simulate(OU, _x0(10), (0, 1), dt=0.1, progress=True)
