@@ -192,30 +192,31 @@ def ceilings(arrays: _Arrays, repeat: int, quick: bool) -> dict:
 
 def gbm(arrays: _Arrays, repeat: int, quick: bool) -> dict:
     """The DiffEqGPU case: kernel alone, and simulate() end to end on device arrays."""
-    from fpgen.kernels.rng import seed_key
-    from fpgen.particles._cuda import Device, runner_for
-    from fpgen.particles._setup import make_grid
-    from fpgen.particles._steppers import make_stepper
+    from fpgen.particles import METHODS
+    from fpgen.particles.execution.device import Device
+    from fpgen.particles.steppers import Chunk
+    from fpgen.particles.timegrid import make_grid
 
     n = SIZES["gbm"] // (8 if quick else 1)
     h = 1.0 / GBM_STEPS  # 2^-8
     eq = fpgen.FokkerPlanck(gbm_drift, gbm_noise, 3, noise="diagonal")
     grid = make_grid((0.0, 1.0), h, None, None)
     assert grid.n_steps == GBM_STEPS
-    stepper = make_stepper(eq, "euler_maruyama", grid, seed_key(1), 1, np.float32)
+    em = METHODS["euler_maruyama"]
+    stepper = em.build(eq, grid, 1, np.float32)
     dev = Device()
-    runner = runner_for(stepper, dev)
+    runner = em.runner(stepper, dev)
     t0 = time.perf_counter()
     compile_s = runner.compile(np.float32)
     compile_s = max(compile_s, time.perf_counter() - t0)
     x = dev.full((n, 3), 0.1, np.float32)
     out = dev.empty((1, n, 3), np.float32)
     save = dev.from_host(grid.save_idx)
-    jumps = dev.full((1,), 0, np.int64)
-    bad = dev.full((n,), -1, np.int64)
+    chunk = Chunk(x, 0, out, save, dev.full((1,), 0, np.int64), None,
+                  dev.full((n,), -1, np.int64))
 
     def kernel():
-        runner.run(x, 0, 0, GBM_STEPS, save, out, jumps, bad)
+        runner.run(chunk, 0, GBM_STEPS)
 
     t_kernel = _best(kernel, repeat)
     u0 = arrays.full((n, 3), 0.1, np.float32)
@@ -252,10 +253,10 @@ def gbm(arrays: _Arrays, repeat: int, quick: bool) -> dict:
 
 
 def ou(arrays: _Arrays, repeat: int, quick: bool) -> dict:
-    from fpgen.kernels.rng import seed_key
-    from fpgen.particles._cuda import Device, runner_for
-    from fpgen.particles._setup import make_grid
-    from fpgen.particles._steppers import make_stepper
+    from fpgen.particles import METHODS
+    from fpgen.particles.execution.device import Device
+    from fpgen.particles.steppers import Chunk
+    from fpgen.particles.timegrid import make_grid
 
     n, steps = SIZES["ou"] // (4 if quick else 1), 256
     h = 1e-3
@@ -271,17 +272,18 @@ def ou(arrays: _Arrays, repeat: int, quick: bool) -> dict:
         has_torch = False
     for dtype in (np.float32, np.float64):
         name = np.dtype(dtype).name
-        stepper = make_stepper(eq, "euler_maruyama", grid, seed_key(2), 2, dtype)
-        runner = runner_for(stepper, dev)
+        em = METHODS["euler_maruyama"]
+        stepper = em.build(eq, grid, 2, dtype)
+        runner = em.runner(stepper, dev)
         compile_s = runner.compile(dtype)
         x = dev.full((n, 1), 0.0, dtype)
         out = dev.empty((1, n, 1), dtype)
         save = dev.from_host(grid.save_idx)
-        jumps = dev.full((1,), 0, np.int64)
-        bad = dev.full((n,), -1, np.int64)
+        chunk = Chunk(x, 0, out, save, dev.full((1,), 0, np.int64), None,
+                      dev.full((n,), -1, np.int64))
 
-        def fused(runner=runner, x=x, out=out, save=save, jumps=jumps, bad=bad):
-            runner.run(x, 0, 0, steps, save, out, jumps, bad)
+        def fused(runner=runner, chunk=chunk):
+            runner.run(chunk, 0, steps)
 
         t = _best(fused, repeat)
         row = {"compile_s": compile_s, "fused_s": t, "fused_rate": n * steps / t,

@@ -8,6 +8,7 @@ generation runs the reversed dynamics from t = T back to 0.
 ``import fpgen`` imports neither torch, CuPy nor numba's CUDA target.
 """
 
+from ._version import __version__
 from .backends import backends
 from .distributions import (
     Boltzmann,
@@ -55,8 +56,6 @@ from .schedules import (
     get_schedule,
     vp_linear,
 )
-
-__version__ = "0.1.0"
 
 __all__ = [
     "Distribution",

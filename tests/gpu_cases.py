@@ -242,8 +242,8 @@ def check_statistics() -> None:
     from numba import cuda
 
     from fpgen.particles import Histogram, NonFiniteStateError
-    from fpgen.particles._cuda import Device, reduce_on_device
-    from fpgen.particles._stats import REDUCE_BLOCK, StatsSpec, StreamReducer
+    from fpgen.particles.execution.device import Device, reduce_on_device
+    from fpgen.particles.stats import REDUCE_BLOCK, StatsSpec, StreamReducer
 
     dev = Device()
     rng = np.random.default_rng(1)
@@ -293,10 +293,12 @@ def check_stepwise() -> None:
     equal the host's bit for bit; the namespace-generic loop with DeviceFields (NumPy standing in
     for CuPy) follows the NumPy backend."""
     from fpgen.kernels.rng import seed_key
-    from fpgen.particles._cuda import Device, DeviceBrownianSource, DeviceFields
-    from fpgen.particles._noise import BrownianSource
-    from fpgen.particles._setup import make_grid
-    from fpgen.particles._steppers import make_stepper
+    from fpgen.particles import METHODS
+    from fpgen.particles.execution.device import Device
+    from fpgen.particles.execution.stepwise_device import DeviceBrownianSource, DeviceFields
+    from fpgen.particles.noise import BrownianSource
+    from fpgen.particles.steppers import Chunk
+    from fpgen.particles.timegrid import make_grid
 
     dev = Device()
     key = seed_key(11)
@@ -329,12 +331,12 @@ def check_stepwise() -> None:
         kw = dict(dt=0.05, method=method, seed=8, save_at=[0.4, 0.8])
         ref = simulate(eq, x0, (0.0, 0.8), backend="numpy", **kw)
         grid = make_grid((0.0, 0.8), 0.05, [0.4, 0.8], None)
-        stepper = make_stepper(eq, method, grid, seed_key(8), 8, np.float64)
-        x = x0.copy()
+        stepper = METHODS[method].build(eq, grid, 8, np.float64)
         out = np.empty((2, 50, d))
         src = (DeviceBrownianSource(dev, stepper.key, stepper.lanes, grid.r, 0, 50, np.float64)
                if stepper.scheme == "em" else None)
-        stepper.run_stepwise(x, 0, 0, grid.n_steps, grid.save_idx, out, lambda k: None, np,
+        chunk = Chunk(x0.copy(), 0, out, grid.save_idx, None)
+        stepper.run_stepwise(chunk, 0, grid.n_steps, lambda k: None, np,
                              DeviceFields(eq, np.float64, np), src)
         np.testing.assert_allclose(out, ref.states, rtol=1e-12, atol=1e-12, err_msg=repr(eq))
     try:

@@ -8,7 +8,7 @@ import pytest
 distributed = pytest.importorskip("distributed")
 
 import fpgen  # noqa: E402
-from fpgen.distributed import ChunkError, plan_chunks  # noqa: E402
+from fpgen.distributed import ChunkError, Cluster, plan_chunks  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -98,12 +98,17 @@ def test_tree_reduction_matches_to_rounding(client):
               stats=["moments", fpgen.Histogram(10, (-3.0, 3.0))])
     one = fpgen.simulate(eq, law, (0.0, 1.0), **kw)
     tree = simulate_on_cluster(eq, law, (0.0, 1.0), client=client, reduction="tree", **kw)
-    assert tree.settings["n_chunks"] == 8
+    assert tree.settings["n_chunks"] == 8 and tree.settings["reduction"] == "tree"
+    # the same options reach simulate itself through a Cluster
+    again = fpgen.simulate(eq, law, (0.0, 1.0), client=Cluster(client, reduction="tree"), **kw)
+    assert _same(again.mean, tree.mean) and again.settings["reduction"] == "tree"
     np.testing.assert_allclose(tree.mean, one.mean, rtol=1e-13, atol=1e-15)
     np.testing.assert_allclose(tree.cov, one.cov, rtol=1e-12)
     assert _same(one.hist_counts, tree.hist_counts)
     with pytest.raises(ValueError, match="reduction must be"):
         simulate_on_cluster(eq, law, (0.0, 1.0), client=client, reduction="ring", **kw)
+    with pytest.raises(ValueError, match="reduction must be"):
+        Cluster(client, reduction="ring")
 
 
 def test_markov_chain_counts(client):

@@ -33,7 +33,7 @@ _SCRIPT = textwrap.dedent(r"""
     sys.path.insert(0, {tests!r})
     import gpu_cases as G
     from fpgen.kernels import cuda_loops as K
-    from fpgen.particles._cuda import generic_function
+    from fpgen.particles.execution.runners import generic_function
 
     f64, f32, i64, u64, b1 = nt.float64, nt.float32, nt.int64, nt.uint64, nt.boolean
 

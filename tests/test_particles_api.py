@@ -31,6 +31,7 @@ from fpgen.particles import (
     fitting_methods,
     load_result,
     simulate,
+    solver_table,
 )
 
 OU = OrnsteinUhlenbeck(1)
@@ -85,12 +86,12 @@ def _x0(n=100, d=1, value=0.5):
     ],
 )
 def test_bad_arguments_are_refused_before_any_work(kwargs, exc, match, monkeypatch):
-    from fpgen.particles import _steppers
+    from fpgen.particles import steppers
 
     def no_work(*a, **k):  # any stepping would call this
         raise AssertionError("work started before the arguments were checked")
 
-    monkeypatch.setattr(_steppers.AffineStepper, "run_numpy", no_work)
+    monkeypatch.setattr(steppers.AffineStepper, "run_numpy", no_work)
     args = {"x0": _x0(), "t_span": (0.0, 1.0), "dt": 0.1}
     args.update(kwargs)
     x0 = args.pop("x0")
@@ -165,16 +166,61 @@ def test_every_method_is_in_the_table_with_orders():
     assert res.method == "exact" and math.isinf(res.strong_order)
 
 
-def test_solver_table_in_docs_lists_every_method():
+def test_solver_table_in_docs_is_the_generated_one():
     import pathlib
 
     import fpgen.particles as P
 
     doc = pathlib.Path(__file__).resolve().parents[1] / "docs" / "solvers.md"
     text = doc.read_text()
+    begin = text.index("-->\n", text.index("<!-- solver-table")) + 4
+    end = text.index("<!-- /solver-table -->")
+    assert text[begin:end].strip() == P.solver_table(), (
+        "docs/solvers.md's table differs from fpgen.particles.solver_table(): paste the output "
+        "of python -c 'import fpgen.particles as P; print(P.solver_table())'")
     for name in METHODS:
         assert f"`{name}`" in text, name
         assert name in P.__doc__
+    with pytest.raises(ValueError, match="markdown"):
+        P.solver_table("html")
+
+
+def test_a_new_method_is_one_registered_class():
+    # a method defined outside fpgen: defining the class registers it; simulate, the fitting
+    # list, the refusal message and the solver table know it; a method without a CUDA kernel
+    # would fall back to NumPy on backend="cuda"
+    from fpgen.particles import Method
+    from fpgen.particles.steppers import CallableStepper
+
+    class ForwardEuler(Method):
+        name = "forward_euler_test"
+        scheme = "X += h f(X, t)"
+        fits = "VelocityODE"
+        strong, weak = 1.0, 1.0
+        reference = "Euler (1768)"
+        preference = 3
+
+        def accepts(self, eq):
+            return isinstance(eq, VelocityODE)
+
+        def stepper(self, eq, grid, seed, dtype=np.float64):
+            return CallableStepper(eq, "em", grid, seed, dtype)  # Euler on an ODE
+
+    try:
+        ode = VelocityODE(lambda x, t: -x, 1)
+        assert fitting_methods(ode) == ["heun", "forward_euler_test", "euler_maruyama"]
+        res = simulate(ode, _x0(), (0, 1), dt=0.25, method="forward_euler_test")
+        np.testing.assert_allclose(res.final, 0.5 * 0.75**4, rtol=1e-14)
+        assert res.method == "forward_euler_test" and res.strong_order == 1.0
+        with pytest.raises(ValueError, match="methods that fit: exact, euler_maruyama$"):
+            simulate(OU, _x0(), (0, 1), dt=0.25, method="forward_euler_test")
+        assert "`forward_euler_test`" in solver_table()
+        assert not METHODS["forward_euler_test"].gpu
+        with pytest.raises(ValueError, match="already registered"):
+            type("Again", (Method,), {"name": "forward_euler_test"})
+    finally:
+        METHODS.pop("forward_euler_test", None)
+    assert "forward_euler_test" not in fitting_methods(VelocityODE(lambda x, t: -x, 1))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -345,7 +391,6 @@ def test_progress_bar_is_off_by_default_and_shows_when_asked(capsys):
         k["file"] = buf
         return orig(*a, **k)
 
-    import fpgen.particles._simulate  # noqa: F401
     tqdm.auto.tqdm = tq
     try:
         simulate(OU, _x0(10), (0, 1), dt=0.1, progress=True)

@@ -309,7 +309,7 @@ def test_numpy_and_numba_backends_draw_the_same_increments(case):
 
 
 def test_pure_numpy_twin_of_the_brownian_fill_gives_the_same_bits(monkeypatch):
-    from fpgen.particles import _noise
+    from fpgen.particles import noise as _noise
 
     eq = KineticLangevin(1, gamma=1.2)
     x0 = np.zeros((700, 2))

@@ -107,11 +107,10 @@ def test_reversed_bgk_recovers_the_earlier_marginal():
     T, eps, n = 2.0, 0.1, 40_000
     rev = bgk.reverse(p0, T=T)
     # the vectorised rates used by the solver are the equation's own
-    from fpgen.kernels.rng import seed_key
-    from fpgen.particles._setup import make_grid
-    from fpgen.particles._steppers import BGKStepper
+    from fpgen.particles.steppers import BGKStepper
+    from fpgen.particles.timegrid import make_grid
 
-    stepper = BGKStepper(rev, False, make_grid((0, T - eps), 0.1), seed_key(0), 0)
+    stepper = BGKStepper(rev, False, make_grid((0, T - eps), 0.1), 0)
     y = np.array([[4.1, 3.9], [0.0, 0.5], [-2.0, 0.1]])
     s = np.array([0.3, 1.0, 1.7])
     lam = stepper._rates(y, s)

@@ -52,7 +52,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["Walls", "WALL_KINDS"]
+from ..equations.kinetic import KineticLangevin
+from ..grid import PhaseSpaceGrid
+
+__all__ = ["Walls", "WALL_KINDS", "apply_walls_numpy"]
 
 _BIG = 1e300
 _NO_CROSSING = 37.5  # as fpgen.kernels.particle_steps: exp(-37.5) < 2^-54
@@ -135,8 +138,6 @@ class Walls:
         wraps, ``absorbing`` absorbs.  A :class:`~fpgen.PhaseSpaceGrid` gives walls on its
         position axes only (its velocity bounds truncate the velocities, they are not walls)."""
         n = getattr(grid, "dim", None)
-        from ..grid import PhaseSpaceGrid
-
         axes = range(n) if isinstance(grid, PhaseSpaceGrid) else range(grid.ndim)
         bounds = [(float(grid.lower[a]), float(grid.upper[a])) for a in axes]
         kinds = [(_FROM_GRID[grid.boundary[a][0]], _FROM_GRID[grid.boundary[a][1]]) for a in axes]
@@ -157,8 +158,6 @@ class Walls:
         """(n_w, 6) float64 wall rows for ``eq`` (see
         :func:`fpgen.kernels.particle_steps.wall_update`): axis, lo, hi, lower code, upper code,
         velocity axis of a kinetic position (-1: none)."""
-        from ..equations.kinetic import KineticLangevin
-
         kinetic = isinstance(eq, KineticLangevin)
         n_axes = eq.dim if kinetic else eq.state_dim
         what = (f"the {n_axes} position axes of KineticLangevin(dim={n_axes})" if kinetic
@@ -213,6 +212,13 @@ class Walls:
         return hash(repr(self))
 
 
+def _kernels():
+    """The kernel modules (they import numba: loaded on first use, not when fpgen is imported)."""
+    from ..kernels import particle_steps, rng
+
+    return rng, particle_steps
+
+
 def _interval(lo, hi, clo, chi) -> str:
     left = "(" if clo == 3 else "["
     right = ")" if chi in (2, 3) else "]"
@@ -253,9 +259,8 @@ def apply_walls_numpy(rows: np.ndarray, coef: np.ndarray, xn: np.ndarray, xo: np
     :func:`fpgen.kernels.particle_steps.crossing_fraction`, the kernels' own source), and a
     dead particle's state is reset to ``xo``.
     """
-    from ..kernels import rng
-    from ..kernels.particle_steps import STREAM_WALL, hermite_fraction
-
+    rng, steps = _kernels()
+    STREAM_WALL, hermite_fraction = steps.STREAM_WALL, steps.hermite_fraction
     dt = xn.dtype.type
     nw = rows.shape[0]
     alive = exit_at < 0
@@ -354,9 +359,8 @@ def _exit_fractions(alpha: np.ndarray, beta: np.ndarray, c: np.ndarray, lam: np.
     """The NumPy twin of the kernels' ``_exit_fraction`` on the particles killed by row w:
     the draws vectorised, :func:`~fpgen.kernels.particle_steps.crossing_fraction` (plain
     Python on floats: the same libm calls as the CPU kernels) per particle."""
-    from ..kernels import rng
-    from ..kernels.particle_steps import STREAM_EXIT, crossing_fraction
-
+    rng, steps = _kernels()
+    STREAM_EXIT, crossing_fraction = steps.STREAM_EXIT, steps.crossing_fraction
     frac = np.ones(alpha.shape[0])
     m = np.flatnonzero(c > 0.0)
     if m.shape[0]:

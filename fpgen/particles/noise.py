@@ -15,14 +15,13 @@ import math
 import numpy as np
 
 from .._checks import as_positive_int
+from ..distributions import Categorical, Gaussian, GaussianMixture
+from .inputs import SAMPLE_BLOCK
+from .timegrid import make_grid
 
 __all__ = ["BROWNIAN_ENGINE", "BrownianSource", "brownian_increments", "KernelLaw", "kernel_law",
-           "LandingSampler", "event_uniforms", "lane_uniforms", "initial_states", "SAMPLE_BLOCK"]
+           "LandingSampler", "event_uniforms", "lane_uniforms"]
 
-#: Initial conditions drawn from a Distribution come in fixed blocks of this many particles,
-#: each from its own generator keyed by (seed, block), so they do not depend on the chunking.
-SAMPLE_BLOCK = 4096
-_INIT_TAG = 0x1A17
 _FALLBACK_TAG = 0x1A4D
 
 
@@ -144,8 +143,6 @@ def brownian_increments(seed: int, n_particles: int, t_span, dt: float, noise_di
     pathwise solution of geometric Brownian motion in a strong-order test.  Time convention:
     t = 0 is the data; the grid runs from ``t_span[0]`` to ``t_span[1]``.
     """
-    from ._setup import make_grid
-
     rng = _rng()
     key = rng.seed_key(seed)
     n = as_positive_int(n_particles, "n_particles")
@@ -211,8 +208,6 @@ def _eigen_factor(cov: np.ndarray) -> np.ndarray:
 
 def kernel_law(dist) -> KernelLaw | None:
     """The kernel form of an unbatched Gaussian, GaussianMixture or Categorical; else None."""
-    from ..distributions import Categorical, Gaussian, GaussianMixture
-
     if isinstance(dist, Categorical):
         if dist.batch_shape != ():
             return None
@@ -289,18 +284,3 @@ class LandingSampler:
             draws = draws.reshape(SAMPLE_BLOCK, -1)
             out[sel] = draws[(pids[sel] % np.uint64(SAMPLE_BLOCK)).astype(np.int64)]
         return out
-
-
-def initial_states(dist, seed: int, lo: int, hi: int, discrete: bool) -> np.ndarray:
-    """Particles ``lo .. hi-1`` of an initial law: fixed blocks of ``SAMPLE_BLOCK`` draws, each
-    from a Generator keyed by (seed, block), so the chunking never changes them."""
-    parts = []
-    for blk in range(lo // SAMPLE_BLOCK, (hi - 1) // SAMPLE_BLOCK + 1):
-        gen = np.random.default_rng([int(seed), _INIT_TAG, blk])
-        draws = np.asarray(dist.sample(SAMPLE_BLOCK, gen))
-        draws = draws.reshape(SAMPLE_BLOCK, -1)
-        a = max(lo, blk * SAMPLE_BLOCK) - blk * SAMPLE_BLOCK
-        b = min(hi, (blk + 1) * SAMPLE_BLOCK) - blk * SAMPLE_BLOCK
-        parts.append(draws[a:b])
-    out = np.concatenate(parts, axis=0)
-    return out.astype(np.int64) if discrete else out.astype(np.float64)

@@ -1,0 +1,10 @@
+"""Particle steppers: one module per family of schemes (see :mod:`.base` for the interface)."""
+
+from .affine import AffineStepper, covariance_factor
+from .base import Chunk, Stepper
+from .bgk import BGKStepper
+from .callables import CallableStepper, HostFields
+from .ctmc import CTMCStepper
+
+__all__ = ["Chunk", "Stepper", "AffineStepper", "CallableStepper", "HostFields", "BGKStepper",
+           "CTMCStepper", "covariance_factor"]
