@@ -6,10 +6,10 @@ registers), the random numbers drawn inside from the counter-based Philox genera
 :mod:`fpgen.kernels.rng`, no allocation, no per-step launch.  The per-particle arithmetic is the
 source of :mod:`fpgen.kernels.particle_steps` — the same functions the CPU kernels of
 :mod:`fpgen.kernels.particle_loops` call (BGK, Markov chains, the pointwise Euler–Maruyama /
-Euler / Heun updates) or run in a vectorised loop order (the affine step and the Brownian
-increments) — and the user's pointwise drift, diffusion or velocity is its own Python source
-compiled for the GPU.  So a run draws the same random numbers as the CPU backends for the same
-seed, particle and step.
+Euler / Heun updates, the Brownian increments of a coarse step, called here on one particle)
+or run in a vectorised loop order (the affine step) — and the user's pointwise drift,
+diffusion or velocity is its own Python source compiled for the GPU.  So a run draws the same
+random numbers as the CPU backends for the same seed, particle and step.
 
 Agreement with the CPU: numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``) executes this very
 source in Python with IEEE arithmetic and reproduces the CPU kernels bit for bit (the test suite
@@ -55,8 +55,7 @@ from fpgen.kernels.particle_steps import (
     affine_update,
     bgk_particle,
     bridge_coefficients,
-    brownian_f32,
-    brownian_f64,
+    brownian_sum,
     ctmc_particle,
     em_update,
     fill_saves,
@@ -127,7 +126,6 @@ def affine_kernel(d: int, m: int, single: bool, walled: bool = False) -> Callabl
     D, M = int(d), max(int(m), 1)
     FT = _ftype(single)
     ZSHAPE = (4, M, 1) if single else (M, 1)
-    brownian = brownian_f32 if single else brownian_f64
     WALLED = bool(walled)
 
     def kernel(x, A, L, sidx, lanes, key, first, k0, k1, r, inv_sqrt_r, save_idx, out,
@@ -153,7 +151,7 @@ def affine_kernel(d: int, m: int, single: bool, walled: bool = False) -> Callabl
                         xv[j] = xs[j, 0]
                     si = fill_saves(save_idx, si, k1, out, i, xv)
                     break
-                brownian(key, p, lanes, k, k == k0, r, inv_sqrt_r, xi, zs, 0)
+                brownian_sum(key, first + i, lanes, M, k, k == k0, r, inv_sqrt_r, xi, zs, 1)
                 if alive:
                     if WALLED:
                         for j in range(D):
@@ -215,7 +213,6 @@ def pointwise_sde_kernel(drift: Callable, diffusion: Callable, d: int, m: int, g
     FT = _ftype(single)
     ZSHAPE = (4, M, 1) if single else (M, 1)
     GSHAPE = tuple(int(s) for s in g_shape)
-    brownian = brownian_f32 if single else brownian_f64
     copy_g = _copy_g1 if len(GSHAPE) == 1 else _copy_g2
     DRIFT, DIFF = drift, diffusion
     NW = int(n_walls)
@@ -247,7 +244,7 @@ def pointwise_sde_kernel(drift: Callable, diffusion: Callable, d: int, m: int, g
                 if not alive:  # killed: its state no longer changes, every later save is it
                     si = fill_saves(save_idx, si, k1, out, i, xv)
                     break
-                brownian(key, p, lanes, k, k == k0, r, inv_sqrt_r, xi, zs, 0)
+                brownian_sum(key, first + i, lanes, M, k, k == k0, r, inv_sqrt_r, xi, zs, 1)
                 if alive:
                     if WALLED:
                         for j in range(D):
@@ -352,12 +349,12 @@ def brownian_kernel(single: bool) -> Callable:
     ``first .. first + n - 1``, exactly as the fused kernels draw them (and as
     :func:`fpgen.kernels.particle_loops.brownian_kernel` on the CPU); ``zs`` (m, n) — or
     (4, m, n) in float32 — carries the unused normals to the next step."""
-    brownian = brownian_f32 if single else brownian_f64
 
     def kernel(xi, zs, lanes, key, first, k, r, inv_sqrt_r, fresh):
         i = cuda.grid(1)
         if i < xi.shape[1]:
-            brownian(key, np.uint64(first + i), lanes, k, fresh, r, inv_sqrt_r, xi, zs, i)
+            brownian_sum(key, first + i, lanes, lanes.shape[0], k, fresh, r, inv_sqrt_r,
+                         xi[:, i:i + 1], zs[..., i:i + 1], 1)
 
     return cuda.jit(kernel)
 

@@ -25,10 +25,17 @@ Random-number layout (the NumPy backend of ``fpgen.particles`` draws the same nu
   :data:`STREAM_LANDING_N`, :math:`P = \lceil d/2 \rceil`.
 
 The per-particle parts (the BGK and Markov-chain time loops, the Euler–Maruyama, Euler and Heun
-updates of pointwise functions) are the functions of :mod:`fpgen.kernels.particle_steps`, the
-source the CUDA kernels of :mod:`fpgen.kernels.cuda_loops` compile too; the affine and Brownian
-loops keep the particle index innermost, the order LLVM vectorises (the CUDA kernels run the
-per-particle twins of those loops from the same module).
+updates of pointwise functions) and the Brownian sum of a coarse step
+(:func:`~fpgen.kernels.particle_steps.brownian_sum`, called here on a block of particles, by
+the CUDA kernels on one) are the functions of :mod:`fpgen.kernels.particle_steps`, the source
+the CUDA kernels of :mod:`fpgen.kernels.cuda_loops` compile too; the Brownian sum and the affine
+update keep the particle index innermost, the order LLVM vectorises (the CUDA kernels run the
+per-particle twin of the affine update from the same module).
+
+Each kernel is one source for float64 and float32 states: numba compiles it per dtype, and the
+dtype of the arrays picks the float32 draw (``normal_quad_f32``, four fine steps per Philox
+call) inside the Brownian sum; all the arithmetic on the states stays in their dtype.  The
+``*_f32`` names are the same dispatchers.
 
 Every particle is computed by the same sequence of IEEE operations whatever its block, chunk or
 thread, so results do not depend on the thread count or the chunk size.  Kernels are compiled
@@ -51,13 +58,15 @@ from fpgen.kernels.particle_steps import (
     WALL_ABSORBING,
     bgk_particle,
     bridge_coefficients,
+    brownian_scratch,
+    brownian_sum,
     ctmc_particle,
     em_update,
     ode_step,
     schedule_rate,
     wall_update,
 )
-from fpgen.kernels.rng import jit_kernel, normal_pair, normal_quad_f32
+from fpgen.kernels.rng import jit_kernel
 
 _NO_CROSSING = particle_steps._NO_CROSSING
 
@@ -101,7 +110,6 @@ __all__ = [
 #: Particles per parallel work item (the vectorised inner loops run over them).
 BLOCK = 256
 
-_S_BROWNIAN = np.uint64(STREAM_BROWNIAN)
 _INF = np.inf
 
 
@@ -196,8 +204,8 @@ def affine_kernel(x, A, L, sidx, lanes, key, first, k0, k1, r, inv_sqrt_r, save_
                   check, bad_step, walls, coef, exit_at):
     r"""Run steps ``k0 .. k1-1`` of :math:`X \leftarrow A_k X + L_k \xi_k` in place.
 
-    x : (n, d) float64 states (in/out); A : (S, d, d), L : (S, d, m) the distinct step
-    matrices, ``sidx[k]`` the one of step k; lanes : (m,) int64 Brownian component of
+    x : (n, d) float64 or float32 states (in/out); A : (S, d, d), L : (S, d, m) the distinct
+    step matrices, ``sidx[k]`` the one of step k; lanes : (m,) int64 Brownian component of
     each column of L; key : Philox key; first : global index of particle 0; r : fine steps per
     step, inv_sqrt_r = 1/sqrt(r); save_idx : (n_save,) increasing time indices (state after
     that many steps) to write into ``out`` (n_save, n, d); check : record in ``bad_step`` the
@@ -206,6 +214,14 @@ def affine_kernel(x, A, L, sidx, lanes, key, first, k0, k1, r, inv_sqrt_r, save_
     :func:`fpgen.kernels.particle_steps.wall_update`; n_w = 0: no walls); exit_at : (n,)
     float64, -1 while a particle lives, else ``k + f`` when it reached a wall at the fraction
     f in (0, 1] of step k (its state stays the last one inside).
+
+    One source for both dtypes: in float32 the states, step matrices, ``inv_sqrt_r`` and the
+    Brownian sums are float32 and all the arithmetic of the update is float32; the Brownian
+    normal of fine step j, component c is lane ``j & 3`` of ``normal_quad_f32(key, 0,
+    particle, j >> 2, lane_c)`` (one Philox call per four fine steps) instead of half ``j & 1``
+    of ``normal_pair(key, 0, particle, j >> 1, lane_c)``
+    (:func:`fpgen.kernels.particle_steps.brownian_sum`).  ``coef`` and ``exit_at`` stay
+    float64.
     """
     n, d = x.shape
     m = L.shape[2]
@@ -213,10 +229,10 @@ def affine_kernel(x, A, L, sidx, lanes, key, first, k0, k1, r, inv_sqrt_r, save_
     for b in prange((n + BLOCK - 1) // BLOCK):
         lo = b * BLOCK
         cnt = min(BLOCK, n - lo)
-        xs = np.empty((d, BLOCK))
-        tmp = np.empty((d, BLOCK))
-        xi = np.empty((max(m, 1), BLOCK))
-        zodd = np.empty((max(m, 1), BLOCK))
+        xs = np.empty((d, BLOCK), dtype=x.dtype)
+        tmp = np.empty((d, BLOCK), dtype=x.dtype)
+        xi = np.empty((max(m, 1), BLOCK), dtype=x.dtype)
+        zs = brownian_scratch(xi)
         flag = np.empty(BLOCK, dtype=np.bool_)
         cfb = np.empty((2 * walls.shape[0], BLOCK))
         for j in range(d):
@@ -231,34 +247,7 @@ def affine_kernel(x, A, L, sidx, lanes, key, first, k0, k1, r, inv_sqrt_r, save_
                 _fill_block_saves(out, xs, save_idx, si, k1, lo, cnt)
                 break
             s = sidx[k]
-            for c in range(m):
-                lane = np.uint64(lanes[c])
-                for q in range(r):
-                    jf = k * r + q
-                    step = np.uint64(jf >> 1)
-                    if (jf & 1) == 0:
-                        for i in range(cnt):
-                            z0, z1 = normal_pair(key, _S_BROWNIAN, np.uint64(first + lo + i),
-                                                 step, lane)
-                            zodd[c, i] = z1
-                            if q == 0:
-                                xi[c, i] = z0
-                            else:
-                                xi[c, i] = xi[c, i] + z0
-                    elif k == k0 and q == 0:
-                        for i in range(cnt):
-                            z0, z1 = normal_pair(key, _S_BROWNIAN, np.uint64(first + lo + i),
-                                                 step, lane)
-                            xi[c, i] = z1
-                    else:
-                        for i in range(cnt):
-                            if q == 0:
-                                xi[c, i] = zodd[c, i]
-                            else:
-                                xi[c, i] = xi[c, i] + zodd[c, i]
-                if r > 1:
-                    for i in range(cnt):
-                        xi[c, i] = xi[c, i] * inv_sqrt_r
+            brownian_sum(key, first + lo, lanes, m, k, k == k0, r, inv_sqrt_r, xi, zs, cnt)
             for j in range(d):
                 a = A[s, j, 0]
                 for i in range(cnt):
@@ -292,131 +281,26 @@ def affine_kernel(x, A, L, sidx, lanes, key, first, k0, k1, r, inv_sqrt_r, save_
                 x[lo + i, j] = xs[j, i]
 
 
-@jit_kernel(parallel=True, cache=True, error_model="numpy")
-def affine_kernel_f32(x, A, L, sidx, lanes, key, first, k0, k1, r, inv_sqrt_r, save_idx, out,
-                      check, bad_step, walls, coef, exit_at):
-    r"""float32 twin of :func:`affine_kernel`: all arithmetic in float32 and the Brownian normal
-    of fine step j, component c is lane ``j & 3`` of ``normal_quad_f32(key, 0, particle,
-    j >> 2, lane_c)`` (one Philox call per four fine steps).  ``inv_sqrt_r`` is a float32."""
-    n, d = x.shape
-    m = L.shape[2]
-    n_save = save_idx.shape[0]
-    for b in prange((n + BLOCK - 1) // BLOCK):
-        lo = b * BLOCK
-        cnt = min(BLOCK, n - lo)
-        xs = np.empty((d, BLOCK), dtype=np.float32)
-        tmp = np.empty((d, BLOCK), dtype=np.float32)
-        xi = np.empty((max(m, 1), BLOCK), dtype=np.float32)
-        quad = np.empty((4, max(m, 1), BLOCK), dtype=np.float32)
-        flag = np.empty(BLOCK, dtype=np.bool_)
-        cfb = np.empty((2 * walls.shape[0], BLOCK))
-        for j in range(d):
-            for i in range(cnt):
-                xs[j, i] = x[lo + i, j]
-        si = 0
-        while si < n_save and save_idx[si] <= k0:
-            si += 1
-        s_filled = -1
-        for k in range(k0, k1):
-            if walls.shape[0] > 0 and _block_done(exit_at, lo, cnt):  # killed, all of them
-                _fill_block_saves(out, xs, save_idx, si, k1, lo, cnt)
-                break
-            s = sidx[k]
-            for c in range(m):
-                lane = np.uint64(lanes[c])
-                for q in range(r):
-                    jf = k * r + q
-                    sub = jf & 3
-                    if sub == 0 or (k == k0 and q == 0):
-                        step = np.uint64(jf >> 2)
-                        for i in range(cnt):
-                            z0, z1, z2, z3 = normal_quad_f32(key, _S_BROWNIAN,
-                                                             np.uint64(first + lo + i), step,
-                                                             lane)
-                            quad[0, c, i] = z0
-                            quad[1, c, i] = z1
-                            quad[2, c, i] = z2
-                            quad[3, c, i] = z3
-                    if q == 0:
-                        for i in range(cnt):
-                            xi[c, i] = quad[sub, c, i]
-                    else:
-                        for i in range(cnt):
-                            xi[c, i] = xi[c, i] + quad[sub, c, i]
-                if r > 1:
-                    for i in range(cnt):
-                        xi[c, i] = xi[c, i] * inv_sqrt_r
-            for j in range(d):
-                a = A[s, j, 0]
-                for i in range(cnt):
-                    tmp[j, i] = a * xs[0, i]
-                for l2 in range(1, d):
-                    a = A[s, j, l2]
-                    for i in range(cnt):
-                        tmp[j, i] = tmp[j, i] + a * xs[l2, i]
-                for c in range(m):
-                    a = L[s, j, c]
-                    for i in range(cnt):
-                        tmp[j, i] = tmp[j, i] + a * xi[c, i]
-            if walls.shape[0] > 0:
-                s_filled = _fill_coef(cfb, coef, s, s_filled, cnt)
-                _walls_block(walls, cfb, tmp, xs, cnt, key, first + lo, k, exit_at, lo, flag)
-            for j in range(d):
-                for i in range(cnt):
-                    xs[j, i] = tmp[j, i]
-            if check:
-                for j in range(d):
-                    for i in range(cnt):
-                        if not (abs(xs[j, i]) < _INF) and bad_step[lo + i] < 0:
-                            bad_step[lo + i] = k
-            if si < n_save and save_idx[si] == k + 1:
-                for j in range(d):
-                    for i in range(cnt):
-                        out[si, lo + i, j] = xs[j, i]
-                si += 1
-        for j in range(d):
-            for i in range(cnt):
-                x[lo + i, j] = xs[j, i]
+#: the float32 entry: the same kernel (it dispatches on the states' dtype)
+affine_kernel_f32 = affine_kernel
 
 
 @jit_kernel(cache=True, error_model="numpy")
 def brownian_kernel(xi, zodd, lanes, key, first, k, r, inv_sqrt_r, fresh):
     r"""The standardised increments :math:`\xi_k` (m, n) of coarse step k for the particles
-    ``first .. first + n - 1``, exactly as the fused kernels draw them.  ``zodd`` (m, n) carries
-    the odd half of the last pair to the next step; ``fresh`` says it holds nothing yet.
-    Serial: the NumPy backend calls it once per step, where a parallel launch would cost more
-    than it saves on a busy machine."""
+    ``first .. first + n - 1``, exactly as the fused kernels draw them
+    (:func:`fpgen.kernels.particle_steps.brownian_sum`, block by block).  ``zodd`` carries the
+    unused normals to the next step ((m, n) in float64: the odd half of the last pair; (4, m, n)
+    in float32: the last quad); ``fresh`` says it holds nothing yet.  Serial: the NumPy backend
+    calls it once per step, where a parallel launch would cost more than it saves on a busy
+    machine."""
     n = xi.shape[1]
     m = lanes.shape[0]
     for b in range((n + BLOCK - 1) // BLOCK):
         lo = b * BLOCK
         hi = min(lo + BLOCK, n)
-        for c in range(m):
-            lane = np.uint64(lanes[c])
-            for q in range(r):
-                jf = k * r + q
-                step = np.uint64(jf >> 1)
-                if (jf & 1) == 0:
-                    for i in range(lo, hi):
-                        z0, z1 = normal_pair(key, _S_BROWNIAN, np.uint64(first + i), step, lane)
-                        zodd[c, i] = z1
-                        if q == 0:
-                            xi[c, i] = z0
-                        else:
-                            xi[c, i] = xi[c, i] + z0
-                elif fresh and q == 0:
-                    for i in range(lo, hi):
-                        z0, z1 = normal_pair(key, _S_BROWNIAN, np.uint64(first + i), step, lane)
-                        xi[c, i] = z1
-                else:
-                    for i in range(lo, hi):
-                        if q == 0:
-                            xi[c, i] = zodd[c, i]
-                        else:
-                            xi[c, i] = xi[c, i] + zodd[c, i]
-            if r > 1:
-                for i in range(lo, hi):
-                    xi[c, i] = xi[c, i] * inv_sqrt_r
+        brownian_sum(key, first + lo, lanes, m, k, fresh, r, inv_sqrt_r, xi[:, lo:hi],
+                     zodd[..., lo:hi], hi - lo)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -438,6 +322,10 @@ def _pointwise_sde(x, drift_fn, diff_fn, noise, g_const, use_g_const, lanes, key
     ``exit_at`` as in :func:`affine_kernel`; ``bridge`` turns the bridge test of absorbing
     walls on (its coefficient :math:`1/(h\,(g g^\top)_{jj})` from g at the state before the
     step); a killed particle is not stepped again.
+
+    One source for both dtypes: float32 states come with ``g_const``, ``hs``, ``sqrt_hs`` and
+    ``inv_sqrt_r`` in float32 (``times`` stays float64: the functions get a float64 t) and the
+    float32 Brownian normals of :func:`affine_kernel`.
     """
     n, d = x.shape
     m = lanes.shape[0]
@@ -445,14 +333,14 @@ def _pointwise_sde(x, drift_fn, diff_fn, noise, g_const, use_g_const, lanes, key
     for b in prange((n + BLOCK - 1) // BLOCK):
         lo = b * BLOCK
         cnt = min(BLOCK, n - lo)
-        xs = np.empty((BLOCK, d))
-        f1 = np.empty(d)
+        xs = np.empty((BLOCK, d), dtype=x.dtype)
+        f1 = np.empty(d, dtype=x.dtype)
         gl = g_const.copy()
-        xi = np.empty((max(m, 1), BLOCK))
-        zodd = np.empty((max(m, 1), BLOCK))
-        dw = np.empty(max(m, 1))
+        xi = np.empty((max(m, 1), BLOCK), dtype=x.dtype)
+        zs = brownian_scratch(xi)
+        dw = np.empty(max(m, 1), dtype=x.dtype)
         nw = walls.shape[0]
-        xob = np.empty((BLOCK, d))
+        xob = np.empty((BLOCK, d), dtype=x.dtype)
         cfb = np.empty((2 * nw, BLOCK))
         flag = np.empty(BLOCK, dtype=np.bool_)
         for i in range(cnt):
@@ -467,122 +355,7 @@ def _pointwise_sde(x, drift_fn, diff_fn, noise, g_const, use_g_const, lanes, key
                 break
             t = times[k]
             h = hs[k]
-            for c in range(m):
-                lane = np.uint64(lanes[c])
-                for q in range(r):
-                    jf = k * r + q
-                    step = np.uint64(jf >> 1)
-                    if (jf & 1) == 0:
-                        for i in range(cnt):
-                            z0, z1 = normal_pair(key, _S_BROWNIAN, np.uint64(first + lo + i),
-                                                 step, lane)
-                            zodd[c, i] = z1
-                            if q == 0:
-                                xi[c, i] = z0
-                            else:
-                                xi[c, i] = xi[c, i] + z0
-                    elif k == k0 and q == 0:
-                        for i in range(cnt):
-                            z0, z1 = normal_pair(key, _S_BROWNIAN, np.uint64(first + lo + i),
-                                                 step, lane)
-                            xi[c, i] = z1
-                    else:
-                        for i in range(cnt):
-                            if q == 0:
-                                xi[c, i] = zodd[c, i]
-                            else:
-                                xi[c, i] = xi[c, i] + zodd[c, i]
-                if r > 1:
-                    for i in range(cnt):
-                        xi[c, i] = xi[c, i] * inv_sqrt_r
-            sq = sqrt_hs[k]
-            for i in range(cnt):
-                if nw > 0:
-                    for j in range(d):
-                        xob[i, j] = xs[i, j]
-                    if exit_at[lo + i] >= 0:
-                        continue
-                em_update(drift_fn, diff_fn, use_g_const, noise, xs[i], t, h, sq, xi, i, m, f1,
-                          gl, dw)
-                if nw > 0:
-                    bridge_coefficients(walls, bridge, gl, noise, h, cfb[:, i])
-            if nw > 0:
-                _walls_block(walls, cfb, xs.T, xob.T, cnt, key, first + lo, k, exit_at, lo,
-                             flag)
-            if check:
-                for i in range(cnt):
-                    for j in range(d):
-                        if not (abs(xs[i, j]) < _INF) and bad_step[lo + i] < 0:
-                            bad_step[lo + i] = k
-            if si < n_save and save_idx[si] == k + 1:
-                for i in range(cnt):
-                    for j in range(d):
-                        out[si, lo + i, j] = xs[i, j]
-                si += 1
-        for i in range(cnt):
-            for j in range(d):
-                x[lo + i, j] = xs[i, j]
-
-
-def _pointwise_sde_f32(x, drift_fn, diff_fn, noise, g_const, use_g_const, lanes, key, first, times,
-                       hs, sqrt_hs, k0, k1, r, inv_sqrt_r, save_idx, out, check, bad_step, walls,
-                       bridge, exit_at):
-    r"""float32 twin of :func:`pointwise_sde_kernel`: states, ``g_const``, ``hs``, ``sqrt_hs``
-    and ``inv_sqrt_r`` in float32 (``times`` stays float64: the functions get a float64 t);
-    the Brownian normal of fine step j, component c is lane ``j & 3`` of
-    ``normal_quad_f32(key, 0, particle, j >> 2, lane_c)`` as in :func:`affine_kernel_f32`."""
-    n, d = x.shape
-    m = lanes.shape[0]
-    n_save = save_idx.shape[0]
-    for b in prange((n + BLOCK - 1) // BLOCK):
-        lo = b * BLOCK
-        cnt = min(BLOCK, n - lo)
-        xs = np.empty((BLOCK, d), dtype=np.float32)
-        f1 = np.empty(d, dtype=np.float32)
-        gl = g_const.copy()
-        xi = np.empty((max(m, 1), BLOCK), dtype=np.float32)
-        quad = np.empty((4, max(m, 1), BLOCK), dtype=np.float32)
-        dw = np.empty(max(m, 1), dtype=np.float32)
-        nw = walls.shape[0]
-        xob = np.empty((BLOCK, d), dtype=np.float32)
-        cfb = np.empty((2 * nw, BLOCK))
-        flag = np.empty(BLOCK, dtype=np.bool_)
-        for i in range(cnt):
-            for j in range(d):
-                xs[i, j] = x[lo + i, j]
-        si = 0
-        while si < n_save and save_idx[si] <= k0:
-            si += 1
-        for k in range(k0, k1):
-            if nw > 0 and _block_done(exit_at, lo, cnt):  # killed, all of them
-                _fill_block_saves(out, xs.T, save_idx, si, k1, lo, cnt)
-                break
-            t = times[k]
-            h = hs[k]
-            for c in range(m):
-                lane = np.uint64(lanes[c])
-                for q in range(r):
-                    jf = k * r + q
-                    sub = jf & 3
-                    if sub == 0 or (k == k0 and q == 0):
-                        step = np.uint64(jf >> 2)
-                        for i in range(cnt):
-                            z0, z1, z2, z3 = normal_quad_f32(key, _S_BROWNIAN,
-                                                             np.uint64(first + lo + i), step,
-                                                             lane)
-                            quad[0, c, i] = z0
-                            quad[1, c, i] = z1
-                            quad[2, c, i] = z2
-                            quad[3, c, i] = z3
-                    if q == 0:
-                        for i in range(cnt):
-                            xi[c, i] = quad[sub, c, i]
-                    else:
-                        for i in range(cnt):
-                            xi[c, i] = xi[c, i] + quad[sub, c, i]
-                if r > 1:
-                    for i in range(cnt):
-                        xi[c, i] = xi[c, i] * inv_sqrt_r
+            brownian_sum(key, first + lo, lanes, m, k, k == k0, r, inv_sqrt_r, xi, zs, cnt)
             sq = sqrt_hs[k]
             for i in range(cnt):
                 if nw > 0:
@@ -662,12 +435,12 @@ def _pointwise_ode(x, drift_fn, heun, times, hs, hhs, k0, k1, save_idx, out, che
 # Their ``*_inline`` twins (the same source, inlined into the caller's IR) are what
 # :mod:`fpgen.kernels.pointwise_cache` calls from a generated module in which the functions are
 # globals — a form numba caches on disk.
+# Each dispatches on the states' dtype; the ``*_f32`` names are the same dispatchers.
 pointwise_sde_kernel = jit_kernel(parallel=True, cache=False, error_model="numpy")(_pointwise_sde)
-pointwise_sde_kernel_f32 = jit_kernel(parallel=True, cache=False,
-                                      error_model="numpy")(_pointwise_sde_f32)
+pointwise_sde_kernel_f32 = pointwise_sde_kernel
 pointwise_ode_kernel = njit(parallel=True, cache=False, error_model="numpy")(_pointwise_ode)
 pointwise_sde_inline = njit(inline="always", error_model="numpy")(_pointwise_sde)
-pointwise_sde_f32_inline = njit(inline="always", error_model="numpy")(_pointwise_sde_f32)
+pointwise_sde_f32_inline = pointwise_sde_inline
 pointwise_ode_inline = njit(inline="always", error_model="numpy")(_pointwise_ode)
 
 

@@ -20,14 +20,17 @@ CPU kernels, the simulator and the GPU agree up to FMA contraction, see
 * Pointwise Euler/Heun (:func:`ode_step`) and the Euler–Maruyama update
   :math:`X + f h + g\Delta W` (:func:`em_update`): one step of one particle, with the user's
   drift and diffusion passed in as functions.  Both targets call them.
-* The Brownian increments of a coarse step (:func:`brownian_f64`, :func:`brownian_f32`) and
-  the affine update :math:`X \leftarrow A X + L\xi` (:func:`affine_update`), written on
-  column ``i`` of ``(d, n)`` arrays.  The CUDA kernels call them with ``i = 0`` on
-  thread-local ``(d, 1)`` arrays.  The CPU kernels run the same arithmetic with the particle
-  index as the *innermost* loop (``for c: for q: for i``) instead, because that loop order is
-  what LLVM vectorises across particles; calling a per-particle function there puts loops over
-  the components inside the particle loop and costs the 10x of SIMD Box–Muller (measured, see
-  :mod:`fpgen.kernels.rng`).  The simulator tests check that both layouts give the same bits.
+* The Brownian increments of a coarse step (:func:`brownian_sum`, float64 and float32, the
+  dtype-specific draw chosen by the dtype of the arrays): written on columns ``0 .. cnt-1`` of
+  ``(m, n)`` arrays with the particle index as the *innermost* loop (``for c: for q: for i``),
+  the order LLVM vectorises across particles (a per-particle function called inside the
+  particle loop puts the component loops there and costs the 10x of SIMD Box–Muller, measured,
+  see :mod:`fpgen.kernels.rng`).  The CPU loops call it on a block of particles, the CUDA
+  kernels on one (``cnt`` = 1, thread-local ``(m, 1)`` arrays).
+* The affine update :math:`X \leftarrow A X + L\xi` (:func:`affine_update`), written on
+  column ``i`` of ``(d, n)`` arrays: the CUDA kernels call it with ``i = 0`` on thread-local
+  ``(d, 1)`` arrays; the CPU kernel runs the same arithmetic with the particle index innermost.
+  The simulator tests check that both layouts give the same bits.
 * Walls (:func:`wall_update`: reflection, specular reflection, periodic wrap, absorption with
   the bridge test) on column ``i`` of ``(d, n)`` arrays, for one particle.  The CUDA kernels
   call it every step; the CPU kernels call it only for the particles a vectorised screen of
@@ -75,8 +78,11 @@ __all__ = [
     "noise_term",
     "em_update",
     "ode_step",
-    "brownian_f64",
-    "brownian_f32",
+    "brownian_sum",
+    "brownian_scratch",
+    "draw_normal",
+    "carried_normal",
+    "normals_per_draw",
     "affine_update",
     "first_save_slot",
     "save_state",
@@ -712,70 +718,157 @@ def ode_step(drift_fn: Callable, heun: bool, xv: np.ndarray, t: float, t2: float
 
 
 # ---------------------------------------------------------------------------------------------
-# Brownian increments and affine steps, per particle (the CUDA kernels' layout)
+# Brownian increments: one source for a block of particles (CPU) and for one particle (CUDA)
 # ---------------------------------------------------------------------------------------------
 
 
 @register_jitable
-def brownian_f64(key: np.uint64, p: np.uint64, lanes: np.ndarray, k: int, fresh: bool, r: int,
-                 inv_sqrt_r: float, xi: np.ndarray, zodd: np.ndarray, i: int) -> None:
-    r"""Column i of :math:`\xi_k` (m, .) for particle p, float64: coarse step k is fine steps
-    ``k r .. k r + r - 1``; ``zodd[c, i]`` carries the odd half of the last pair to the next
-    step, ``fresh`` says it holds nothing yet (the first step of a launch).  The lanes loop runs
-    over ``xi.shape[0]`` (= m), a compile-time constant for the CUDA kernels' local arrays, so
-    NVVM unrolls it and keeps the arrays in registers."""
-    for c in range(xi.shape[0]):
-        lane = np.uint64(lanes[c])
-        for q in range(r):
-            jf = k * r + q
-            step = np.uint64(jf >> 1)
-            if (jf & 1) == 0:
-                z0, z1 = normal_pair(key, _S_BROWNIAN, p, step, lane)
-                zodd[c, i] = z1
-                if q == 0:
-                    xi[c, i] = z0
-                else:
-                    xi[c, i] = xi[c, i] + z0
-            elif fresh and q == 0:
-                z0, z1 = normal_pair(key, _S_BROWNIAN, p, step, lane)
-                xi[c, i] = z1
-            elif q == 0:
-                xi[c, i] = zodd[c, i]
-            else:
-                xi[c, i] = xi[c, i] + zodd[c, i]
-        if r > 1:
-            xi[c, i] = xi[c, i] * inv_sqrt_r
+def _draw_pair(key, p, jf, lane, zs, c, i):
+    """float64 :func:`draw_normal`: ``normal_pair(key, 0, p, jf >> 1, lane)``, its odd half
+    kept in ``zs[c, i]``."""
+    z0, z1 = normal_pair(key, _S_BROWNIAN, p, np.uint64(jf >> 1), lane)
+    zs[c, i] = z1
+    return z0 if (jf & 1) == 0 else z1
 
 
 @register_jitable
-def brownian_f32(key: np.uint64, p: np.uint64, lanes: np.ndarray, k: int, fresh: bool, r: int,
-                 inv_sqrt_r: np.float32, xi: np.ndarray, quad: np.ndarray, i: int) -> None:
-    r"""float32 twin of :func:`brownian_f64`: the normal of fine step j is lane ``j & 3`` of
-    ``normal_quad_f32(key, 0, p, j >> 2, lane_c)``, kept in ``quad[:, c, i]`` for the next
-    three fine steps; summed in float32, ``inv_sqrt_r`` a float32.  The lane ``j & 3`` is
-    chosen by selects over constant indices (no runtime-indexed local array: registers)."""
-    for c in range(xi.shape[0]):
+def _draw_quad(key, p, jf, lane, zs, c, i):
+    """float32 :func:`draw_normal`: ``normal_quad_f32(key, 0, p, jf >> 2, lane)``, its four
+    lanes kept in ``zs[:, c, i]``."""
+    z0, z1, z2, z3 = normal_quad_f32(key, _S_BROWNIAN, p, np.uint64(jf >> 2), lane)
+    zs[0, c, i] = z0
+    zs[1, c, i] = z1
+    zs[2, c, i] = z2
+    zs[3, c, i] = z3
+    sub = jf & 3
+    return z0 if sub == 0 else (z1 if sub == 1 else (z2 if sub == 2 else z3))
+
+
+@register_jitable
+def _carried_pair(zs, jf, c, i):
+    """float64 :func:`carried_normal`: the odd half kept by the last draw."""
+    return zs[c, i]
+
+
+@register_jitable
+def _carried_quad(zs, jf, c, i):
+    """float32 :func:`carried_normal`: lane ``jf & 3`` of the last draw, chosen by selects over
+    constant indices (no runtime-indexed local array: the CUDA kernels keep it in registers)."""
+    a0 = zs[0, c, i]
+    a1 = zs[1, c, i]
+    a2 = zs[2, c, i]
+    a3 = zs[3, c, i]
+    sub = jf & 3
+    return a0 if sub == 0 else (a1 if sub == 1 else (a2 if sub == 2 else a3))
+
+
+def _single(a) -> bool:
+    """Whether ``a`` (an array, or its numba type inside an overload) holds float32."""
+    return str(a.dtype) == "float32"
+
+
+def normals_per_draw(xi: np.ndarray) -> int:
+    """Fine steps served by one Philox call in the dtype of ``xi``: 2 (float64,
+    :func:`~fpgen.kernels.rng.normal_pair`) or 4 (float32,
+    :func:`~fpgen.kernels.rng.normal_quad_f32`)."""
+    return 4 if _single(xi) else 2
+
+
+@overload(normals_per_draw, inline="always")
+def _normals_per_draw_overload(xi):
+    group = 4 if _single(xi) else 2
+    return lambda xi: group
+
+
+def draw_normal(key: np.uint64, p: np.uint64, jf: int, lane: np.uint64, zs: np.ndarray, c: int,
+                i: int) -> float:
+    """The Brownian normal of fine step ``jf``, component ``lane``, particle ``p``, from a fresh
+    Philox call; the call's other normals are kept in column ``(c, i)`` of ``zs`` for
+    :func:`carried_normal` (the dtype of ``zs`` picks the layout, see :func:`brownian_sum`)."""
+    if _single(zs):
+        return _draw_quad(key, p, jf, lane, zs, c, i)
+    return _draw_pair(key, p, jf, lane, zs, c, i)
+
+
+@overload(draw_normal, inline="always")
+def _draw_normal_overload(key, p, jf, lane, zs, c, i):
+    return _draw_quad if _single(zs) else _draw_pair
+
+
+def carried_normal(zs: np.ndarray, jf: int, c: int, i: int) -> float:
+    """The Brownian normal of fine step ``jf`` kept in column ``(c, i)`` of ``zs`` by the last
+    :func:`draw_normal` (fine step ``jf`` is not the first of its Philox call)."""
+    if _single(zs):
+        return _carried_quad(zs, jf, c, i)
+    return _carried_pair(zs, jf, c, i)
+
+
+@overload(carried_normal, inline="always")
+def _carried_normal_overload(zs, jf, c, i):
+    return _carried_quad if _single(zs) else _carried_pair
+
+
+def brownian_scratch(xi: np.ndarray) -> np.ndarray:
+    """The carry array of :func:`brownian_sum` for ``xi`` (m, n): (m, n) in float64, (4, m, n)
+    in float32."""
+    if _single(xi):
+        return np.empty((4, xi.shape[0], xi.shape[1]), dtype=np.float32)
+    return np.empty((xi.shape[0], xi.shape[1]))
+
+
+@overload(brownian_scratch, inline="always")
+def _brownian_scratch_overload(xi):
+    if _single(xi):
+        return lambda xi: np.empty((4, xi.shape[0], xi.shape[1]), dtype=np.float32)
+    return lambda xi: np.empty((xi.shape[0], xi.shape[1]))
+
+
+@register_jitable(inline="always")
+def brownian_sum(key: np.uint64, p0: int, lanes: np.ndarray, m: int, k: int, fresh: bool, r: int,
+                 inv_sqrt_r: float, xi: np.ndarray, zs: np.ndarray, cnt: int) -> None:
+    r"""Columns ``0 .. cnt-1`` of :math:`\xi_k` (m, .) for the particles ``p0 .. p0 + cnt - 1``
+    (``p0`` a signed integer): coarse step k is fine steps ``k r .. k r + r - 1`` and
+    :math:`\xi = r^{-1/2}\sum_{q<r} Z_{kr+q}`, summed in order in the dtype of ``xi``.
+
+    The normal of fine step j, component c (Brownian lane ``lanes[c]``) is half ``j & 1`` of
+    ``normal_pair(key, 0, particle, j >> 1, lane)`` in float64 and lane ``j & 3`` of
+    ``normal_quad_f32(key, 0, particle, j >> 2, lane)`` in float32 (:func:`draw_normal`, chosen
+    by the dtype of ``xi``); the normals of a call not used yet are carried to the next fine
+    steps in ``zs`` (:func:`brownian_scratch`: the odd half (m, .) in float64, the four lanes
+    (4, m, .) in float32); ``fresh`` says it holds nothing yet (the first step of a launch).
+    ``inv_sqrt_r`` is in the dtype of ``xi``.
+
+    One source for both targets: the CPU loops call it on a block (``cnt`` particles, the
+    particle loop innermost, the order LLVM vectorises), the CUDA kernels on one particle
+    (``cnt`` = 1, thread-local (m, 1) arrays, ``m`` a compile-time constant, so NVVM unrolls
+    the lanes loop and keeps the arrays in registers)."""
+    group = normals_per_draw(xi)
+    for c in range(m):
         lane = np.uint64(lanes[c])
         for q in range(r):
             jf = k * r + q
-            sub = jf & 3
-            if sub == 0 or (fresh and q == 0):
-                z0, z1, z2, z3 = normal_quad_f32(key, _S_BROWNIAN, p, np.uint64(jf >> 2), lane)
-                quad[0, c, i] = z0
-                quad[1, c, i] = z1
-                quad[2, c, i] = z2
-                quad[3, c, i] = z3
-            a0 = quad[0, c, i]
-            a1 = quad[1, c, i]
-            a2 = quad[2, c, i]
-            a3 = quad[3, c, i]
-            z = a0 if sub == 0 else (a1 if sub == 1 else (a2 if sub == 2 else a3))
-            if q == 0:
-                xi[c, i] = z
+            if (jf & (group - 1)) == 0 or (fresh and q == 0):
+                for i in range(cnt):
+                    z = draw_normal(key, np.uint64(p0 + i), jf, lane, zs, c, i)
+                    if q == 0:
+                        xi[c, i] = z
+                    else:
+                        xi[c, i] = xi[c, i] + z
             else:
-                xi[c, i] = xi[c, i] + z
+                for i in range(cnt):
+                    z = carried_normal(zs, jf, c, i)
+                    if q == 0:
+                        xi[c, i] = z
+                    else:
+                        xi[c, i] = xi[c, i] + z
         if r > 1:
-            xi[c, i] = xi[c, i] * inv_sqrt_r
+            for i in range(cnt):
+                xi[c, i] = xi[c, i] * inv_sqrt_r
+
+
+# ---------------------------------------------------------------------------------------------
+# Affine steps, per particle (the CUDA kernels' layout)
+# ---------------------------------------------------------------------------------------------
 
 
 @register_jitable
