@@ -20,11 +20,13 @@ from .distributions import (
 )
 from .equations import (
     BGK,
+    Barenblatt,
     BGKInterpolant,
     DiffusionEquation,
     DiscreteTimeChain,
     Equation,
     FokkerPlanck,
+    GradientFlow,
     KineticLangevin,
     LinearFokkerPlanck,
     MarkovChain,
@@ -80,6 +82,8 @@ __all__ = [
     "OrnsteinUhlenbeck",
     "KineticLangevin",
     "FokkerPlanck",
+    "GradientFlow",
+    "Barenblatt",
     "BGK",
     "ReversedBGK",
     "BGKInterpolant",

@@ -45,6 +45,7 @@ from fpgen import (  # noqa: E402
     simulate,
     solve_density,
 )
+from fpgen.particles import MeanField, pointwise  # noqa: E402
 
 PATH = os.path.join(HERE, "data", "pinned.npz")
 N = 40  # particles per case
@@ -77,6 +78,43 @@ def _record(out: dict, label: str, res) -> None:
 
 def _stats(discrete: bool, d: int):
     return "auto" if discrete else ["moments", Histogram(7, (-1.0, 2.5))]
+
+
+@pointwise
+def _dw_force(x, out):
+    for c in range(x.shape[0]):
+        out[c] = x[c] * x[c] * x[c] - x[c]
+
+
+@pointwise
+def _soft_attraction(z, out):
+    r2 = 0.0
+    for c in range(z.shape[0]):
+        r2 += z[c] * z[c]
+    for c in range(z.shape[0]):
+        out[c] = z[c] / (1.0 + r2)
+
+
+@pointwise
+def _linear_force(z, out):
+    for c in range(z.shape[0]):
+        out[c] = 0.6 * z[c]
+
+
+def _gradient_flows():
+    """Gradient flows for the interacting particles: a soft attraction (pairwise), a quadratic
+    one (the mean form, and pairwise), and none."""
+    V = lambda x: np.sum(0.25 * x**4 - 0.5 * x**2, axis=-1)  # noqa: E731
+    soft = fpgen.GradientFlow(2, potential=V, grad_potential=_dw_force,
+                              interaction=lambda z: 0.5 * np.log1p(np.sum(z * z, -1)),
+                              grad_interaction=_soft_attraction, temperature=0.4)
+    quad = fpgen.GradientFlow(2, potential=V, grad_potential=_dw_force,
+                              interaction=lambda z: 0.3 * np.sum(z * z, -1),
+                              grad_interaction=_linear_force, temperature=0.4)
+    free = fpgen.GradientFlow(2, potential=V, grad_potential=_dw_force, temperature=0.4)
+    return {"gf-pairwise": (soft, MeanField("pairwise")), "gf-mean": (quad, MeanField("mean")),
+            "gf-quadratic-pairwise": (quad, MeanField("pairwise")),
+            "gf-none": (free, MeanField())}
 
 
 def _reversed_cases():
@@ -127,6 +165,12 @@ def particle_results(backends=("numpy", "numba")) -> dict:
                                        walls=w, stats=_stats(False, d), **kw)
                         _record(out, f"walls-{name}-{bridge}/{np.dtype(dtype).name}/{backend}",
                                 res)
+        for name, (eq, method) in _gradient_flows().items():
+            x0 = np.random.default_rng(13).normal(size=(N, 2))
+            for backend in backends:
+                res = simulate(eq, x0, (0.0, T1), dt=DT, method=method, seed=5, save_at=SAVE,
+                               backend=backend, brownian_dt=DT / 2, stats=_stats(False, 2))
+                _record(out, f"{name}/float64/{backend}", res)
         if "numpy" in backends:
             for name, (eq, method, d, discrete) in _reversed_cases().items():
                 rng = np.random.default_rng(2)

@@ -4,6 +4,7 @@ transition law, equilibrium and decay rate, and how to reverse itself.
 Time convention: t = 0 is the data (the initial density); time runs toward equilibrium.
 """
 
+from .barenblatt import Barenblatt
 from .base import (
     DiffusionEquation,
     Equation,
@@ -13,6 +14,7 @@ from .base import (
 )
 from .bgk import BGK, BGKInterpolant, ReversedBGK
 from .general import FokkerPlanck
+from .gradient_flow import GradientFlow
 from .kinetic import KineticLangevin
 from .linear import LinearFokkerPlanck
 from .markov import DiscreteTimeChain, MarkovChain, ReversedMarkovChain
@@ -28,6 +30,8 @@ __all__ = [
     "OrnsteinUhlenbeck",
     "KineticLangevin",
     "FokkerPlanck",
+    "GradientFlow",
+    "Barenblatt",
     "BGK",
     "ReversedBGK",
     "BGKInterpolant",

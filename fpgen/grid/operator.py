@@ -65,6 +65,7 @@ from ..equations import (
     BGK,
     DiffusionEquation,
     FokkerPlanck,
+    GradientFlow,
     KineticLangevin,
     MarkovChain,
     ReversedBGK,
@@ -265,6 +266,11 @@ def make_operator(equation, grid: Grid | None, **options) -> _Operator:
         return ChainOperator(equation)
     if isinstance(equation, (BGK, ReversedBGK)):
         return RankOneOperator(equation, grid)
+    if isinstance(equation, GradientFlow):
+        raise TypeError("solve_density does not solve a GradientFlow yet (its operator is "
+                        "nonlinear in p); fpgen.simulate runs its particles (method mean_field), "
+                        "and GradientFlow.free_energy / first_variation evaluate a density on a "
+                        "grid")
     if isinstance(equation, DiffusionEquation):
         if grid is None:
             raise ValueError(f"{type(equation).__name__} needs a Grid (grid=None is only for Markov "

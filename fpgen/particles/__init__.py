@@ -34,7 +34,7 @@ variances" (1979).
 """
 
 from ._simulate import BackendFallbackWarning, simulate
-from .methods import METHODS, Method, fitting_methods, solver_table
+from .methods import METHODS, MeanField, Method, fitting_methods, solver_table
 from .noise import brownian_increments
 from .pointwise import PointwiseFunction, pointwise
 from .result import NonFiniteStateError, SimulationResult, load_result
@@ -57,6 +57,7 @@ __all__ = [
     "METHODS",
     "Method",
     "MethodInfo",
+    "MeanField",
     "fitting_methods",
     "solver_table",
     "NonFiniteStateError",

@@ -102,11 +102,31 @@ class PointwiseFunction:
                 inner(x, out)
 
             self.kernel_fn = with_time
+        self._inline_fn = None
         if out_shape is not None and not isinstance(out_shape, (int, tuple)):
             raise TypeError(f"out_shape must be None, an int or a tuple; got {out_shape!r}")
         self.out_shape = out_shape
         self.__name__ = getattr(py, "__name__", "pointwise")
         self.__doc__ = getattr(py, "__doc__", None)
+
+    @property
+    def inline_fn(self):
+        """``kernel_fn`` compiled to be inlined (numba ``inline="always"``) into the kernel that
+        calls it: the same arithmetic, but a loop over many calls (a sum over particle pairs)
+        can then be vectorised.  Made on first use."""
+        if self._inline_fn is None:
+            from numba import njit
+
+            scalar = njit(inline="always")(self.py_func)
+            if self.time_dependent:
+                self._inline_fn = scalar
+            else:
+                @njit(inline="always")
+                def with_time(x, t, out):
+                    scalar(x, out)
+
+                self._inline_fn = with_time
+        return self._inline_fn
 
     def output_shape(self, d: int) -> tuple[int, ...]:
         if self.out_shape is None:

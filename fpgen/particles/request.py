@@ -157,6 +157,8 @@ def plan(request: Request, *, local: bool = True, stacklevel: int = 3) -> Job:
     if spec.histogram is not None:
         spec.histogram.edges(init.dim)
     stepper = method.build(eq, grid, seed, fdtype)
+    if stepper.interacting:
+        chunk = _one_system(method, init.n, chunk, local)
     if walls is not None:
         stepper.set_walls(walls, eq)
     fused = stepper.numba_reason is None and (backend != "cuda" or method.gpu)
@@ -178,6 +180,18 @@ def plan(request: Request, *, local: bool = True, stacklevel: int = 3) -> Job:
                           stacklevel=stacklevel)
     return Job(eq, method, stepper, grid, init, spec, used, backend, fused, fallback, on_device,
                chunk, int(off), seed, bool(r.keep_states), bool(r.progress), fdtype, walls)
+
+
+def _one_system(method, n: int, chunk: int | None, local: bool) -> int:
+    """The chunk of an interacting ensemble: all of it (splitting it would change the physics)."""
+    if not local:
+        raise ValueError(f"method {method.name!r} runs the particles as one interacting system, "
+                         "which a cluster would split into independent chunks; run it in one "
+                         "process (independent replicas: one simulate call per seed)")
+    if chunk is not None and chunk < n:
+        raise ValueError(f"method {method.name!r} runs the {n} particles as one interacting "
+                         f"system; chunk_size = {chunk} would split it (leave chunk_size unset)")
+    return n
 
 
 def run_local(job: Job) -> RunOutput:
@@ -233,6 +247,7 @@ def make_result(job: Job, output: RunOutput) -> SimulationResult:
     """The :class:`SimulationResult` of a job and what its execution returned."""
     settings = settings_of(job)
     settings["chunk_size"] = output.chunk
+    settings.update(job.method.describe(job.stepper))
     settings.update(output.settings)
     return SimulationResult(times=job.grid.save_times.copy(), states=output.states,
                             final=output.final, settings=settings, n_jumps=output.n_jumps,

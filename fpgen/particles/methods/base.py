@@ -90,6 +90,10 @@ class Method:
         """The CPU stepper (NumPy path, and a fused numba kernel where there is one)."""
         raise TypeError(f"{type(self).__name__} builds no stepper")
 
+    def describe(self, stepper: Stepper) -> dict:
+        """Settings of this run that the method adds to the result's (its options as used)."""
+        return {}
+
     def runner(self, stepper: Stepper, device):
         """The GPU runner of a fused ``stepper`` on ``device``
         (:class:`fpgen.particles.execution.device.Device`), or None when the method has no
@@ -124,12 +128,21 @@ def default_method(eq) -> str:
     return methods[0]
 
 
-def resolve_method(eq, method: str | None) -> Method:
-    """The :class:`Method` called ``method`` for ``eq``; ValueError if unknown or unfit."""
+def resolve_method(eq, method) -> Method:
+    """The :class:`Method` called ``method`` (or ``method`` itself, a Method object with its
+    options) for ``eq``; ValueError if unknown or unfit."""
     if method is None:
         return METHODS[default_method(eq)]
+    if isinstance(method, Method):
+        if not method.accepts(eq):
+            fits = fitting_methods(eq)
+            raise ValueError(
+                f"method {method!r} does not fit {type(eq).__name__} (it needs: {method.fits}); "
+                f"methods that fit: {', '.join(fits) or 'none'}")
+        return method
     if not isinstance(method, str):
-        raise TypeError(f"method must be a string; got {method!r}")
+        raise TypeError(f"method must be a name from fpgen.particles.METHODS or a Method object; "
+                        f"got {method!r}")
     key = method.lower()
     if key not in METHODS:
         raise ValueError(f"unknown method {method!r}; valid methods: {', '.join(METHODS)}")

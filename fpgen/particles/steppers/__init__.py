@@ -5,6 +5,7 @@ from .base import Chunk, Stepper
 from .bgk import BGKStepper
 from .callables import CallableStepper, HostFields
 from .ctmc import CTMCStepper
+from .interacting import MeanFieldStepper
 
 __all__ = ["Chunk", "Stepper", "AffineStepper", "CallableStepper", "HostFields", "BGKStepper",
-           "CTMCStepper", "covariance_factor"]
+           "CTMCStepper", "MeanFieldStepper", "covariance_factor"]

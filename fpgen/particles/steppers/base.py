@@ -99,6 +99,8 @@ class Stepper:
 
     discrete = False
     jumps = False
+    #: the particles interact: the ensemble is one system, run as one chunk
+    interacting = False
     numba_reason: str | None = "no fused kernel for this scheme"
     dtype = np.dtype(np.float64)
     state_dim: int
