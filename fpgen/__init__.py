@@ -8,6 +8,7 @@ generation runs the reversed dynamics from t = T back to 0.
 ``import fpgen`` imports neither torch, CuPy nor numba's CUDA target.
 """
 
+from ._files import FileFormatError
 from ._version import __version__
 from .backends import backends
 from .distributions import (
@@ -93,6 +94,7 @@ __all__ = [
     "simulate",
     "SimulationResult",
     "load_result",
+    "FileFormatError",
     "Histogram",
     "Walls",
     "pointwise",

@@ -446,10 +446,21 @@ def check_walls() -> None:
         raise AssertionError("a device x0 outside the walls was not refused")
 
 
+def check_save_intervals(n: int = 48) -> None:
+    """dt=None: the exact methods step t0 -> save times -> t1 (unequal steps) on the GPU as on
+    the CPU, bit for bit (per-step matrices, clock increments and jump-rate bounds)."""
+    for name in ("kinetic-exact", "cld-exact", "bgk-jump", "bgk-categorical", "ctmc",
+                 "ctmc-gillespie"):
+        for dtype in CASES[name][4]:
+            a, b = run_pair(name, dtype, n, dt=None, save_at=[0.1, 0.5, 0.9])
+            assert a.settings["dt"] is None and a.settings["n_steps"] == 3, name
+            assert_same(a, b, f"{name} {np.dtype(dtype).name} without dt")
+
+
 CHECKS = {"affine": lambda: check_group("affine"), "jumps": lambda: check_group("jumps"),
           "pointwise": lambda: check_group("pointwise", 32), "layout": check_layout,
           "statistics": check_statistics, "stepwise": check_stepwise,
-          "dask": check_dask, "walls": check_walls}
+          "dask": check_dask, "walls": check_walls, "save_intervals": check_save_intervals}
 
 
 if __name__ == "__main__":

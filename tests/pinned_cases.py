@@ -71,7 +71,7 @@ def fingerprint() -> dict:
 def _record(out: dict, label: str, res) -> None:
     for name in ("states", "final", "mean", "cov", "hist_counts", "hist_underflow",
                  "hist_overflow", "state_counts", "n_jumps", "exit_times", "n_alive"):
-        value = getattr(res, name)
+        value = getattr(res, name, None)  # states / final of a streamed run raise
         if value is not None:
             out[f"particles/{label}/{name}"] = np.asarray(value)
 

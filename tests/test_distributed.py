@@ -52,6 +52,17 @@ def test_bitwise_equal_to_one_process(client, backend, tmp_path):
         assert back.settings["n_chunks"] == 3
 
 
+def test_exact_steps_without_dt_match_one_process(client):
+    # dt=None: one exact step per save interval, the same grid on every worker
+    eq = fpgen.OrnsteinUhlenbeck(2, "linear")
+    x0 = np.random.default_rng(1).normal(size=(9000, 2))
+    kw = dict(seed=11, chunk_size=4096, save_at=[0.2, 0.65, 1.0])
+    one = fpgen.simulate(eq, x0, (0.0, 1.0), **kw)
+    many = fpgen.simulate(eq, x0, (0.0, 1.0), client=client, **kw)
+    assert many.settings["dt"] is None and many.settings["n_steps"] == 3
+    assert _same(one.states, many.states.compute()) and _same(one.mean, many.mean)
+
+
 @pytest.mark.parametrize("reduction", ["blocks", "tree"])
 def test_walls_on_the_cluster_match_one_process(client, reduction):
     # absorbing walls: exit times, survivor counts and the survivors' moments and histograms
@@ -84,7 +95,7 @@ def test_streaming_statistics_and_laws_sampled_on_workers(client):
               stats=["moments", fpgen.Histogram(30, (-3.0, 3.0))])
     one = fpgen.simulate(eq, law, (0.0, 0.5), **kw)
     many = fpgen.simulate(eq, law, (0.0, 0.5), client=client, **kw)
-    assert many.states is None and many.final is None
+    assert not many.states_kept and not hasattr(many, "states") and not hasattr(many, "final")
     assert _same(one.mean, many.mean) and _same(one.cov, many.cov)
     assert _same(one.hist_counts, many.hist_counts)
 

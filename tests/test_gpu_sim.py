@@ -35,6 +35,12 @@ def test_affine_and_jump_kernels_match_the_cpu_kernels():
     _run_groups("affine", "jumps")
 
 
+def test_exact_methods_without_dt_match_the_cpu_kernels():
+    # dt=None: one exact step per save interval (unequal steps) for the affine, BGK and chain
+    # kernels
+    _run_groups("save_intervals")
+
+
 def test_pointwise_kernels_match_the_cpu_kernels():
     # Euler-Maruyama with diagonal, general and constant noise (a potential), Euler and Heun
     # on pointwise functions compiled from their Python source for the GPU

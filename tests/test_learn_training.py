@@ -83,7 +83,7 @@ def test_periodic_checkpoints_and_evaluation(tmp_path):
     tr.train()
     assert seen == [4, 8]
     assert tr.history.evaluations == [(4, 4.0), (8, 8.0)]
-    state = torch.load(tmp_path / "c.pt", weights_only=False)
+    state = torch.load(tmp_path / "c.pt", weights_only=True)
     assert state["step"] == 10
 
 

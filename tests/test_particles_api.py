@@ -287,7 +287,8 @@ def test_save_and_load_round_trip_exactly(tmp_path):
             assert r2.timings == res.timings
             for name in ("times", "states", "final", "mean", "cov", "hist_edges", "hist_counts",
                          "hist_underflow", "hist_overflow", "state_counts", "n_jumps"):
-                a, b = getattr(res, name), getattr(r2, name)
+                # states / final of a streamed run raise StatesNotKeptError (an AttributeError)
+                a, b = getattr(res, name, None), getattr(r2, name, None)
                 assert (a is None) == (b is None), name
                 if a is not None:
                     assert a.dtype == b.dtype and a.shape == b.shape, name
@@ -330,7 +331,7 @@ def test_streaming_keeps_memory_bounded_and_stats_identical():
     res = simulate(OU, x0, (0, 1), chunk_size=1 << 14, keep_states=False, **kw)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    assert res.states is None and res.final is None
+    assert not res.states_kept and not hasattr(res, "states") and not hasattr(res, "final")
     # one particle state alone is 3.2 MB; the streamed run stays near the chunk's working set
     assert peak < 2.5e6, peak
     kept = simulate(OU, x0, (0, 1), keep_states=True, **kw)

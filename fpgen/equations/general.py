@@ -146,14 +146,17 @@ class FokkerPlanck(DiffusionEquation):
 
         Equilibrium :math:`e^{-V/T}/Z` (a :class:`~fpgen.distributions.Boltzmann` law,
         normalised numerically in 1–3 dimensions).  ``potential(x)`` takes (n, dim) and
-        returns (n,); ``grad_potential(x)`` returns (n, dim).  The grid solver uses the
-        potential differences so that its discrete equilibrium is exactly the sampled
-        Boltzmann weights.
+        returns (n,); ``grad_potential(x)`` returns (n, dim); ``dim`` is the number of
+        coordinates V takes (default 1: pass ``dim=2`` for a potential of two coordinates).
+        Both are probed at x = 0 first, so that a wrong shape (or a ``dim`` that does not fit)
+        is reported in their names before any solve.  The grid solver uses the potential
+        differences so that its discrete equilibrium is exactly the sampled Boltzmann weights.
         """
         T = as_real(temperature, "temperature", positive=True)
         dim = as_positive_int(dim, "dim")
         if not callable(potential) or not callable(grad_potential):
             raise TypeError("potential and grad_potential must be callables of x (n, dim)")
+        _check_potential(potential, grad_potential, dim)
         eq = Boltzmann(potential, grad_potential, T, dim, bounds=bounds) if dim <= 3 else None
 
         def drift(x, t):
@@ -176,3 +179,57 @@ class FokkerPlanck(DiffusionEquation):
 
     def __repr__(self) -> str:
         return f"FokkerPlanck(dim={self.state_dim}, noise={self.noise!r})"
+
+
+def _dim_hint(fn: Callable, dim: int, gradient: bool) -> str:
+    """The advice for ``potential`` (or ``grad_potential``) failing at ``dim`` coordinates:
+    the number of coordinates it works at."""
+    fits = None
+    for d in range(1, 5):
+        if d == dim:
+            continue
+        try:
+            out = np.asarray(fn(np.zeros((3, d))), dtype=float)
+        except Exception:  # noqa: BLE001 - only a hint: any failure means d does not fit
+            continue
+        if out.shape == ((3, d) if gradient else (3,)):
+            fits = d
+            break
+    if fits is not None:
+        return (f"; V looks like a function of {fits} coordinates: pass dim={fits} to "
+                f"FokkerPlanck.from_potential (dim is {dim}; it defaults to 1)")
+    return ("; from_potential's dim (default 1) must be the number of coordinates V and grad_V "
+            "take")
+
+
+def _check_potential(potential: Callable, grad_potential: Callable, dim: int) -> None:
+    """Probe V and grad V at x = 0 (points of shape (3, dim)): a wrong shape or a ``dim`` that
+    does not fit is named in the user's terms (potential, grad_potential, dim)."""
+    n = 3
+    x = np.zeros((n, dim))
+    where = f"x = zeros(({n}, {dim}))"
+    try:
+        v = np.asarray(potential(x), dtype=float)
+    except (IndexError, ValueError) as exc:
+        raise ValueError(f"potential(x) failed for points of {dim} coordinate(s), {where} "
+                         f"({type(exc).__name__}: {exc}){_dim_hint(potential, dim, False)}") from exc
+    if v.shape != (n,):
+        raise ValueError(f"potential(x) must return one value per point, shape (n,) for x of "
+                         f"shape (n, {dim}); it returned shape {v.shape} for {where}")
+    try:
+        g = np.asarray(grad_potential(x), dtype=float)
+    except (IndexError, ValueError) as exc:
+        raise ValueError(f"grad_potential(x) failed for points of {dim} coordinate(s), {where} "
+                         f"({type(exc).__name__}: {exc}){_dim_hint(grad_potential, dim, True)}"
+                         ) from exc
+    if g.shape != (n, dim):
+        hint = ""
+        if g.ndim == 2 and g.shape[0] == n and g.shape[1] != dim:
+            hint = (f"; it returns {g.shape[1]} components per point: if V is a function of "
+                    f"{g.shape[1]} coordinates, pass dim={g.shape[1]} to from_potential "
+                    f"(dim is {dim})")
+        raise ValueError(f"grad_potential(x) must return the gradient of V at each point, shape "
+                         f"(n, {dim}) for x of shape (n, {dim}); it returned shape {g.shape} for "
+                         f"{where}{hint}")
+    if not np.all(np.isfinite(g)):
+        raise ValueError(f"grad_potential(0) is not finite ({g[0].tolist()})")

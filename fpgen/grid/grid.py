@@ -46,10 +46,21 @@ _ALIASES = {
 }
 
 
+def _accepted_names() -> str:
+    """The boundary names and their aliases, for messages."""
+    parts = []
+    for kind in BOUNDARIES + ("specular",):
+        aliases = [a for a, k in _ALIASES.items() if k == kind and a != kind]
+        also = f" (also {', '.join(map(repr, aliases))})" if aliases else ""
+        where = " on the position axes of a PhaseSpaceGrid" if kind == "specular" else ""
+        parts.append(f"{kind!r}{also}{where}")
+    return "; ".join(parts)
+
+
 def _boundary_name(name, where: str) -> str:
     if not isinstance(name, str) or name.lower() not in _ALIASES:
-        raise ValueError(f"{where}: boundary must be one of {BOUNDARIES} (or 'specular' on the "
-                         f"position axes of a PhaseSpaceGrid); got {name!r}")
+        raise ValueError(f"{where}: unknown boundary {name!r}; a boundary must be one of "
+                         f"(case-insensitive): {_accepted_names()}")
     return _ALIASES[name.lower()]
 
 

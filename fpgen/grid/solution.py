@@ -4,7 +4,8 @@ Time convention: t = 0 is the data (the initial density) and time runs toward eq
 reversed equation runs in its own time s = T - t.
 
 :meth:`DensitySolution.save` writes a compressed ``.npz`` file (the arrays, and the settings as
-JSON under ``meta``) that :meth:`DensitySolution.load` reads back.
+JSON under ``meta``; ``.npz`` is appended to a path without it, as :func:`numpy.savez` does) that
+:meth:`DensitySolution.load` reads back from the same path, without unpickling anything.
 """
 
 from __future__ import annotations
@@ -14,9 +15,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._files import FileFormatError, json_entry, npz_target, read_npz
 from .grid import Grid
 
 __all__ = ["DensitySolution", "SaveDiagnostics"]
+
+_FORMAT = "fpgen.grid.DensitySolution/1"
 
 
 @dataclass(frozen=True, eq=False)
@@ -162,28 +166,61 @@ class DensitySolution:
 
         return score
 
-    def save(self, path) -> None:
-        """Write the solution to a ``.npz`` file (:meth:`load` reads it back)."""
-        meta = {"stepper": self.stepper, "dt": self.dt, "wall_time": self.wall_time,
-                "info": self.info, "grid": None if self.grid is None else self.grid.to_dict()}
+    def save(self, path) -> str | None:
+        """Write the solution to a compressed ``.npz`` archive (``.npz`` is appended to a path
+        without it, as :func:`numpy.savez` does; :meth:`load` given the same ``path`` reads it
+        back) and return the file name written (None for an open file object)."""
+        target = npz_target(path, "DensitySolution.save")
+        meta = {"format": _FORMAT, "stepper": self.stepper, "dt": self.dt,
+                "wall_time": self.wall_time, "info": self.info,
+                "grid": None if self.grid is None else self.grid.to_dict()}
         arrays = dict(times=self.times, densities=self.densities, mass=self.mass,
                       absorbed=self.absorbed, minimum=self.minimum, steps=self.steps,
                       meta=np.array(json.dumps(meta, default=_json_default)))
         if self.relative_entropy is not None:
             arrays["relative_entropy"] = self.relative_entropy
-        np.savez_compressed(path, **arrays)
+        np.savez_compressed(target, **arrays)
+        return target if isinstance(target, str) else None
 
     @classmethod
     def load(cls, path) -> DensitySolution:
-        """Read a solution written by :meth:`save`."""
-        with np.load(path, allow_pickle=False) as f:
-            meta = json.loads(str(f["meta"]))
+        """Read a solution written by :meth:`save` (``.npz`` appended to ``path`` when missing,
+        as on saving).  Nothing is unpickled.
+
+        Raises :class:`~fpgen.FileFormatError` (a ValueError) naming the path and what is wrong
+        for a file that is not a saved DensitySolution (text, empty, truncated, a ``.npy``
+        array, a pickle, another archive), and ``FileMissingError`` (also a
+        FileNotFoundError) when there is no such file.
+        """
+        what = "an fpgen DensitySolution"
+        shown, f = read_npz(path, what, "DensitySolution.save")
+        if "meta" not in f:
+            if "__meta__" in f:
+                raise FileFormatError(f"{shown} is a saved fpgen SimulationResult (simulate's "
+                                      "result), not a DensitySolution: read it with "
+                                      "fpgen.load_result")
+            raise FileFormatError(f"{shown} is an .npz archive but not a saved fpgen "
+                                  f"DensitySolution (no 'meta' entry; it holds "
+                                  f"{sorted(f) or 'no arrays'})")
+        meta = json_entry(f, "meta", shown, what)
+        if meta.get("format", _FORMAT) != _FORMAT:
+            raise FileFormatError(f"{shown}: unknown solution format {meta.get('format')!r} "
+                                  f"(this fpgen reads {_FORMAT!r})")
+        missing = [repr(k) for k in ("times", "densities", "mass", "absorbed", "minimum", "steps")
+                   if k not in f]
+        missing += [f"meta[{k!r}]" for k in ("stepper", "dt", "wall_time", "info", "grid")
+                    if k not in meta]
+        if missing:
+            raise FileFormatError(f"{shown}: the saved DensitySolution lacks {', '.join(missing)} "
+                                  "(the file is damaged or not a DensitySolution)")
+        try:
             grid = None if meta["grid"] is None else Grid.from_dict(meta["grid"])
-            diagnostics = SaveDiagnostics(
-                f["mass"], f["absorbed"], f["minimum"], f["steps"],
-                f["relative_entropy"] if "relative_entropy" in f.files else None)
-            return cls(f["times"], f["densities"], grid, diagnostics, meta["stepper"], meta["dt"],
-                       meta["wall_time"], meta["info"])
+        except (TypeError, ValueError, KeyError) as exc:
+            raise FileFormatError(f"{shown}: its grid description is invalid ({exc})") from None
+        diagnostics = SaveDiagnostics(f["mass"], f["absorbed"], f["minimum"], f["steps"],
+                                      f.get("relative_entropy"))
+        return cls(f["times"], f["densities"], grid, diagnostics, meta["stepper"], meta["dt"],
+                   meta["wall_time"], meta["info"])
 
     def __repr__(self) -> str:
         return (f"DensitySolution(times={self.times.size} saves in [{self.times[0]:g}, "

@@ -101,6 +101,17 @@ def _time_grid(t0, t1, dt, save_at):
     return times, saves, save_index, dt
 
 
+def _default_stepper(equation, operator) -> str:
+    """The stepper of ``stepper=None``: the exact exponential for the small generators with a
+    fixed matrix up to a time change (MarkovChain, BGK: ``b(t) Q``), Crank–Nicolson else."""
+    if operator is not None:
+        exact = (isinstance(operator, (ChainOperator, RankOneOperator)) and operator.scaled
+                 and not operator.nonlinear)
+    else:
+        exact = isinstance(equation, (MarkovChain, BGK))
+    return "exponential" if exact else "crank_nicolson"
+
+
 def _initial_masses(p0, op, grid, equation) -> np.ndarray:
     if grid is None:
         if isinstance(p0, Categorical):
@@ -151,9 +162,14 @@ def _warn_outside(grid: Grid, dist: Distribution, what: str, walls=()) -> None:
     except (TypeError, ValueError, NotImplementedError):
         return
     if frac > MASS_WARNING:
-        warnings.warn(f"the grid cuts off {frac:.3g} of {what}'s mass (the fraction outside "
-                      f"the box {np.stack([grid.lower, grid.upper], 1).tolist()}); enlarge the grid",
-                      stacklevel=4)
+        warnings.warn(f"the grid cuts off {_percent(frac)} of {what}'s mass (the share outside "
+                      f"the box {np.stack([grid.lower, grid.upper], 1).tolist()}, a Monte-Carlo "
+                      "estimate); enlarge the grid", stacklevel=4)
+
+
+def _percent(frac: float) -> str:
+    """A fraction as a percentage for messages: 1 -> "100 %", 1.8e-4 -> "0.018 %"."""
+    return f"{100.0 * frac:.3g} %"
 
 
 def _equilibrium_masses(equation, op, grid) -> np.ndarray | None:
@@ -194,7 +210,7 @@ def _kl(q: np.ndarray, pi: np.ndarray) -> float:
 
 
 def solve_density(equation, p0, grid: Grid | None, t_span, *, dt: float | None = None,
-                  stepper: str = "crank_nicolson", save_at=None, fitting: str = "sg2",
+                  stepper: str | None = None, save_at=None, fitting: str = "sg2",
                   transport: str | None = None, limiter: str = "mc", method: str = "uniformization",
                   tol: float = 1e-14, rannacher_steps: int = 2, time_dependent: bool | None = None,
                   linear_solver: str | None = None, operator=None,
@@ -222,9 +238,13 @@ def solve_density(equation, p0, grid: Grid | None, t_span, *, dt: float | None =
     grid : a :class:`Grid` / :class:`PhaseSpaceGrid`, or None for a chain
     t_span : (t0, t1) with 0 <= t0 < t1
     dt : time step (the last step before each save time is shortened to land on it); may be
-        None for the ``exponential`` stepper, which then takes one step per save interval
-    stepper : ``"crank_nicolson"`` (default), ``"implicit_euler"``, ``"exponential"``,
-        ``"explicit_euler"`` or ``"ssp_rk2"`` (aliases: ``"explicit"`` = ssp_rk2, ...)
+        None (the default) for the ``exponential`` stepper on a time-homogeneous operator,
+        which then takes one exact step per save interval; the other steppers need it
+    stepper : ``None`` (default): ``"exponential"`` — exact in time, dt optional — for a
+        MarkovChain and a BGK equation (generators :math:`b(t)\,Q` with a fixed Q, on a grid
+        or on their own states; also given as ``operator``), ``"crank_nicolson"`` for
+        everything else; or ``"crank_nicolson"``, ``"implicit_euler"``, ``"exponential"``,
+        ``"explicit_euler"``, ``"ssp_rk2"`` (aliases: ``"explicit"`` = ssp_rk2, ...)
     save_at : times at which to save (default: t0 and t1)
     fitting, transport, limiter, time_dependent : passed to :class:`GridOperator` (transport by
         default ``"well_balanced"`` for the kinetic equation on a no-flux (or specular) grid —
@@ -254,17 +274,23 @@ def solve_density(equation, p0, grid: Grid | None, t_span, *, dt: float | None =
         empty; dt <= 0 or larger than the span; an unknown stepper (the valid ones are listed);
         an explicit step above its positivity bound (the largest stable dt is named)
     UserWarning
-        when the grid cuts off more than 1e-4 of p0's mass or of the equilibrium's
+        when the grid cuts off more than 0.01 % of p0's mass or of the equilibrium's (the
+        message gives the share as a percentage)
     """
     wall0 = time.perf_counter()
-    name = resolve_stepper(stepper)
+    default = stepper is None or (isinstance(stepper, str) and stepper.lower() == "auto")
+    name = _default_stepper(equation, operator) if default else resolve_stepper(stepper)
     if device not in ("cpu", "cuda"):
         raise ValueError(f"device must be 'cpu' or 'cuda'; got {device!r}")
     t0, t1 = _check_span(t_span)
     _check_horizon(equation, t1)
     if dt is None and name != "exponential":
-        raise ValueError(f"dt is required for the {name} stepper (only the exponential stepper "
-                         "can take dt=None: one exact step per save interval)")
+        which = (f"the default stepper for {type(equation).__name__}, {name}" if default
+                 else f"the {name} stepper")
+        raise ValueError(f"dt is required for {which} (only the exponential stepper can take "
+                         "dt=None: one exact step per save interval; it is the default for "
+                         "MarkovChain and BGK, and exact for any time-homogeneous operator: "
+                         "pass stepper='exponential' to use it here)")
     times, saves, save_index, dt = _time_grid(t0, t1, dt, save_at)
     if operator is None:
         if grid is None:

@@ -22,7 +22,7 @@ Pieces, one job each:
 ``discrete``        D3PM (x0-prediction, posterior, hybrid loss, bound), concrete-score models
 ``guidance``        classifier-free guidance
 ``models``          MLP with time embedding, a small CNN for 8x8 images, a discrete MLP
-``training``        seeded, device-aware training with checkpoints
+``training``        seeded, device-aware training with checkpoints (read weights-only)
 ``adapters``        a model as the numpy / CuPy callable ``score(x, t)`` / ``velocity(x, t)``
 ``likelihood``      NLL through the probability-flow ODE (exact or Hutchinson divergence)
 ``reference``       exact models of Gaussian-mixture data (the yardstick of the tests)
@@ -69,7 +69,15 @@ from .paths import (
 )
 from .reference import MixtureReference, ScoreFunctionModel
 from .sampling import Trajectory, integrate, integrate_chain
-from .training import NonFiniteLossError, Trainer, TrainHistory, fit, load_model
+from .training import (
+    CheckpointError,
+    NonFiniteLossError,
+    Trainer,
+    TrainHistory,
+    fit,
+    load_model,
+    read_checkpoint,
+)
 
 __all__ = [
     "conversions",
@@ -106,6 +114,8 @@ __all__ = [
     "Trainer",
     "fit",
     "load_model",
+    "read_checkpoint",
+    "CheckpointError",
     "NonFiniteLossError",
     "TrainHistory",
     "ModelFunction",

@@ -12,6 +12,11 @@ so training resumed from a checkpoint continues exactly as if it had never stopp
 model loaded from it gives bit-identical outputs.  (Build the model under
 ``torch.manual_seed`` for a reproducible initialisation.)
 
+Checkpoints hold tensors and plain values only (dicts, lists, tuples, strings, numbers, None)
+and are read with torch's weights-only loading (``torch.load(..., weights_only=True)``): a
+file that would run code on loading (a tampered checkpoint, a pickled object from elsewhere)
+is refused with :class:`CheckpointError`, and nothing in it runs.
+
 A non-finite loss stops training with :class:`NonFiniteLossError` naming the step.
 """
 
@@ -20,6 +25,9 @@ from __future__ import annotations
 import copy
 import math
 import os
+import pickle
+import re
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,9 +35,22 @@ from typing import Any
 import numpy as np
 import torch
 
+from .._files import ZIP_MAGIC, FileFormatError, describe_head, describe_path, existing_file, file_head
 from ._utils import resolve_device
 
-__all__ = ["Trainer", "fit", "NonFiniteLossError", "TrainHistory", "load_model"]
+__all__ = ["Trainer", "fit", "NonFiniteLossError", "TrainHistory", "load_model", "read_checkpoint",
+           "CheckpointError"]
+
+_FORMAT = "fpgen.learn.Trainer/1"
+#: the entries Trainer.load needs (load_model needs "model" alone)
+_TRAINER_KEYS = ("model", "ema", "optimizer", "step", "generator", "rng", "losses", "evaluations")
+
+
+class CheckpointError(FileFormatError):
+    """A file given to :meth:`Trainer.load` / :func:`load_model` is not an fpgen training
+    checkpoint, or one that was tampered with (it refers to Python code, which weights-only
+    loading refuses to run), truncated or damaged.  A :class:`~fpgen.FileFormatError` (a
+    ValueError); the message names the file.  Nothing in the file was run."""
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -227,7 +248,7 @@ class Trainer:
                     bar.set_postfix(loss=f"{avg:.4g}")
                 if self.eval_every and self.evaluate and self.step % self.eval_every == 0:
                     val = self.evaluate(self.averaged(), self.step)
-                    self.history.evaluations.append((self.step, val))
+                    self.history.evaluations.append((self.step, _plain(val)))
                 if (self.checkpoint_path and self.checkpoint_every
                         and self.step % self.checkpoint_every == 0):
                     self.save(self.checkpoint_path)
@@ -248,18 +269,21 @@ class Trainer:
         return avg
 
     def state_dict(self) -> dict:
+        """Everything a checkpoint holds, as tensors and plain values (what weights-only
+        loading reads back)."""
         return {
+            "format": _FORMAT,
             "model": self.model.state_dict(),
             "ema": self.ema,
             "optimizer": self.optimizer.state_dict(),
             "step": self.step,
             "generator": self.generator.get_state(),
-            "rng": self.rng.bit_generator.state,
-            "losses": list(self.history.losses),
-            "evaluations": list(self.history.evaluations),
-            "config": {"lr": self.lr, "warmup": self.warmup, "lr_schedule": self.lr_schedule,
-                       "total_steps": self.total_steps, "batch_size": self.batch_size,
-                       "ema_decay": self.ema_decay},
+            "rng": _plain(self.rng.bit_generator.state),
+            "losses": [float(v) for v in self.history.losses],
+            "evaluations": [(int(k), _plain(v)) for k, v in self.history.evaluations],
+            "config": _plain({"lr": self.lr, "warmup": self.warmup,
+                              "lr_schedule": self.lr_schedule, "total_steps": self.total_steps,
+                              "batch_size": self.batch_size, "ema_decay": self.ema_decay}),
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -272,7 +296,7 @@ class Trainer:
                                  else state["generator"])
         self.rng.bit_generator.state = state["rng"]
         self.history.losses = list(state["losses"])
-        self.history.evaluations = list(state["evaluations"])
+        self.history.evaluations = [tuple(e) for e in state["evaluations"]]
 
     def save(self, path: str | os.PathLike) -> None:
         """Write a checkpoint (atomically: a temporary file renamed into place)."""
@@ -281,14 +305,94 @@ class Trainer:
         os.replace(tmp, path)
 
     def load(self, path: str | os.PathLike) -> None:
-        """Resume from a checkpoint written by :meth:`save`."""
-        self.load_state_dict(torch.load(path, map_location=self.device, weights_only=False))
+        """Resume from a checkpoint written by :meth:`save` (read with weights-only loading:
+        nothing in the file runs; :class:`CheckpointError` for a file that is not an intact
+        fpgen checkpoint)."""
+        state = read_checkpoint(path, self.device)
+        missing = [k for k in _TRAINER_KEYS if k not in state]
+        if missing:
+            raise CheckpointError(
+                f"{describe_path(path)} cannot resume training: the checkpoint lacks "
+                f"{', '.join(map(repr, missing))} (load_model reads the weights of a checkpoint "
+                "that has only 'model')")
+        try:
+            self.load_state_dict(state)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"{describe_path(path)} does not fit this trainer: "
+                                  f"{type(exc).__name__}: {exc}") from None
+
+
+def _plain(value):
+    """``value`` with NumPy scalars and arrays turned into Python numbers and lists (what
+    weights-only loading reads back)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(v) for v in value)
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
+    if isinstance(value, torch.Tensor) and value.ndim == 0:
+        return value.item()
+    return value
+
+
+def read_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
+    """The contents of an fpgen training checkpoint, read with torch's weights-only loading
+    (tensors and plain values only: nothing in the file runs).
+
+    Raises
+    ------
+    CheckpointError
+        naming the file, for a file that is not an fpgen checkpoint: empty, text, a pickle of
+        Python objects, a zip that torch cannot read (truncated or damaged), one that refers to
+        Python code (tampered or foreign: refused without running it), or a torch file without
+        the checkpoint's entries.
+    FileMissingError
+        (a FileNotFoundError) when there is no such file.
+    """
+    what = "an fpgen training checkpoint"
+    target = existing_file(path, what)
+    shown = describe_path(target)
+    head = file_head(target)
+    if not head:
+        raise CheckpointError(f"{shown} is empty (0 bytes), not {what} (Trainer.save writes a "
+                              "torch zip archive); was the write interrupted?")
+    if not head.startswith(ZIP_MAGIC):
+        raise CheckpointError(f"{shown} is {describe_head(head)}: it is not {what} (a torch zip "
+                              "archive written by Trainer.save); nothing was loaded or run")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # torch's notes on pickle protocols
+            state = torch.load(target, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        found = re.search(r"GLOBAL ([\w.]+)", str(exc))
+        code = f" ({found.group(1)})" if found else ""
+        raise CheckpointError(
+            f"{shown} refers to Python code{code} that weights-only loading refuses to run: "
+            f"fpgen checkpoints hold only tensors and plain values, so this file was tampered "
+            f"with or is not {what}. Nothing in it was run.") from None
+    except (RuntimeError, EOFError, ValueError, KeyError, IndexError, OSError) as exc:
+        raise CheckpointError(f"{shown} is a truncated or damaged torch archive, or not {what} "
+                              f"({type(exc).__name__}: {str(exc).strip().split('. ')[0][:200]})") from None
+    if not isinstance(state, dict) or "model" not in state:
+        keys = sorted(map(str, state))[:8] if isinstance(state, dict) else type(state).__name__
+        raise CheckpointError(
+            f"{shown} is a torch file but not {what} (no 'model' entry; it holds {keys}). A "
+            "bare state_dict loads with model.load_state_dict(torch.load(path, weights_only=True))")
+    fmt = state.get("format", _FORMAT)
+    if fmt != _FORMAT:
+        raise CheckpointError(f"{shown}: unknown checkpoint format {fmt!r} (this fpgen reads "
+                              f"{_FORMAT!r})")
+    return state
 
 
 def load_model(path: str | os.PathLike, model: torch.nn.Module, *, ema: bool = True,
                device: str | torch.device = "cpu") -> torch.nn.Module:
-    """Load a checkpoint's weights (the EMA weights when present and ``ema``) into ``model``."""
-    state = torch.load(path, map_location=resolve_device(device), weights_only=False)
+    """Load a checkpoint's weights (the EMA weights when present and ``ema``) into ``model``.
+
+    The file is read with torch's weights-only loading (nothing in it runs); a file that is
+    not an intact fpgen checkpoint raises :class:`CheckpointError` naming it."""
+    state = read_checkpoint(path, resolve_device(device))
     weights = state["ema"] if ema and state.get("ema") is not None else state["model"]
     model.load_state_dict(weights)
     return model.to(resolve_device(device))

@@ -37,7 +37,7 @@ from ._simulate import BackendFallbackWarning, simulate
 from .methods import METHODS, MeanField, Method, fitting_methods, solver_table
 from .noise import brownian_increments
 from .pointwise import PointwiseFunction, pointwise
-from .result import NonFiniteStateError, SimulationResult, load_result
+from .result import FileFormatError, NonFiniteStateError, SimulationResult, StatesNotKeptError, load_result
 from .stats import Histogram
 from .walls import Walls
 
@@ -61,6 +61,8 @@ __all__ = [
     "fitting_methods",
     "solver_table",
     "NonFiniteStateError",
+    "StatesNotKeptError",
+    "FileFormatError",
     "BackendFallbackWarning",
     "Walls",
 ]

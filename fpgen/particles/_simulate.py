@@ -26,7 +26,7 @@ from .result import SimulationResult
 __all__ = ["simulate", "BackendFallbackWarning"]
 
 
-def simulate(equation: Equation, x0, t_span, *, dt: float, method: str | None = None,
+def simulate(equation: Equation, x0, t_span, *, dt: float | None = None, method: str | None = None,
              backend: str = "numpy", seed: int = 0, save_at=None, brownian_dt: float | None = None,
              chunk_size: int | None = None, n_particles: int | None = None, stats="auto",
              keep_states: bool = True, progress: bool = False, dtype=np.float64,
@@ -51,7 +51,12 @@ def simulate(equation: Equation, x0, t_span, *, dt: float, method: str | None = 
     x0 : (N, state_dim) initial states (integers for chains and categorical BGK), or a
         Distribution together with ``n_particles``
     t_span : (t0, t1) with 0 <= t0 < t1
-    dt : step; the last step ends at t1 (shorter if the span is not a multiple of dt)
+    dt : step; the last step ends at t1 (shorter if the span is not a multiple of dt).  May be
+        left out (None) for the methods with no time-step error (``exact``, ``jump``,
+        ``ctmc``, ``ctmc_gillespie``): the steps are then the intervals between t0, the
+        ``save_at`` times and t1 (one exact step per save interval, of unequal lengths; one
+        step t0 -> t1 without ``save_at``), and the law at the save times is the same as with
+        any dt.  With any other method ``dt=None`` is refused, naming those that allow it
     method : ``None`` (the best that fits: exact, heun, jump, ctmc or euler_maruyama) or a name
         from the solver table of :mod:`fpgen.particles`; a method that does not fit is refused
         with the list of those that do
@@ -66,15 +71,18 @@ def simulate(equation: Equation, x0, t_span, *, dt: float, method: str | None = 
     seed : integer in [0, 2**64): the key of the counter-based random numbers; the draws of a
         particle depend only on (seed, particle index, step), never on the backend, the thread
         count or the chunking
-    save_at : grid times at which states and statistics are recorded (default: t1 only)
+    save_at : grid times at which states and statistics are recorded (default: t1 only); with
+        ``dt=None`` any times in t_span
     brownian_dt : the finest Brownian step; dt must be a whole multiple of it, and runs with
-        different dt then share one Brownian path (each increment is the sum of fine ones)
+        different dt then share one Brownian path (each increment is the sum of fine ones);
+        needs a dt
     chunk_size : particles per chunk (default: what fits in about 64 MiB of working memory)
     n_particles : number of particles when x0 is a Distribution
     stats : ``"auto"`` (moments; plus state counts for integer states), ``None``, or a name /
         :class:`Histogram` / list of those (``"moments"``, ``"counts"``)
     keep_states : keep the states at the save times and at t1 (set False to stream: memory then
-        stays bounded by the chunk size, for any N)
+        stays bounded by the chunk size, for any N; the result's ``states`` / ``final`` then
+        raise :class:`~fpgen.particles.StatesNotKeptError` saying so)
     progress : show a tqdm progress bar
     dtype : ``np.float64`` (default) or ``np.float32`` (the linear equations OU /
         LinearFokkerPlanck / KineticLangevin, and FokkerPlanck / VelocityODE equations made of

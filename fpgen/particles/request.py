@@ -9,6 +9,7 @@ A Dask run ships the request itself to the workers, each with its slice of parti
 from __future__ import annotations
 
 import dataclasses
+import math
 import warnings
 from dataclasses import dataclass
 
@@ -20,14 +21,14 @@ from ..grid import Grid
 from .execution.base import Job, RunOutput
 from .execution.host import HostExecution
 from .inputs import check_backend, check_chunk_size, check_seed, check_x0, is_device_array
-from .methods import fitting_methods, resolve_method
+from .methods import METHODS, Method, fitting_methods, resolve_method
 from .result import SimulationResult
 from .stats import check_stats
 from .timegrid import make_grid
 from .walls import Walls
 
 __all__ = ["Request", "plan", "run_local", "make_result", "BackendFallbackWarning",
-           "DEFAULT_MAX_MEMORY"]
+           "DEFAULT_MAX_MEMORY", "exact_in_time"]
 
 DEFAULT_MAX_MEMORY = 2**31
 
@@ -43,7 +44,7 @@ class Request:
     equation: Equation
     x0: object
     t_span: object
-    dt: float
+    dt: float | None = None
     method: str | None = None
     backend: str = "numpy"
     seed: int = 0
@@ -123,6 +124,8 @@ def plan(request: Request, *, local: bool = True, stacklevel: int = 3) -> Job:
     check_equation(eq)
     walls = check_walls(r.walls, eq)
     method = resolve_method(eq, r.method)
+    if r.dt is None:
+        _check_no_dt(method, eq, r.method is None)
     backend = check_backend(r.backend, available=local)
     seed = check_seed(r.seed)
     grid = make_grid(r.t_span, r.dt, r.save_at, r.brownian_dt)
@@ -180,6 +183,30 @@ def plan(request: Request, *, local: bool = True, stacklevel: int = 3) -> Job:
                           stacklevel=stacklevel)
     return Job(eq, method, stepper, grid, init, spec, used, backend, fused, fallback, on_device,
                chunk, int(off), seed, bool(r.keep_states), bool(r.progress), fdtype, walls)
+
+
+def exact_in_time(method: Method, eq: Equation) -> bool:
+    """True when ``method`` has no time-step error on ``eq`` (strong and weak order exact)."""
+    strong, weak = method.orders(eq)
+    return strong is not None and weak is not None and math.isinf(strong) and math.isinf(weak)
+
+
+def _check_no_dt(method: Method, eq: Equation, default: bool) -> None:
+    """``dt=None`` is for the methods with no time-step error: the steps are then the save
+    intervals."""
+    if exact_in_time(method, eq):
+        return
+    exact = [m.name for m in METHODS.values()
+             if m.strong is not None and m.weak is not None
+             and math.isinf(m.strong) and math.isinf(m.weak)]
+    fits = [name for name in fitting_methods(eq) if exact_in_time(METHODS[name], eq)]
+    which = f"the default method for {type(eq).__name__}" if default else "the method asked for"
+    also = (f"; for {type(eq).__name__}: method={fits[0]!r}" if fits else
+            f"; none of them fits {type(eq).__name__}")
+    raise ValueError(
+        f"dt is required: method {method.name!r} ({which}) has a time-step error. dt may be "
+        f"left out (dt=None: one step from t0 through each save_at time to t1) only with the "
+        f"methods that have none: {', '.join(exact)}{also}")
 
 
 def _one_system(method, n: int, chunk: int | None, local: bool) -> int:

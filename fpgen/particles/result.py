@@ -8,7 +8,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["SimulationResult", "load_result", "NonFiniteStateError"]
+from .._files import FileFormatError, json_entry, npz_target, read_npz
+
+__all__ = ["SimulationResult", "load_result", "NonFiniteStateError", "StatesNotKeptError",
+           "FileFormatError"]
 
 _FORMAT = "fpgen.particles.SimulationResult/1"
 _ARRAYS = ("times", "states", "final", "mean", "cov", "hist_edges", "hist_counts",
@@ -30,15 +33,22 @@ class NonFiniteStateError(FloatingPointError):
             f"{detail}; reduce dt or check the drift and diffusion")
 
 
-@dataclass
+class StatesNotKeptError(AttributeError, ValueError):
+    """``states`` / ``final`` / ``at(t)`` of a result whose states were not kept
+    (``keep_states=False``: the run streamed its statistics only)."""
+
+
+@dataclass(eq=False)
 class SimulationResult:
     r"""What ``fpgen.simulate`` returns.
 
     Attributes
     ----------
     times : (n_save,) the save times (``save_at``; by default only ``t1``)
-    states : (n_save, N, d) the particles at the save times, or None with ``keep_states=False``
-    final : (N, d) the particles at ``t1``, or None with ``keep_states=False``
+    states : (n_save, N, d) the particles at the save times (dask arrays after a cluster run);
+        reading it after ``keep_states=False`` raises :class:`StatesNotKeptError` (the run
+        streamed its statistics only; :attr:`states_kept` says which)
+    final : (N, d) the particles at ``t1`` (as ``states``)
     mean, cov : (n_save, d), (n_save, d, d) streamed ensemble mean and (unbiased) covariance
     hist_edges, hist_counts, hist_underflow, hist_overflow : fixed-bin marginal histograms
         ((d, bins+1), (n_save, d, bins), (n_save, d), (n_save, d)) when requested
@@ -56,10 +66,14 @@ class SimulationResult:
 
     Time convention: t = 0 is the data; time runs toward equilibrium (a reversed equation runs
     in its own time s = T - t).
+
+    Files: :meth:`save` writes an ``.npz`` archive of plain arrays and JSON settings, appending
+    ``.npz`` to a path without it (as :func:`numpy.savez` does); :func:`load_result` reads the
+    same name back exactly.
     """
 
     times: np.ndarray
-    states: np.ndarray | None
+    states: np.ndarray | None  # reads through _KeptStates (set below the class)
     final: np.ndarray | None
     settings: dict
     mean: np.ndarray | None = None
@@ -73,6 +87,22 @@ class SimulationResult:
     exit_times: np.ndarray | None = None
     n_alive: np.ndarray | None = None
     timings: dict = field(default_factory=dict)
+
+    # --- the kept states --------------------------------------------------------------------
+    @property
+    def states_kept(self) -> bool:
+        """True when the run kept the particle states (``keep_states=True``, the default)."""
+        return self.__dict__.get("_states") is not None
+
+    def _not_kept(self, name: str) -> StatesNotKeptError:
+        streamed = [n for n in ("mean", "cov", "hist_counts", "state_counts", "n_alive")
+                    if getattr(self, n) is not None]
+        have = (f"what it kept: {', '.join('.' + n for n in streamed)}" if streamed
+                else "it kept no statistics either (stats=None)")
+        return StatesNotKeptError(
+            f"SimulationResult.{name}: this run did not keep the particle states "
+            f"(simulate(..., keep_states=False) streams the statistics only, in bounded "
+            f"memory); {have}. Run again with keep_states=True (the default) for the states")
 
     @property
     def survival(self) -> np.ndarray:
@@ -99,26 +129,36 @@ class SimulationResult:
 
     def at(self, t: float) -> np.ndarray:
         """The states at the save time t (which must be one of ``times``)."""
-        if self.states is None:
-            raise ValueError("the states were not kept (keep_states=False)")
+        if not self.states_kept:
+            raise self._not_kept(f"at({t!r})")
         idx = np.flatnonzero(np.isclose(self.times, t, rtol=1e-12, atol=1e-12))
         if idx.size == 0:
             raise ValueError(f"t = {t} is not a save time; save times: {self.times.tolist()}")
         return self.states[idx[0]]
 
-    def save(self, path: str | os.PathLike) -> None:
-        """Write the result to ``path`` (.npz, uncompressed); :func:`load_result` reads it back
-        exactly.  Device arrays (CuPy, numba-CUDA, torch) are copied to the host and dask arrays
-        (results of a cluster run) computed first."""
-        arrays = {name: _host_array(getattr(self, name)) for name in _ARRAYS
-                  if getattr(self, name) is not None}
+    def _array(self, name: str):
+        """The attribute ``name``, or None (also for states that were not kept)."""
+        if name in ("states", "final"):
+            return self.__dict__.get("_" + name)
+        return getattr(self, name)
+
+    def save(self, path: str | os.PathLike) -> str | None:
+        """Write the result to ``path`` (an ``.npz`` archive, uncompressed; ``.npz`` is appended
+        to a path without it, as :func:`numpy.savez` does) and return the file name written
+        (None for an open file object); :func:`load_result` given the same ``path`` reads it
+        back exactly.  Device arrays (CuPy, numba-CUDA, torch) are copied to the host and dask
+        arrays (results of a cluster run) computed first."""
+        target = npz_target(path, "SimulationResult.save")
+        arrays = {name: _host_array(self._array(name)) for name in _ARRAYS
+                  if self._array(name) is not None}
         meta = json.dumps({"format": _FORMAT, "settings": self.settings, "timings": self.timings},
                           allow_nan=True)
-        np.savez(path, __meta__=np.array(meta), **arrays)
+        np.savez(target, __meta__=np.array(meta), **arrays)
+        return target if isinstance(target, str) else None
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> SimulationResult:
-        """Read a result written by :meth:`save`."""
+        """Read a result written by :meth:`save` (see :func:`load_result`)."""
         return load_result(path)
 
     def __repr__(self) -> str:
@@ -126,7 +166,34 @@ class SimulationResult:
         return (f"SimulationResult({s['equation_class']}, method={s['method']!r}, "
                 f"backend={s['backend']!r}, "
                 f"N={s['n_particles']}, d={s['state_dim']}, times={len(self.times)}, "
-                f"states={'kept' if self.states is not None else 'streamed'})")
+                f"states={'kept' if self.states_kept else 'not kept (keep_states=False)'})")
+
+
+class _KeptStates:
+    """``SimulationResult.states`` / ``.final``: the kept arrays; reading one that was not kept
+    (``keep_states=False``) raises :class:`StatesNotKeptError` saying why."""
+
+    def __init__(self, name: str, doc: str):
+        self.name = name
+        self.slot = "_" + name
+        self.__doc__ = doc
+
+    def __get__(self, obj, objtype=None):
+        if obj is None:
+            return self
+        value = obj.__dict__.get(self.slot)
+        if value is None:
+            raise obj._not_kept(self.name)
+        return value
+
+    def __set__(self, obj, value) -> None:
+        obj.__dict__[self.slot] = value
+
+
+SimulationResult.states = _KeptStates(
+    "states", "(n_save, N, d) the particles at the save times (see the class docstring)")
+SimulationResult.final = _KeptStates(
+    "final", "(N, d) the particles at t1 (see the class docstring)")
 
 
 def _host_array(a) -> np.ndarray:
@@ -146,15 +213,42 @@ def _host_array(a) -> np.ndarray:
 
 
 def load_result(path: str | os.PathLike) -> SimulationResult:
-    """Read a :class:`SimulationResult` written by ``SimulationResult.save`` (exact round trip)."""
-    with np.load(path, allow_pickle=False) as data:
-        if "__meta__" not in data.files:
-            raise ValueError(f"{os.fspath(path)!r} is not a saved fpgen SimulationResult")
-        meta = json.loads(str(data["__meta__"]))
-        if meta.get("format") != _FORMAT:
-            raise ValueError(f"unknown result format {meta.get('format')!r}")
-        arrays = {name: data[name] for name in _ARRAYS if name in data.files}
+    """Read a :class:`SimulationResult` written by ``SimulationResult.save`` (exact round trip).
+
+    ``path`` names the file as it did for ``save``: ``.npz`` is appended when missing.  Nothing
+    is unpickled.
+
+    Raises
+    ------
+    FileFormatError (a ValueError)
+        naming the path and what is wrong, for a file that is not a saved SimulationResult:
+        a text file, an empty or truncated file, a single ``.npy`` array, a pickle, another
+        ``.npz`` archive (a DensitySolution is named as such).
+    FileMissingError (a FileFormatError and a FileNotFoundError)
+        when there is no such file.
+    """
+    what = "an fpgen SimulationResult"
+    shown, arrays = read_npz(path, what, "SimulationResult.save")
+    if "__meta__" not in arrays:
+        if "meta" in arrays and "densities" in arrays:
+            raise FileFormatError(f"{shown} is a saved fpgen DensitySolution (solve_density's "
+                                  "result), not a SimulationResult: read it with "
+                                  "fpgen.DensitySolution.load")
+        raise FileFormatError(
+            f"{shown} is an .npz archive but not a saved fpgen SimulationResult (no '__meta__' "
+            f"entry; it holds {sorted(arrays) or 'no arrays'})")
+    meta = json_entry(arrays, "__meta__", shown, what)
+    if meta.get("format") != _FORMAT:
+        raise FileFormatError(f"{shown}: unknown result format {meta.get('format')!r} (this "
+                              f"fpgen reads {_FORMAT!r})")
+    missing = [k for k in ("settings", "timings") if not isinstance(meta.get(k), dict)]
+    if "times" not in arrays:
+        missing.append("the array 'times'")
+    if missing:
+        raise FileFormatError(f"{shown}: the saved SimulationResult lacks {', '.join(missing)} "
+                              "(the file is damaged)")
+    kept = {name: arrays[name] for name in _ARRAYS if name in arrays}
     return SimulationResult(
-        times=arrays.pop("times"), states=arrays.pop("states", None),
-        final=arrays.pop("final", None), settings=meta["settings"], timings=meta["timings"],
-        **arrays)
+        times=kept.pop("times"), states=kept.pop("states", None),
+        final=kept.pop("final", None), settings=meta["settings"], timings=meta["timings"],
+        **kept)

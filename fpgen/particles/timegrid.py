@@ -1,5 +1,7 @@
 """The time grid of ``simulate``: steps of ``dt`` from ``t0`` to ``t1``, the save times and the
-finest Brownian step.
+finest Brownian step.  Without ``dt`` (methods with no time-step error only; checked by
+:func:`~fpgen.particles.request.plan`) the steps are the intervals between ``t0``, the save
+times and ``t1``: non-uniform, one step per save interval.
 
 Time convention: t = 0 is the data and time runs toward equilibrium; a reversed equation runs in
 its own time s = T - t.
@@ -20,11 +22,12 @@ _GRID_RTOL = 1e-9
 
 @dataclass
 class TimeGrid:
-    """The time grid: ``times[k]`` is the start of step k, ``times[n_steps] = t1``."""
+    """The time grid: ``times[k]`` is the start of step k, ``times[n_steps] = t1``; ``hs[k]``
+    the length of step k (``dt`` is None when the steps are the save intervals)."""
 
     t0: float
     t1: float
-    dt: float
+    dt: float | None
     n_steps: int
     times: np.ndarray
     hs: np.ndarray
@@ -58,7 +61,8 @@ def make_grid(t_span, dt, save_at=None, brownian_dt=None) -> TimeGrid:
     Steps of length ``dt`` from ``t0``; the last one ends exactly at ``t1`` (shorter when the
     span is not a multiple of dt).  ``save_at`` times must be grid times.  With ``brownian_dt``,
     ``dt`` must be an integer multiple of it and the span a multiple of ``dt``, so that every
-    step is made of whole fine Brownian steps.
+    step is made of whole fine Brownian steps.  ``dt=None``: the steps run from ``t0`` through
+    the save times to ``t1`` (one step per save interval; no ``brownian_dt``).
     """
     if isinstance(t_span, (str, bytes)) or np.ndim(t_span) != 1 or len(t_span) != 2:
         raise ValueError(f"t_span must be a pair (t0, t1); got {t_span!r}")
@@ -71,6 +75,12 @@ def make_grid(t_span, dt, save_at=None, brownian_dt=None) -> TimeGrid:
             f"t_span must increase, t0 < t1 (time runs toward equilibrium); got ({t0}, {t1}). "
             "To generate, simulate eq.reverse(...), whose own time s = T - t increases"
         )
+    if dt is None:
+        if brownian_dt is not None:
+            raise ValueError("brownian_dt needs a dt (each step is a whole number of Brownian "
+                             "steps); with dt=None the steps are the save intervals: pass dt, or "
+                             "leave brownian_dt unset")
+        return _save_interval_grid(t0, t1, save_at)
     span = t1 - t0
     dt = _real(dt, "dt")
     if dt <= 0:
@@ -101,10 +111,7 @@ def make_grid(t_span, dt, save_at=None, brownian_dt=None) -> TimeGrid:
                 f"dt = {dt} (got {ratio:.12g})"
             )
         brownian_dt = bdt
-    from ..kernels.rng import MAX_STEP  # the kernels import numba: not at import time
-
-    if n_steps * r // 2 > MAX_STEP:
-        raise ValueError(f"too many steps ({n_steps * r} fine steps) for the random-number counter")
+    _check_counter(n_steps * r)
     times = t0 + dt * np.arange(n_steps + 1, dtype=float)
     times[-1] = t1
     hs = np.diff(times)
@@ -112,13 +119,47 @@ def make_grid(t_span, dt, save_at=None, brownian_dt=None) -> TimeGrid:
         raise ValueError(f"dt = {dt} is too small to resolve the span ({t0}, {t1}) in float64")
     save_times, save_idx = _save_points(save_at, times, dt, t0, t1)
     return TimeGrid(t0, t1, dt, n_steps, times, hs, np.sqrt(hs), r, brownian_dt, save_times,
-                save_idx)
+                    save_idx)
 
 
-def _save_points(save_at, times, dt, t0, t1):
-    n_steps = times.shape[0] - 1
+def _check_counter(n_fine: int) -> None:
+    from ..kernels.rng import MAX_STEP  # the kernels import numba: not at import time
+
+    if n_fine // 2 > MAX_STEP:
+        raise ValueError(f"too many steps ({n_fine} fine steps) for the random-number counter")
+
+
+def _save_interval_grid(t0: float, t1: float, save_at) -> TimeGrid:
+    """The grid of ``dt=None``: steps from ``t0`` through the save times to ``t1``."""
+    tol = _GRID_RTOL * max(t1 - t0, abs(t1))
+    s = _save_times(save_at, t0, t1, tol)
+    if s is None:
+        inner = np.empty(0)
+    else:
+        inner = s[(s > t0 + tol) & (s < t1 - tol)]
+    times = np.concatenate([[t0], inner, [t1]])
+    hs = np.diff(times)
+    if np.any(hs <= 0):  # pragma: no cover - excluded by the tolerance above
+        raise ValueError(f"save_at times {inner.tolist()} do not resolve in float64")
+    n_steps = times.size - 1
+    _check_counter(n_steps)
+    if s is None:
+        save_idx = np.array([n_steps], dtype=np.int64)
+    else:
+        save_idx = np.searchsorted(times, s, side="left").astype(np.int64)
+        save_idx[np.abs(s - t0) <= tol] = 0
+        save_idx[np.abs(s - t1) <= tol] = n_steps
+        if np.any(np.diff(save_idx) <= 0):
+            raise ValueError("two save_at times fall on the same time (closer than "
+                             f"{tol:.3g} to each other or to an end of t_span)")
+    return TimeGrid(t0, t1, None, n_steps, times, hs, np.sqrt(hs), 1, None, times[save_idx].copy(),
+                    save_idx)
+
+
+def _save_times(save_at, t0: float, t1: float, tol: float) -> np.ndarray | None:
+    """``save_at`` checked: a non-empty, finite, strictly increasing 1-D sequence in t_span."""
     if save_at is None:
-        return np.array([t1]), np.array([n_steps], dtype=np.int64)
+        return None
     try:
         s = np.asarray(save_at, dtype=float)
     except (TypeError, ValueError):
@@ -128,11 +169,19 @@ def _save_points(save_at, times, dt, t0, t1):
         raise ValueError(f"save_at must be a non-empty 1-D sequence of times; got shape {s.shape}")
     if not np.all(np.isfinite(s)):
         raise ValueError("save_at must be finite")
-    tol = _GRID_RTOL * max(dt, abs(t1))
     if s.min() < t0 - tol or s.max() > t1 + tol:
         raise ValueError(f"save_at must lie in t_span [{t0}, {t1}]; got [{s.min()}, {s.max()}]")
     if np.any(np.diff(s) <= 0):
         raise ValueError("save_at must be strictly increasing")
+    return s
+
+
+def _save_points(save_at, times, dt, t0, t1):
+    n_steps = times.shape[0] - 1
+    tol = _GRID_RTOL * max(dt, abs(t1))
+    s = _save_times(save_at, t0, t1, tol)
+    if s is None:
+        return np.array([t1]), np.array([n_steps], dtype=np.int64)
     idx = np.rint((s - t0) / dt).astype(np.int64)
     idx = np.clip(idx, 0, n_steps)
     at_end = np.abs(s - t1) <= tol

@@ -1,0 +1,160 @@
+"""Result files: ``load_result`` and ``DensitySolution.load`` refuse anything that is not their own
+file with an fpgen error naming the path (never numpy's ``allow_pickle`` advice, never unpickling),
+and ``save(path)`` / ``load(path)`` name the same file (``.npz`` appended as numpy does)."""
+
+import os
+import pickle
+
+import numpy as np
+import pytest
+
+import fpgen
+from fpgen import DensitySolution, FileFormatError, load_result
+from fpgen._files import FileMissingError
+
+OU = fpgen.OrnsteinUhlenbeck(1)
+
+
+def _result():
+    return fpgen.simulate(OU, np.zeros((20, 1)), (0.0, 1.0), dt=0.5, save_at=[0.5, 1.0], seed=2)
+
+
+def _solution():
+    return fpgen.solve_density(fpgen.MarkovChain.uniform(3, 1.0), np.array([1.0, 0.0, 0.0]), None,
+                               (0.0, 1.0), save_at=[0.5, 1.0])
+
+
+class _Payload:
+    """Unpickling this creates the marker file: proof that something was unpickled."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+LOADERS = [pytest.param(load_result, "SimulationResult", id="load_result"),
+           pytest.param(DensitySolution.load, "DensitySolution", id="DensitySolution.load")]
+
+
+def _check(loader, path, *words):
+    with pytest.raises(FileFormatError) as info:
+        loader(path)
+    msg = str(info.value)
+    assert os.path.basename(str(getattr(path, "name", path))) in msg, msg
+    assert "allow_pickle" not in msg, msg
+    for w in words:
+        assert w in msg, msg
+    return info.value
+
+
+def test_save_and_load_name_the_same_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    res, sol = _result(), _solution()
+    assert res.save("run") == "run.npz" and os.listdir(".") == ["run.npz"]
+    back = load_result("run")
+    np.testing.assert_array_equal(back.states, res.states)
+    assert load_result("run.npz").settings == res.settings
+    assert sol.save(tmp_path / "sol") == str(tmp_path / "sol.npz")
+    np.testing.assert_array_equal(DensitySolution.load(tmp_path / "sol").densities, sol.densities)
+    np.testing.assert_array_equal(DensitySolution.load("sol.npz").densities, sol.densities)
+    # a file renamed without its suffix is still found under the name given
+    os.rename("run.npz", "renamed")
+    np.testing.assert_array_equal(load_result("renamed").final, res.final)
+
+
+@pytest.mark.parametrize("loader, kind", LOADERS)
+def test_a_text_file_is_refused(tmp_path, loader, kind):
+    p = tmp_path / "notes.npz"
+    p.write_text("time,x\n0.0,1.0\n")
+    _check(loader, p, "text file", kind)
+
+
+@pytest.mark.parametrize("loader, kind", LOADERS)
+def test_an_empty_file_is_refused(tmp_path, loader, kind):
+    p = tmp_path / "empty.npz"
+    p.write_bytes(b"")
+    _check(loader, p, "empty", kind)
+
+
+@pytest.mark.parametrize("loader, kind", LOADERS)
+def test_a_truncated_archive_is_refused(tmp_path, loader, kind):
+    good = tmp_path / "good.npz"
+    (_result() if kind == "SimulationResult" else _solution()).save(good)
+    data = good.read_bytes()
+    for cut in (len(data) // 2, len(data) - 10):
+        p = tmp_path / f"cut{cut}.npz"
+        p.write_bytes(data[:cut])
+        _check(loader, p, "truncated or corrupt", kind)
+
+
+@pytest.mark.parametrize("loader, kind", LOADERS)
+def test_a_renamed_npy_is_refused(tmp_path, loader, kind):
+    np.save(tmp_path / "array.npy", np.arange(5.0))
+    os.rename(tmp_path / "array.npy", tmp_path / "array.npz")
+    _check(loader, tmp_path / "array.npz", ".npy", kind)
+
+
+@pytest.mark.parametrize("loader, kind", LOADERS)
+def test_a_missing_file_is_an_fpgen_error_and_a_file_not_found(tmp_path, loader, kind):
+    err = _check(loader, tmp_path / "nowhere", "no file", "nowhere.npz")
+    assert isinstance(err, FileMissingError) and isinstance(err, FileNotFoundError)
+    assert isinstance(err, ValueError)
+    with pytest.raises(FileNotFoundError):
+        loader(tmp_path / "nowhere.npz")
+
+
+@pytest.mark.parametrize("loader, kind", LOADERS)
+def test_pickles_are_refused_and_never_unpickled(tmp_path, loader, kind):
+    marker = tmp_path / "UNPICKLED"
+    # the payload is live: plain unpickling runs it
+    pickle.loads(pickle.dumps(_Payload(marker))).close()
+    assert marker.exists()
+    marker.unlink()
+    # a pickle file named .npz
+    p = tmp_path / "evil.npz"
+    p.write_bytes(pickle.dumps({"__meta__": _Payload(marker)}))
+    _check(loader, p, "pickle")
+    # an .npz archive holding a pickled object array under the expected names
+    q = tmp_path / "objects.npz"
+    np.savez(q, __meta__=np.array([_Payload(marker)], dtype=object),
+             meta=np.array([_Payload(marker)], dtype=object), times=np.zeros(1))
+    _check(loader, q, "pickled Python object", "not unpickled")
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("loader, kind", LOADERS)
+def test_another_archive_is_refused_with_what_it_holds(tmp_path, loader, kind):
+    p = tmp_path / "other.npz"
+    np.savez(p, a=np.zeros(3), b=np.ones(2))
+    _check(loader, p, "not a saved fpgen", kind, "['a', 'b']")
+    bad = tmp_path / "badmeta.npz"
+    np.savez(bad, __meta__=np.array("{not json"), meta=np.array("{not json"), times=np.zeros(1))
+    _check(loader, bad, "not valid JSON")
+
+
+def test_each_loader_names_the_other_kind_of_file(tmp_path):
+    _result().save(tmp_path / "r")
+    _solution().save(tmp_path / "s")
+    _check(load_result, tmp_path / "s.npz", "DensitySolution", "DensitySolution.load")
+    _check(DensitySolution.load, tmp_path / "r.npz", "SimulationResult", "load_result")
+
+
+def test_a_damaged_result_is_named(tmp_path):
+    p = tmp_path / "nometa.npz"
+    np.savez(p, __meta__=np.array('{"format": "fpgen.particles.SimulationResult/1"}'))
+    _check(load_result, p, "lacks", "settings", "'times'")
+    q = tmp_path / "future.npz"
+    np.savez(q, __meta__=np.array('{"format": "fpgen.particles.SimulationResult/99"}'))
+    _check(load_result, q, "unknown result format")
+
+
+def test_open_file_objects_round_trip(tmp_path):
+    res = _result()
+    with open(tmp_path / "f.bin", "wb") as f:
+        assert res.save(f) is None
+    with open(tmp_path / "f.bin", "rb") as f:
+        np.testing.assert_array_equal(load_result(f).states, res.states)
+    with open(tmp_path / "f.bin", "rb") as f:
+        _check(DensitySolution.load, f, "SimulationResult")
