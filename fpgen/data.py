@@ -7,17 +7,17 @@ companion ``name_law(**params)`` returns it as an object with ``logpdf`` and ``s
 ``score`` where the density is smooth), so that the true negative log-likelihood and exact
 scores are available:
 
-=======================  ====  =================================================  ==============
-data set                 d     law object                                         exact?
-=======================  ====  =================================================  ==============
-:func:`eight_gaussians`  2     :class:`~fpgen.distributions.GaussianMixture`      exact
-:func:`gaussian_mixture` d     :class:`~fpgen.distributions.GaussianMixture`      exact
-:func:`checkerboard`     2     :class:`Checkerboard` (uniform on 8 squares)       exact
-:func:`moons`            2     GaussianMixture over arc quadrature nodes          quadrature
-:func:`swiss_roll`       2     GaussianMixture over roll quadrature nodes         quadrature
-:func:`lattice`          2     :class:`LatticeLaw` (a K x K pmf)                  exact
-:func:`digits`           64    none (an empirical data set, 1797 images)          --
-=======================  ====  =================================================  ==============
+========================  ====  =================================================  ==============
+data set                  d     law object                                         exact?
+========================  ====  =================================================  ==============
+:func:`eight_gaussians`   2     :class:`~fpgen.distributions.GaussianMixture`      exact
+:func:`gaussian_mixture`  d     :class:`~fpgen.distributions.GaussianMixture`      exact
+:func:`checkerboard`      2     :class:`Checkerboard` (uniform on 8 squares)       exact
+:func:`moons`             2     GaussianMixture over arc quadrature nodes          quadrature
+:func:`swiss_roll`        2     GaussianMixture over roll quadrature nodes         quadrature
+:func:`lattice`           2     :class:`LatticeLaw` (a K x K pmf)                  exact
+:func:`digits`            64    none (an empirical data set, 1797 images)          --
+========================  ====  =================================================  ==============
 
 "quadrature": the density of a curve blurred by Gaussian noise,
 :math:`p(x) = \int N(x; c(t), \sigma^2 I)\,\frac{dt}{b-a}`, is a continuous Gaussian mixture;

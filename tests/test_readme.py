@@ -19,7 +19,7 @@ def test_readme_starts_with_the_two_commands():
     assert len(cmds) == 2
     assert README.lstrip().startswith("# fpgen\n\n```bash")
     assert cmds[0].endswith("python -m validation --quick")
-    # the campaign includes a learned reversal: torch (CPU build, pinned) before the learn extra
+    # the campaign includes a learned reversal: torch (version pinned) before the learn extra
     assert "torch==2.13.0" in cmds[0] and ".[learn]" in cmds[0]
     assert cmds[0].index("torch==2.13.0") < cmds[0].index(".[learn]")
     assert "pytest" in cmds[1] and "torch==2.13.0" in cmds[1]

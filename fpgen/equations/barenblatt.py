@@ -39,6 +39,8 @@ class Barenblatt(Distribution):
     t : time since the point mass, > 0
     temperature : the diffusion coefficient T > 0 (time enters as T t)
 
+    Notes
+    -----
     ``pdf``/``logpdf`` (``-inf`` outside the support), ``score`` (on the support's interior),
     ``sample`` (exact: :math:`|x| = R\rho`, :math:`\rho^2 \sim \mathrm{Beta}(d/2, \gamma + 1)`,
     a uniform direction), ``mean`` (0), ``cov`` (:math:`R^2/(d + 2\gamma + 2)\,I`),

@@ -101,6 +101,8 @@ class GradientFlow(Equation):
     temperature : T >= 0
     exponent : 1 (U = T p log p) or m > 1 (U = T p^m / (m - 1))
 
+    Notes
+    -----
     A quadratic V = a|x|²/2 or W = θ|z|²/2 is recognised by probing the functions (attributes
     ``a`` and ``theta``, None otherwise): it gives the exact Gaussian :meth:`marginal` and the
     O(N) mean-field drift of the particles.  Exponent 1 with W = 0 is

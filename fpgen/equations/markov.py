@@ -98,6 +98,8 @@ class MarkovChain(Equation):
     schedule : time change b(t); default rate 1
     dim : number of independent coordinates (each runs the chain independently)
 
+    Notes
+    -----
     ``transition(x0, t)`` is exact (:math:`e^{\Delta\tau R}`, closed form for ``uniform`` and
     ``absorbing``); ``equilibrium`` is the stationary law; ``decay_rate`` the spectral gap.
     """

@@ -45,7 +45,7 @@ class DensitySolution:
     Attributes
     ----------
     times : (n_save,) the save times (the equation's own time)
-    densities : (n_save, *shape) densities on the grid cells (probabilities for a chain)
+    densities : (n_save, \*shape) densities on the grid cells (probabilities for a chain)
     grid : the Grid (None for a Markov chain or a categorical BGK)
     mass : (n_save,) mass on the grid, :math:`\sum_i p_i |\text{cell}|` (the survival
         probability when a boundary absorbs)
@@ -56,6 +56,8 @@ class DensitySolution:
     steps : (n_save,) number of time steps taken up to each save time
     stepper, dt, wall_time, info (a dict of settings)
 
+    Notes
+    -----
     ``diagnostics`` (a :class:`SaveDiagnostics`) supplies mass, absorbed, minimum, steps and
     relative_entropy.
     """

@@ -1,8 +1,10 @@
 r"""fpgen.learn — the torch layer: learn scores and velocities, plug them back into the solvers.
 
 Import it explicitly (``import fpgen.learn``); ``import fpgen`` never imports torch.  Install
-with the ``learn`` extra (``pip install torch==<version>`` — the CPU build — then
-``pip install "fpgen[learn]"``).
+with the ``learn`` extra (``pip install "fpgen[learn]"``).  The README pins torch's version;
+whether pip fetches a CPU or a CUDA build depends on the index (PyPI's Linux wheels are CUDA
+builds): on a machine without a GPU install the CPU build first,
+``pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu``.
 
 **Time convention.** t = 0 is the data and time runs toward the noise / equilibrium; paths on
 [0, 1] have the data at t = 0 and the noise at t = 1; generation runs the reversed dynamics from
@@ -34,8 +36,8 @@ try:
     import torch  # noqa: F401
 except ImportError as exc:  # pragma: no cover - exercised only without torch
     raise ImportError(
-        "fpgen.learn needs torch: install the CPU build with `pip install torch` (pinned as in "
-        "the README) and then `pip install \"fpgen[learn]\"`"
+        "fpgen.learn needs torch: `pip install \"fpgen[learn]\"` (without a GPU, first the CPU "
+        "build: `pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu`)"
     ) from exc
 
 from . import conversions

@@ -64,6 +64,8 @@ class SimulationResult:
     settings : the settings used (method, orders, backend, dt, seed, ...), JSON-serialisable
     timings : seconds spent compiling and running
 
+    Notes
+    -----
     Time convention: t = 0 is the data; time runs toward equilibrium (a reversed equation runs
     in its own time s = T - t).
 

@@ -383,7 +383,7 @@ def sinh_sde(a: float = 1.0, b: float = 1.0, x0: float = 0.0, t_end: float = 1.0
     :math:`\operatorname{arsinh} X`); the defaults a = b = 1 are Kloeden & Platen's example.
     With :math:`m = bT + \operatorname{arsinh} x_0`, :math:`v = a^2T`:
     :math:`E X_T = \sinh(m)e^{v/2}`, :math:`E X_T^2 = (\cosh(2m)e^{2v} - 1)/2`.
-    Globally Lipschitz coefficients, growing like |x| (lognormal-type tails as for GBM);
+    Globally Lipschitz coefficients, growing like :math:`|x|` (lognormal-type tails as for GBM);
     EM strong order 1/2, weak order 1; Milstein strong order 1."""
     x0v = _col(x0, 1)
     c = math.asinh(float(x0v[0]))
@@ -422,7 +422,7 @@ def sinh_sde(a: float = 1.0, b: float = 1.0, x0: float = 0.0, t_end: float = 1.0
 def arctan_sde(a: float = 1.5, x0: float = 0.5, t_end: float = 1.0) -> SDEProblem:
     r"""A reducible nonlinear SDE with bounded, strongly state-dependent noise (Kloeden & Platen
     1992, §4.4): :math:`dX = -a^2\sin X\cos^3 X\,dt + a\cos^2 X\,dW`, exactly
-    :math:`X_T = \arctan(aW_T + \tan x_0)` (Itô's formula on :math:`\tan X`), |x0| < pi/2.
+    :math:`X_T = \arctan(aW_T + \tan x_0)` (Itô's formula on :math:`\tan X`), :math:`|x_0| < \pi/2`.
     The noise vanishes at :math:`\pm\pi/2` and is largest at 0; the coefficients are smooth,
     bounded and globally Lipschitz.  :math:`E X_T` and :math:`E X_T^2` by adaptive quadrature of
     the Gaussian integral (error below 1e-10).  EM strong order 1/2, weak order 1; Milstein strong order 1."""
