@@ -64,7 +64,7 @@ def _x0(n=100, d=1, value=0.5):
         ({"t_span": (0.5, 0.5)}, ValueError, "must increase"),
         ({"t_span": (-1.0, 1.0)}, ValueError, "t = 0 is the data"),
         ({"t_span": (0.0, 1.0, 2.0)}, ValueError, "pair"),
-        ({"method": "rk4"}, ValueError, "valid methods: euler_maruyama, exact, heun"),
+        ({"method": "rk4"}, ValueError, "valid methods: euler_maruyama, exact, exact_bridge, heun"),
         ({"method": "heun"}, ValueError, "methods that fit: exact, euler_maruyama"),
         ({"method": "ctmc"}, ValueError, "does not fit OrnsteinUhlenbeck"),
         ({"backend": "jax"}, ValueError, "valid backends: numpy, numba, cuda"),

@@ -6,6 +6,7 @@ Time convention: t = 0 is the data (the initial density); time runs toward equil
 
 from .barenblatt import Barenblatt
 from .base import (
+    ConditionedDiffusion,
     DiffusionEquation,
     Equation,
     ReversedDiffusion,
@@ -13,6 +14,7 @@ from .base import (
     flip_time_convention,
 )
 from .bgk import BGK, BGKInterpolant, ReversedBGK
+from .bridges import GaussianBridge
 from .general import FokkerPlanck
 from .gradient_flow import GradientFlow
 from .kinetic import KineticLangevin
@@ -24,6 +26,8 @@ __all__ = [
     "Equation",
     "DiffusionEquation",
     "ReversedDiffusion",
+    "ConditionedDiffusion",
+    "GaussianBridge",
     "VelocityODE",
     "flip_time_convention",
     "LinearFokkerPlanck",

@@ -41,6 +41,7 @@ __all__ = [
     "Equation",
     "DiffusionEquation",
     "ReversedDiffusion",
+    "ConditionedDiffusion",
     "VelocityODE",
     "flip_time_convention",
     "NOISE_TYPES",
@@ -178,6 +179,130 @@ class DiffusionEquation(Equation):
         T : the forward time the reversal starts from (default: the schedule's end, if finite).
         """
         return ReversedDiffusion(self, score, lam, T)
+
+    def condition(self, h: Callable, grad_log_h: Callable) -> ConditionedDiffusion:
+        r"""Doob's h-transform: this diffusion conditioned on the event whose probability from
+        :math:`(x, t)` is :math:`h(x, t)`,
+
+        .. math:: dX = \big[f + g g^\top \nabla\log h\big](X, t)\,dt + g(X, t)\,dW .
+
+        ``h`` must be **space-time harmonic** for this equation,
+        :math:`\partial_t h + f\cdot\nabla h + \tfrac12 g g^\top : \nabla^2 h = 0` where
+        :math:`h > 0` (e.g. :math:`h = p(T, y \mid t, x)`, or a committor), for the result to be
+        the conditioned process; fpgen does not check the identity, only the shapes and that
+        h > 0 where particles start.  Time convention: t = 0 is the data, as for this equation.
+
+        Parameters
+        ----------
+        h : callable ``h(x, t)``, points (n, dim) -> (n,)
+        grad_log_h : callable ``grad_log_h(x, t)``, points (n, dim) -> (n, dim)
+
+        Returns
+        -------
+        ConditionedDiffusion — an equation for ``simulate``, ``solve_density``,
+        ``mean_exit_time`` and ``hitting_probability`` (Doob 1957; Rogers & Williams,
+        *Diffusions, Markov Processes and Martingales* II, §IV.39).
+        """
+        return ConditionedDiffusion(self, h, grad_log_h)
+
+
+class ConditionedDiffusion(DiffusionEquation):
+    r"""Doob's h-transform of a diffusion (see :meth:`DiffusionEquation.condition`).
+
+    Drift :math:`f + g g^\top\nabla\log h`, the diffusion of ``base``; time-dependent in
+    general.  ``horizon`` is the end of its time domain: a bridge pinned at time T is defined on
+    [0, T) (its drift is singular at T, which ``drift`` refuses to evaluate), and ``simulate`` /
+    ``solve_density`` refuse spans beyond it.  ``check_start(x0, t0)`` raises where
+    :math:`h(x_0, t_0) \le 0` (``simulate`` calls it on the starting states).
+    """
+
+    #: the drift is singular at the horizon (a bridge): solve_density must end before it
+    singular_at_horizon = False
+
+    def __init__(self, base: DiffusionEquation, h: Callable, grad_log_h: Callable, *,
+                 horizon: float = np.inf):
+        if not isinstance(base, DiffusionEquation):
+            raise TypeError(f"condition applies to diffusions; got {type(base).__name__}")
+        if not callable(h):
+            raise TypeError(f"h must be a callable h(x, t) -> (n,); got {h!r}")
+        if not callable(grad_log_h):
+            raise TypeError(f"grad_log_h must be a callable grad_log_h(x, t) -> (n, dim); got "
+                            f"{grad_log_h!r}")
+        self.base = base
+        self.h = h
+        self.grad_log_h = grad_log_h
+        self.horizon = float(horizon)
+        self.state_dim = base.state_dim
+        self.noise = base.noise
+        self.noise_dim = base.noise_dim
+        self.additive_noise = base.additive_noise
+        self.kind = "diffusion"
+        self.schedule = getattr(base, "schedule", None)
+
+    def _check_time(self, t, name: str = "t") -> float:
+        t = self.base._check_time(t, name)
+        if t > self.horizon * (1 + 1e-12):
+            raise ValueError(f"{name} = {t} is beyond the horizon T = {self.horizon} of the "
+                             "conditioned process (it is defined on [0, T])")
+        return t
+
+    def h_values(self, x, t) -> np.ndarray:
+        """``h(x, t)`` as (n,) floats, shape-checked."""
+        x = np.asarray(x, dtype=float)
+        v = np.asarray(self.h(x, t), dtype=float)
+        if v.shape != x.shape[:-1]:
+            raise ValueError(f"h(x, t) must return one value per point, shape {x.shape[:-1]} for "
+                             f"x of shape {x.shape}; got {v.shape}")
+        return v
+
+    def check_start(self, x0, t0: float = 0.0) -> None:
+        r"""Raise a ValueError naming x0 when :math:`h(x_0, t_0) \le 0` (or is not finite) for
+        a starting state: the conditioned process cannot start where the event is impossible."""
+        x0 = np.asarray(x0, dtype=float)
+        v = self.h_values(x0.reshape(-1, self.state_dim), t0)
+        bad = ~(v > 0) | ~np.isfinite(v)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ValueError(
+                f"x0: h must be > 0 where the particles start (the conditioned process is "
+                f"defined where the event has positive probability); h(x0, {t0}) = {v[i]:.6g} "
+                f"at x0[{i}] = {np.round(x0.reshape(-1, self.state_dim)[i], 6).tolist()} "
+                f"({int(bad.sum())} of {v.size} starting states)")
+
+    def _guard(self, t) -> None:
+        if self.singular_at_horizon and np.any(np.asarray(t) >= self.horizon):
+            raise ValueError(
+                f"the drift of {type(self).__name__} is singular at its horizon T = "
+                f"{self.horizon} (it pins the state there); evaluate it for t < T (simulate "
+                "evaluates it at the start of each step, so its span may end at T; "
+                "solve_density must end before T)")
+
+    def drift(self, x, t) -> np.ndarray:
+        r""":math:`f(x, t) + g g^\top(x, t)\,\nabla\log h(x, t)`."""
+        self._guard(t)
+        x = np.asarray(x, dtype=float)
+        v = np.asarray(self.grad_log_h(x, t), dtype=float)
+        if v.shape != x.shape:
+            raise ValueError(f"grad_log_h(x, t) must return the shape of x {x.shape}; got "
+                             f"{v.shape}")
+        return np.asarray(self.base.drift(x, t), dtype=float) + self.base.apply_diffusion_matrix(
+            x, t, v)
+
+    def diffusion(self, x, t) -> np.ndarray:
+        return self.base.diffusion(x, t)
+
+    def diffusion_tensor(self, x, t) -> np.ndarray:
+        return self.base.diffusion_tensor(x, t)
+
+    def diffusion_divergence(self, x, t) -> np.ndarray:
+        return self.base.diffusion_divergence(x, t)
+
+    def apply_diffusion_matrix(self, x, t, v) -> np.ndarray:
+        return self.base.apply_diffusion_matrix(x, t, v)
+
+    def __repr__(self) -> str:
+        end = "" if not np.isfinite(self.horizon) else f", horizon={self.horizon}"
+        return f"ConditionedDiffusion({self.base!r}{end})"
 
 
 class ReversedDiffusion(DiffusionEquation):

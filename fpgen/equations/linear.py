@@ -34,6 +34,7 @@ from .._checks import as_points, as_square_matrix, check_psd
 from ..distributions import Distribution, Gaussian
 from ..schedules import ConstantSchedule, get_schedule
 from .base import DiffusionEquation, push_gaussian_law
+from .bridges import GaussianBridge
 
 __all__ = ["LinearFokkerPlanck", "lyapunov_propagators", "kalman_rank", "decay_structure"]
 
@@ -236,6 +237,14 @@ class LinearFokkerPlanck(DiffusionEquation):
         """The exact law at time t from a Gaussian / Gaussian-mixture initial law ``p0``."""
         phi, sigma = self._propagators(self._clock(t))
         return push_gaussian_law(p0, phi, sigma)
+
+    def bridge(self, x_T, T) -> GaussianBridge:
+        r"""The process pinned to ``x_T`` at time ``T`` (Doob's h-transform with
+        :math:`h(x, t) = p(T, x_T \mid t, x)` in closed form): a :class:`GaussianBridge`,
+        with its exact law ``transition(x0, t)``, for ``simulate`` (methods ``exact_bridge`` and
+        ``euler_maruyama``) and ``solve_density`` (spans ending before T).  See
+        :mod:`fpgen.equations.bridges` for the formulas and the singularity at T."""
+        return GaussianBridge(self, x_T, T)
 
     @property
     def stationary_cov(self) -> np.ndarray:

@@ -17,6 +17,7 @@ Importing this package imports neither numba nor scipy.sparse; the kernels compi
 """
 
 from .chain import ChainOperator
+from .conditioning import condition_on_hitting
 from .exit import hitting_probability, mean_exit_time
 from .fluxes import FITTINGS
 from .grid import BOUNDARIES, Grid, PhaseSpaceGrid
@@ -29,6 +30,7 @@ from .stationary import generator, steady_state
 from .steppers import STEPPERS, StepError
 
 __all__ = [
+    "condition_on_hitting",
     "Grid",
     "PhaseSpaceGrid",
     "GridOperator",

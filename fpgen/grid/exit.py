@@ -186,6 +186,11 @@ def _operator(equation, grid, t, fitting, transport, method, name):
     if isinstance(equation, (ReversedBGK, ReversedMarkovChain)):
         raise ValueError("a reversed equation runs over a finite horizon; its exit time is not "
                          "that of a time-homogeneous process (use simulate with walls instead)")
+    horizon = float(getattr(equation, "horizon", math.inf))
+    if math.isfinite(horizon):
+        raise ValueError(f"{name}: {type(equation).__name__} is defined on the finite horizon "
+                         f"[0, {horizon}] (a bridge); exit times and hitting probabilities need a "
+                         "time-homogeneous process (use simulate with walls instead)")
     t = as_real(t, "t")
     if method not in (None, "direct", "iterative"):
         raise ValueError(f"method must be None, 'direct' or 'iterative'; got {method!r}")

@@ -61,6 +61,12 @@ def _check_horizon(equation, t1: float) -> None:
     T = getattr(equation, "T", None)
     if T is not None and hasattr(equation, "forward_time"):
         horizon = min(horizon, float(T))
+    end = float(getattr(equation, "horizon", math.inf))
+    if getattr(equation, "singular_at_horizon", False) and t1 >= end * (1 - 1e-12):
+        raise ValueError(f"t_span ends at {t1}, at or beyond the end T = {end} of "
+                         f"{type(equation).__name__}, where its drift is singular (the density "
+                         "tends to a point mass): end t_span before T")
+    horizon = min(horizon, end)
     if t1 > horizon * (1 + 1e-12):
         raise ValueError(f"t_span ends at {t1}, beyond the equation's time domain [0, {horizon}]")
 

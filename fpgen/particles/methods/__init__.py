@@ -5,6 +5,7 @@ the built-in ones, in the order of the solver table."""
 # the built-in methods register in the order of the solver table
 from . import euler_maruyama  # noqa: F401
 from . import exact  # noqa: F401
+from . import exact_bridge  # noqa: F401
 from . import heun  # noqa: F401
 from . import jumps  # noqa: F401
 from . import chains  # noqa: F401
