@@ -302,7 +302,11 @@ def solve_density(equation, p0, grid: Grid | None, t_span, *, dt: float | None =
     equation : OrnsteinUhlenbeck, FokkerPlanck (1–3 D), LinearFokkerPlanck, KineticLangevin (on a
         :class:`PhaseSpaceGrid`), a ReversedDiffusion (``eq.reverse(score, lam, T)``; the score is
         called at the faces and cell centres), a VelocityODE, BGK (on a grid, or grid=None with a
-        Categorical equilibrium), ReversedBGK, MarkovChain or ReversedMarkovChain (grid=None)
+        Categorical equilibrium), ReversedBGK, MarkovChain or ReversedMarkovChain (grid=None),
+        or a GradientFlow (1–3 D, no-flux / periodic axes: its own nonlinear scheme, see
+        :mod:`fpgen.grid.gradient_flow`; steppers ``"newton_implicit"`` — the default — and
+        ``"upwind_explicit"``; the linear operators' options are refused; the solution's
+        ``free_energy``, ``step_times`` and ``step_free_energy`` record :math:`F_h`)
     p0 : the initial density — an array of ``grid.shape`` (density values per cell), a
         Distribution or a callable ``p(points)`` (sampled at the cell centres); for a chain, the
         probabilities, shape (K,) * dim, or a Categorical
