@@ -1,0 +1,261 @@
+r"""Time steppers of the gradient-flow scheme (:mod:`fpgen.grid.gradient_flow`).
+
+``"newton_implicit"`` (the default for a :class:`~fpgen.GradientFlow`; Bailo, Carrillo & Hu
+2020): backward Euler for the flux form,
+
+.. math:: \frac{p^{n+1} - p^n}{\Delta t} = A\big(p^{n+1}\big)\,p^{n+1},
+
+with the face rates (velocities, or :math:`\varphi = V + W * p` for the SG form) evaluated at the
+new density, solved by Newton's method.  The Jacobian is
+:math:`I - \Delta t\,[A + L_w(\mathrm{diag}\,U''(p) + K)]` with :math:`L_w` the weighted
+Laplacian of the face mobilities (the upwind density, or :math:`-(B'(z)p_i + B'(-z)p_{i+1})/h^2`
+for SG) and K the dense convolution with W: without W the Jacobian is sparse and each Newton
+step is one sparse LU solve; with W, Newton–Krylov — GMRES on the exact Jacobian applied with
+the convolution by FFT, preconditioned by the LU of its local sparse part.  Converged means
+:math:`\|R(p)\|_1 \le` ``tol`` times the mass (R the residual of the equation above).  The
+accepted iterate is then *polished* by one solve with the rates frozen at it,
+:math:`p \leftarrow (I - \Delta t A)^{-1} p^n` — an M-matrix, so the new density is
+non-negative and its mass is that of :math:`p^n` to round-off (restored exactly by a rescaling
+of relative size :math:`10^{-16}`, as the linear implicit stepper does) — and the residual is
+checked again at the polished density.  A step is accepted only when moreover the discrete free
+energy did not grow, :math:`F_h(p^{n+1}) \le F_h(p^n) + 10^{-12}|F_h(p^n)|`.  Otherwise (Newton
+not converged in ``max_iter`` iterations, a non-finite or negative density, or an energy
+increase) the step is halved and retried, recursively, at most ``max_halvings`` times; every
+halving is counted in the solution's ``info["halvings"]``.  An unconverged step is never
+returned: past the last halving a FloatingPointError names the time and the cause.
+
+Energy decay: for the exact solution of the implicit system,
+:math:`F_h(p^{n+1}) - F_h(p^n) \le \sum_i \xi_i^{n+1}(p_i^{n+1} - p_i^n)|\text{cell}|
+- \tfrac12\delta^\top K\delta \le -\Delta t\,\mathcal D - \tfrac12\delta^\top K\delta`
+(U convex; :math:`\delta = p^{n+1} - p^n`; :math:`\mathcal D \ge 0` the discrete dissipation):
+the free energy decays at every step, for any :math:`\Delta t`, when K is positive
+semi-definite on zero-mass vectors (W = 0, repulsive W; Bailo, Carrillo & Hu 2020),
+and for :math:`\Delta t` small enough otherwise (the last term is :math:`O(\Delta t^2)`) — which
+the check above enforces by halving.
+
+``"upwind_explicit"``: forward Euler, :math:`p^{n+1} = p^n + \Delta t\,A(p^n)p^n`, first order.
+Positive when :math:`\Delta t \max_i \sum r^{out}_i \le 1`; for exponent m > 1 the parabolic
+bound of the nonlinear diffusion :math:`D = T m p^{m-1}` is added, so the step is bounded by
+
+.. math:: \Delta t \le \Big(\max_i \sum r^{out}_i + 2\,T m\,(\max p)^{m-1}\sum_a h_a^{-2}\Big)^{-1}.
+
+A ``dt`` above this bound at the initial density is refused (StepError naming the bound); as the
+bound moves with the density, a later step that exceeds it is split into substeps at the bound
+(counted in ``info["substeps"]``).  The free energy is recorded after every substep.
+
+Time convention: t = 0 is the data; time runs toward equilibrium.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from .gradient_flow import FlowScheme, FlowState
+from .steppers import StepError
+
+__all__ = ["FLOW_STEPPERS", "FLOW_STEPPER_ALIASES", "resolve_flow_stepper", "make_flow_stepper"]
+
+FLOW_STEPPERS = ("newton_implicit", "upwind_explicit")
+FLOW_STEPPER_ALIASES = {"implicit": "newton_implicit", "newton": "newton_implicit",
+                        "explicit": "upwind_explicit", "forward_euler": "upwind_explicit"}
+#: relative energy increase tolerated per step (round-off of the energy sums)
+ENERGY_RTOL = 1e-12
+
+
+def resolve_flow_stepper(name) -> str:
+    """The canonical name of a gradient-flow stepper, or a ValueError listing those that fit."""
+    key = name.lower() if isinstance(name, str) else None
+    key = FLOW_STEPPER_ALIASES.get(key, key)
+    if key not in FLOW_STEPPERS:
+        aliases = ", ".join(f"{a!r} = {b!r}" for a, b in FLOW_STEPPER_ALIASES.items())
+        raise ValueError(f"stepper {name!r} does not fit a GradientFlow (a nonlinear equation); "
+                         f"the steppers that fit are 'newton_implicit' (the default) and "
+                         f"'upwind_explicit' (aliases: {aliases})")
+    return key
+
+
+class _FlowStepper:
+    name = "?"
+
+    def __init__(self, scheme: FlowScheme):
+        self.scheme = scheme
+        self.energies: list[tuple[float, float]] = []  # (t, F) after every accepted (sub)step
+        self.substeps = 0
+        self.halvings = 0
+        self.newton_iterations = 0
+        self.linear_solves = 0
+
+    def check(self, times: np.ndarray, p0: np.ndarray) -> None:
+        """Refuse an unusable time grid before any work."""
+
+    def info(self) -> dict:
+        return {"substeps": self.substeps, "halvings": self.halvings,
+                "newton_iterations": self.newton_iterations, "linear_solves": self.linear_solves}
+
+
+class _UpwindExplicit(_FlowStepper):
+    name = "upwind_explicit"
+
+    def _bound(self, st: FlowState, p: np.ndarray) -> float:
+        s = self.scheme
+        lam = float(np.max(s.exit_rates(st)))
+        if s.kind == "upwind" and s.T > 0:
+            lam += 2.0 * s.T * s.m * float(np.max(p)) ** (s.m - 1.0) * float(np.sum(s.h**-2.0))
+        return 1.0 / lam if lam > 0 else np.inf
+
+    def check(self, times, p0):
+        dt = float(np.max(np.diff(times)))
+        bound = self._bound(self.scheme.state(p0), p0)
+        if dt > bound * (1.0 + 1e-12):
+            raise StepError(
+                f"dt = {dt:.6g} is above the explicit step bound {bound:.6g} of the upwind "
+                f"scheme at the initial density (1/(max exit rate + 2 T m max(p)^(m-1) sum "
+                f"1/h^2), positivity and stability); use dt <= {bound:.6g} or the default "
+                "stepper 'newton_implicit'")
+
+    def step(self, t0: float, t1: float, p: np.ndarray) -> np.ndarray:
+        s = self.scheme
+        t = t0
+        while t < t1:
+            st = s.state(p)
+            h = t1 - t
+            bound = self._bound(st, p)
+            last = h <= bound * (1.0 + 1e-12)
+            if not last:
+                h = bound
+                self.substeps += 1
+            p = p + h * s.rhs(st, p)
+            t = t1 if last else t + h
+            self.energies.append((t, s.free_energy(p)))
+        return p
+
+
+class _NewtonImplicit(_FlowStepper):
+    name = "newton_implicit"
+
+    def __init__(self, scheme: FlowScheme, tol: float = 1e-12, max_iter: int = 30,
+                 max_halvings: int = 20):
+        super().__init__(scheme)
+        self.tol, self.max_iter, self.max_halvings = tol, max_iter, max_halvings
+        self._F = None
+
+    def step(self, t0: float, t1: float, p: np.ndarray) -> np.ndarray:
+        if self._F is None:
+            self._F = self.scheme.free_energy(p)
+        p, self._F = self._advance(t0, t1, p, self._F, 0)
+        return p
+
+    def _advance(self, t0, t1, p, F, depth):
+        q, why = self._solve(t1 - t0, p)
+        if q is not None:
+            Fq = self.scheme.free_energy(q)
+            if Fq <= F + ENERGY_RTOL * abs(F):
+                self.energies.append((t1, Fq))
+                return q, Fq
+            why = f"the free energy grew from {F:.17g} to {Fq:.17g}"
+        if depth >= self.max_halvings:
+            raise FloatingPointError(
+                f"the implicit step from t = {t0:.6g} to {t1:.6g} failed after "
+                f"{self.max_halvings} halvings ({why}); try a smaller dt")
+        self.halvings += 1
+        tm = 0.5 * (t0 + t1)
+        p, F = self._advance(t0, tm, p, F, depth + 1)
+        return self._advance(tm, t1, p, F, depth + 1)
+
+    def _residual(self, st, p, pn, dt):
+        return p - pn - dt * self.scheme.rhs(st, p)
+
+    def _solve(self, dt: float, pn: np.ndarray):
+        """(p, None) for the converged, polished step, or (None, why)."""
+        s = self.scheme
+        mass = float(np.sum(pn))
+        p = pn.copy()
+        polished = False
+        newton = 0
+        while True:
+            st = s.state(p)
+            r = self._residual(st, p, pn, dt)
+            res = float(np.sum(np.abs(r))) / mass
+            if not np.isfinite(res):
+                return None, "the Newton iterate became non-finite"
+            if res <= self.tol:
+                if polished:
+                    return p, None
+                p = self._polish(st, pn, dt, mass)
+                if p is None:
+                    return None, "the polished density had negative cells"
+                polished = True
+                continue
+            if newton >= self.max_iter:
+                return None, (f"Newton did not converge in {self.max_iter} iterations (residual "
+                              f"{res:.3g})")
+            newton += 1
+            self.newton_iterations += 1
+            p = p + self._newton_update(st, p, r, dt)
+            polished = False
+
+    def _polish(self, st: FlowState, pn, dt, mass):
+        s = self.scheme
+        M = _identity_minus(s.matrix(st.fwd, st.bwd), dt)
+        self.linear_solves += 1
+        q = _lu(M).solve(pn.ravel()).reshape(pn.shape)
+        if not np.all(np.isfinite(q)) or q.min() < 0.0:
+            return None
+        return q * (mass / float(np.sum(q)))
+
+    def _newton_update(self, st: FlowState, p, r, dt):
+        s = self.scheme
+        A = s.matrix(st.fwd, st.bwd)
+        Lw = s.matrix(st.weight, st.weight) if (st.curvature is not None or s.conv is not None) \
+            else None
+        local = A if st.curvature is None else A + Lw @ _diag(st.curvature.ravel())
+        M = _identity_minus(local, dt)
+        lu = _lu(M)
+        self.linear_solves += 1
+        rhs = -r.ravel()
+        if s.conv is None:
+            return lu.solve(rhs).reshape(p.shape)
+        from scipy.sparse.linalg import LinearOperator, gmres
+
+        shape = p.shape
+
+        def jac(v):
+            kv = s.convolve(v.reshape(shape)).ravel()
+            return M @ v - dt * (Lw @ kv)
+
+        n = v_size = rhs.size
+        J = LinearOperator((n, v_size), matvec=jac, dtype=float)
+        P = LinearOperator((n, v_size), matvec=lu.solve, dtype=float)
+        x, _ = gmres(J, rhs, x0=lu.solve(rhs), rtol=1e-10, atol=0.0, M=P, restart=40,
+                     maxiter=20)
+        return x.reshape(shape)
+
+
+def _diag(v):
+    from scipy.sparse import diags
+
+    return diags(v)
+
+
+def _identity_minus(A, dt):
+    from scipy.sparse import identity
+
+    return (identity(A.shape[0], format="csr") - dt * A).tocsc()
+
+
+def _lu(M):
+    from scipy.sparse.linalg import splu
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return splu(M, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
+                    options={"SymmetricMode": True})
+
+
+_CLASSES = {"newton_implicit": _NewtonImplicit, "upwind_explicit": _UpwindExplicit}
+
+
+def make_flow_stepper(name: str, scheme: FlowScheme) -> _FlowStepper:
+    return _CLASSES[resolve_flow_stepper(name)](scheme)

@@ -1,0 +1,325 @@
+"""solve_density for a GradientFlow (fpgen.grid.gradient_flow): Barenblatt in 1-D and 2-D at
+several resolutions, the Carrillo–Toscani rate in rescaled variables, quadratic V and W against
+the exact Gaussian law, the Kuramoto torus against its exact linear rate, exponent 1 with W = 0
+against FokkerPlanck.from_potential, mass / positivity / per-step energy decay, and bad input."""
+
+import math
+
+import numpy as np
+import pytest
+
+import fpgen
+from fpgen import Barenblatt, FokkerPlanck, Gaussian, GradientFlow, Grid
+from fpgen.grid import DensitySolution, StepError
+from fpgen.grid.gradient_flow import FlowScheme
+from fpgen.grid.gradient_flow_steppers import make_flow_stepper
+
+#: the energy may grow by at most this much relative per step (round-off of the sums)
+ENERGY_RTOL = 1e-12
+
+
+def _assert_structure(sol, mass_rtol=1e-12):
+    """Mass to round-off, positivity at the saves, F_h non-increasing at EVERY step."""
+    m = sol.mass
+    assert np.max(np.abs(m / m[0] - 1.0)) < mass_rtol, m
+    assert sol.minimum.min() >= 0.0, sol.minimum
+    F = sol.step_free_energy
+    jumps = np.diff(F) - ENERGY_RTOL * np.abs(F[:-1])
+    assert np.all(jumps <= 0.0), (np.max(jumps), int(np.argmax(jumps)))
+    assert sol.free_energy[0] == F[0] and sol.free_energy[-1] == F[-1]
+
+
+def _slope(ns, errs) -> float:
+    return float(-np.polyfit(np.log(ns), np.log(errs), 1)[0])
+
+
+def _quadratic_flow(dim, a=1.0, theta=0.5, T=0.7):
+    return GradientFlow(dim, potential=lambda x: 0.5 * a * np.sum(x**2, -1),
+                        grad_potential=lambda x: a * x,
+                        interaction=lambda z: 0.5 * theta * np.sum(z**2, -1),
+                        grad_interaction=lambda z: theta * z, temperature=T)
+
+
+# ------------------------------------------------------------------------------------------------
+# Barenblatt (porous medium, m = 2)
+# ------------------------------------------------------------------------------------------------
+
+
+def test_barenblatt_1d_l1_order_mass_positivity_energy():
+    # t = 1 -> 2 from the exact profile, dt proportional to h (backward Euler, first order in
+    # time). Measured: L1 = 1.49e-2, 7.6e-3, 3.9e-3 (slope 0.97); the upwind scheme is first
+    # order and the free boundary (p^{m-1} has a kink) keeps it at most first order.
+    eq = GradientFlow(1, exponent=2.0, temperature=1.0)
+    b0 = Barenblatt(1, 2.0, t=1.0)
+    exact = eq.marginal(b0, 1.0)
+    ns, errs = [50, 100, 200], []
+    for n in ns:
+        g = Grid((-3.0, 3.0), n)
+        sol = fpgen.solve_density(eq, b0, g, (0.0, 1.0), dt=2.0 / n, save_at=[0.0, 0.5, 1.0])
+        assert sol.stepper == "newton_implicit" and sol.info["scheme"] == "upwind"
+        _assert_structure(sol)
+        errs.append(float(np.sum(np.abs(sol.final - exact.density(g.points()))) * g.volume))
+    slope = _slope(ns, errs)
+    assert errs[0] > errs[1] > errs[2] and errs[-1] < 5e-3, errs
+    assert 0.7 < slope < 1.3, f"fitted L1 order {slope:.3f} (errors {errs})"
+
+
+def test_barenblatt_2d_l1_order_mass_positivity_energy():
+    # 2-D, t = 1 -> 1.5; measured L1 = 3.4e-2, 1.9e-2, 1.1e-2 (slopes 0.85, 0.78): order <= 1
+    # near the free boundary, as expected for first-order upwinding of a kinked profile.
+    eq = GradientFlow(2, exponent=2.0, temperature=1.0)
+    b0 = Barenblatt(2, 2.0, t=1.0)
+    exact = eq.marginal(b0, 0.5)
+    ns, errs = [16, 32, 64], []
+    for n in ns:
+        g = Grid([(-2.4, 2.4)] * 2, n)
+        sol = fpgen.solve_density(eq, b0, g, (0.0, 0.5), dt=1.6 / n)
+        _assert_structure(sol)
+        errs.append(float(np.sum(np.abs(sol.final - exact.density(g.points()).reshape(g.shape)))
+                          * g.volume))
+    slope = _slope(ns, errs)
+    assert errs[0] > errs[1] > errs[2], errs
+    assert 0.5 < slope < 1.3, f"fitted L1 order {slope:.3f} (errors {errs})"
+
+
+def test_explicit_upwind_stepper_on_barenblatt():
+    # forward Euler under its bound: positivity and mass exact, close to the exact profile
+    eq = GradientFlow(1, exponent=2.0, temperature=1.0)
+    b0 = Barenblatt(1, 2.0, t=1.0)
+    g = Grid((-3.0, 3.0), 100)
+    sol = fpgen.solve_density(eq, b0, g, (0.0, 1.0), dt=1e-3, stepper="upwind_explicit")
+    assert sol.stepper == "upwind_explicit"
+    m = sol.mass
+    assert abs(m[-1] / m[0] - 1) < 1e-13 and sol.minimum.min() >= 0.0
+    err = np.sum(np.abs(sol.final - eq.marginal(b0, 1.0).density(g.points()))) * g.volume
+    assert err < 1e-2, err  # the implicit scheme's spatial error at n = 100 is 7.6e-3
+    with pytest.raises(StepError, match=r"above the explicit step bound .*use dt <= "):
+        fpgen.solve_density(eq, b0, g, (0.0, 1.0), dt=0.05, stepper="upwind_explicit")
+
+
+def test_carrillo_toscani_rate_in_rescaled_variables():
+    # The porous medium in rescaled variables y = x / R(t), s = log R(t), is the gradient flow
+    # with V = |y|^2/2 (Carrillo & Toscani 2000): its relative free energy decays like
+    # e^{-2s}; with a shifted start the slowest mode (the centre of mass, rate 1) gives exactly
+    # 2. F_inf is the flow's own discrete limit (its last save, s = 8). Measured: 1.97-1.99;
+    # backward Euler's bias on the rate is -dt = -1 %; tolerance 5 % (the issue's).
+    eq = GradientFlow(1, potential=lambda y: 0.5 * np.sum(y**2, -1), grad_potential=lambda y: y,
+                      exponent=2.0, temperature=1.0)
+    g = Grid((-4.0, 4.0), 160)
+
+    def p0(x):
+        return np.maximum(1.0 - (x[:, 0] - 1.0) ** 2, 0.0) ** 2
+
+    sol = fpgen.solve_density(eq, p0, g, (0.0, 8.0), dt=0.01, save_at=np.linspace(0, 8, 81))
+    _assert_structure(sol)
+    rel = sol.free_energy - sol.free_energy[-1]
+    s = sol.times
+    win = (s >= 1.0) & (s <= 5.0)
+    rate = -np.polyfit(s[win], np.log(rel[win]), 1)[0]
+    assert abs(rate / 2.0 - 1.0) < 0.05, f"fitted rate {rate:.4f}, expected 2"
+    # the discrete limit is the Barenblatt profile of the same mass (the equilibrium)
+    mass = sol.mass[0]
+    bar = Barenblatt(1, 2.0, mass=mass, t=eq.equilibrium.t)
+    err = np.sum(np.abs(sol.final - bar.density(g.points()))) * g.volume
+    assert err < 0.02 * mass, err
+
+
+# ------------------------------------------------------------------------------------------------
+# exponent 1: Gaussian laws, the Kuramoto torus, FokkerPlanck.from_potential
+# ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_quadratic_v_and_w_against_the_exact_gaussian_1d():
+    # V = x^2/2, W = z^2/4, T = 0.7 from N(1, 0.3): the exact law is Gaussian (eq.marginal).
+    # dt proportional to h; measured L1 = 4.5e-3, 1.7e-3, 7.1e-4 (slope 1.3: the SG flux is
+    # second order in space, backward Euler first in time)
+    eq = _quadratic_flow(1)
+    p0 = Gaussian([1.0], 0.3)
+    exact = eq.marginal(p0, 1.0)
+    ns, errs = [100, 200, 400], []
+    for n in ns:
+        g = Grid((-6.0, 6.0), n)
+        sol = fpgen.solve_density(eq, p0, g, (0.0, 1.0), dt=1.0 / n)
+        assert sol.info["scheme"] == "scharfetter_gummel"
+        _assert_structure(sol)
+        errs.append(float(np.sum(np.abs(sol.final - exact.pdf(g.points()))) * g.volume))
+    slope = _slope(ns, errs)
+    assert errs[-1] < 1.5e-3 and 0.9 < slope < 2.2, f"slope {slope:.3f}, errors {errs}"
+
+
+@pytest.mark.slow
+def test_quadratic_v_and_w_against_the_exact_gaussian_2d():
+    # 2-D, the interaction by 2-D FFT (Newton-Krylov), dt = 0.01 (its backward-Euler error is
+    # 1.4e-3 in L1). Measured L1 = 1.94e-2 at 32^2 and 1.03e-2 at 48^2 (slope 1.56); 4.8e-3 at 96^2
+    eq = _quadratic_flow(2, a=1.0, theta=0.8, T=0.5)
+    p0 = Gaussian([0.8, -0.5], [[0.4, 0.1], [0.1, 0.3]])
+    exact = eq.marginal(p0, 0.5)
+    ns, errs = [32, 48], []
+    for n in ns:
+        g = Grid([(-4.0, 4.0)] * 2, n)
+        sol = fpgen.solve_density(eq, p0, g, (0.0, 0.5), dt=0.01)
+        _assert_structure(sol)
+        errs.append(float(np.sum(np.abs(sol.final - exact.pdf(g.points()).reshape(g.shape)))
+                          * g.volume))
+    slope = _slope(ns, errs)
+    assert errs[-1] < 1.2e-2 and slope > 1.0, f"slope {slope:.3f}, errors {errs}"
+
+
+@pytest.mark.parametrize("K", [1.0, 3.0])
+def test_kuramoto_torus_linear_rate(K):
+    # V = 0, T = 1, W(z) = -K cos z on the torus [0, 2 pi): the uniform state p = 1/(2 pi)
+    # perturbed by eps cos x. Linearising, W * cos = -K pi cos, so d eps/dt = -(T - K/2) eps.
+    # On the grid the midpoint convolution of cos is exact and the SG flux linearises to the
+    # 3-point Laplacian (symbol 4 sin^2(h/2)/h^2), so the scheme's rate is
+    # r_h = (T - K/2) 4 sin^2(h/2)/h^2, and backward Euler multiplies by 1/(1 + r_h dt) per step.
+    # The amplitude's log-ratio must give log(1 + r_h dt)/dt to 1e-6 relative (the O(eps^2)
+    # nonlinear terms: eps = 1e-4), and r_h is within 3e-4 of T - K/2 (h^2/12 = 2e-4).
+    # K = 1 decays at rate 1/2; K = 3 grows (the synchronisation instability, K > 2T).
+    T, n, dt = 1.0, 128, 0.01
+    eq = GradientFlow(1, interaction=lambda z: -K * np.cos(z[:, 0]),
+                      grad_interaction=lambda z: K * np.sin(z), temperature=T)
+    g = Grid((0.0, 2 * math.pi), n, boundary="periodic")
+    x = g.centres(0)
+    p0 = (1.0 + 1e-4 * np.cos(x)) / (2 * math.pi)
+    sol = fpgen.solve_density(eq, p0, g, (0.0, 1.0), dt=dt, save_at=[0.0, 0.5, 1.0])
+    _assert_structure(sol)
+    amp = [2.0 * np.sum(p * np.cos(x)) * g.volume for p in sol.densities]
+    measured = -math.log(amp[2] / amp[1]) / 0.5
+    h = g.spacing[0]
+    r_h = (T - 0.5 * K) * 4.0 * math.sin(0.5 * h) ** 2 / h**2
+    assert abs(measured / (math.log1p(r_h * dt) / dt) - 1.0) < 1e-6, (measured, r_h)
+    assert abs(r_h / (T - 0.5 * K) - 1.0) < 3e-4
+
+
+@pytest.mark.parametrize("dim", [1, 2])
+def test_exponent_one_without_w_is_from_potential(dim):
+    # the same discrete operator (SG rates of the potential differences) and the same steps:
+    # newton_implicit = implicit_euler (fitting="sg": one Newton step is the linear solve, the
+    # polish the same LU) and upwind_explicit = explicit_euler, to round-off (1e-13 relative)
+    def V(x):
+        return 0.5 * np.sum(x**2, -1) + 0.075 * np.sum(x**4, -1)
+
+    def gV(x):
+        return x + 0.3 * x**3
+
+    eq = GradientFlow(dim, potential=V, grad_potential=gV, temperature=0.7)
+    fp = FokkerPlanck.from_potential(V, gV, 0.7, dim=dim)
+    g = Grid([(-4.0, 4.0)] * dim, 80 if dim == 1 else 24)
+    p0 = Gaussian(np.full(dim, 0.8), 0.3 * np.eye(dim))
+    for ours, theirs, dt in (("newton_implicit", "implicit_euler", 0.02),
+                             ("upwind_explicit", "explicit_euler", 0.002)):
+        a = fpgen.solve_density(eq, p0, g, (0.0, 0.4), dt=dt, stepper=ours)
+        b = fpgen.solve_density(fp, p0, g, (0.0, 0.4), dt=dt, stepper=theirs, fitting="sg")
+        diff = np.max(np.abs(a.final - b.final)) / np.max(b.final)
+        assert diff < 1e-13, (ours, diff)
+
+
+def test_interaction_and_free_energy_match_the_equation():
+    # the cached FFT kernel gives GradientFlow.interaction_field / free_energy to round-off,
+    # on a bounded (zero-padded) and a periodic (circular) axis
+    eq = GradientFlow(2, potential=lambda x: np.cos(x[:, 0]) + np.sin(x[:, 1]),
+                      grad_potential=lambda x: np.stack([-np.sin(x[:, 0]), np.cos(x[:, 1])], 1),
+                      interaction=lambda z: -np.cos(z[:, 0]) * np.cos(z[:, 1]),
+                      grad_interaction=lambda z: np.stack([np.sin(z[:, 0]) * np.cos(z[:, 1]),
+                                                           np.cos(z[:, 0]) * np.sin(z[:, 1])], 1),
+                      temperature=0.3, exponent=1.5)
+    g = Grid([(0.0, 2 * math.pi), (-math.pi, math.pi)], (20, 16),
+             boundary=["periodic", "no-flux"])
+    p = 1.0 + 0.5 * np.random.default_rng(3).random(g.shape)
+    s = FlowScheme(eq, g)
+    assert np.allclose(s.convolve(p), eq.interaction_field(p, g), rtol=0, atol=1e-13)
+    assert abs(s.free_energy(p) - eq.free_energy(p, g)) < 1e-12 * abs(eq.free_energy(p, g))
+
+
+# ------------------------------------------------------------------------------------------------
+# the implicit stepper's retries, the solution's records
+# ------------------------------------------------------------------------------------------------
+
+
+def test_newton_halves_the_step_and_never_returns_an_unconverged_one():
+    eq = GradientFlow(1, exponent=2.0, temperature=1.0)
+    g = Grid((-3.0, 3.0), 100)
+    p0 = g.sample(Barenblatt(1, 2.0, t=1.0).density)
+    ref = make_flow_stepper("newton_implicit", FlowScheme(eq, g))
+    want = ref.step(0.0, 0.1, p0)  # one full step of 0.1
+    st = make_flow_stepper("newton_implicit", FlowScheme(eq, g))
+    st.max_iter = 2  # too few for the full step: it is halved until two iterations suffice
+    got = st.step(0.0, 0.1, p0)
+    assert st.halvings > 0
+    F = np.array([e[1] for e in st.energies])
+    assert np.all(np.diff(F) <= ENERGY_RTOL * np.abs(F[:-1]))
+    assert got.min() >= 0 and abs(got.sum() / p0.sum() - 1) < 1e-13
+    # smaller steps of the same first-order scheme: close to the one full step
+    assert np.sum(np.abs(got - want)) * g.volume < 5e-3
+    st.max_iter = 0
+    with pytest.raises(FloatingPointError, match="failed after 20 halvings"):
+        st.step(0.1, 0.2, got)
+    assert ref.halvings == 0 and ref.newton_iterations > 2
+
+
+def test_save_load_keeps_the_free_energy(tmp_path):
+    eq = GradientFlow(1, exponent=2.0)
+    g = Grid((-3.0, 3.0), 40)
+    sol = fpgen.solve_density(eq, Barenblatt(1, 2.0, t=1.0), g, (0.0, 0.2), dt=0.05)
+    back = DensitySolution.load(sol.save(tmp_path / "flow"))
+    for k in ("densities", "free_energy", "step_times", "step_free_energy", "mass"):
+        assert np.array_equal(getattr(back, k), getattr(sol, k)), k
+    assert back.info["scheme"] == "upwind" and sol.step_times.size == 5
+    lin = fpgen.solve_density(fpgen.OrnsteinUhlenbeck(1), Gaussian([0.0], 1.0),
+                              Grid((-5.0, 5.0), 40), (0.0, 0.1), dt=0.05)
+    with pytest.raises(AttributeError, match="free_energy is recorded for a GradientFlow"):
+        lin.free_energy  # noqa: B018
+    assert not hasattr(DensitySolution.load(lin.save(tmp_path / "lin")), "step_free_energy")
+
+
+# ------------------------------------------------------------------------------------------------
+# bad input
+# ------------------------------------------------------------------------------------------------
+
+
+def test_bad_input_is_refused_early():
+    eq = GradientFlow(1, exponent=2.0)
+    g = Grid((-3.0, 3.0), 40)
+    b0 = Barenblatt(1, 2.0, t=1.0)
+    with pytest.raises(ValueError, match=r"does not fit a GradientFlow.*'newton_implicit' \(the "
+                                         r"default\) and 'upwind_explicit'"):
+        fpgen.solve_density(eq, b0, g, (0, 1), dt=0.1, stepper="crank_nicolson")
+    with pytest.raises(ValueError, match=r"p0 must have the grid's shape \(40,\); got \(39,\)"):
+        fpgen.solve_density(eq, np.ones(39), g, (0, 1), dt=0.1)
+    with pytest.raises(ValueError, match="p0 must be non-negative; its minimum is -1"):
+        fpgen.solve_density(eq, -np.ones(40), g, (0, 1), dt=0.1)
+    with pytest.raises(ValueError, match="p0 has dimension 2; the grid has 1 axes"):
+        fpgen.solve_density(eq, Gaussian([0.0, 0.0], 1.0), g, (0, 1), dt=0.1)
+    with pytest.raises(ValueError, match="p0 has zero mass"):
+        fpgen.solve_density(eq, np.zeros(40), g, (0, 1), dt=0.1)
+    with pytest.raises(ValueError, match="dt is required"):
+        fpgen.solve_density(eq, b0, g, (0, 1))
+    with pytest.raises(ValueError, match="'absorbing' boundary; a GradientFlow runs with no-flux "
+                                         "or periodic"):
+        fpgen.solve_density(eq, b0, Grid((-3, 3), 40, boundary="absorbing"), (0, 1), dt=0.1)
+    with pytest.raises(ValueError, match="the flow is 1-dimensional"):
+        fpgen.solve_density(eq, np.ones((8, 8)), Grid([(-3, 3)] * 2, 8), (0, 1), dt=0.1)
+    with pytest.raises(ValueError, match="fitting, device are options of the linear"):
+        fpgen.solve_density(eq, b0, g, (0, 1), dt=0.1, fitting="sg", device="cuda")
+    with pytest.raises(TypeError, match="a GradientFlow needs a Grid"):
+        fpgen.solve_density(eq, b0, None, (0, 1), dt=0.1)
+
+
+def test_a_torus_too_small_for_the_interaction_is_refused_with_numbers():
+    # a Gaussian attraction of width 1 on a periodic axis of length 4: neither 4-periodic nor
+    # decayed at z = 2 (its force there is 0.27 of its largest value)
+    eq = GradientFlow(1, interaction=lambda z: -np.exp(-0.5 * np.sum(z**2, -1)),
+                      grad_interaction=lambda z: z * np.exp(-0.5 * np.sum(z**2, -1))[:, None])
+    g = Grid((0.0, 4.0), 40, boundary="periodic")
+    with pytest.raises(ValueError, match=r"too small for the interaction's reach along periodic "
+                                         r"axis 0 \(length L = 4\).*at z_0 = ±2, 0\.4"):
+        fpgen.solve_density(eq, np.ones(40), g, (0, 1), dt=0.1)
+    # long enough (decayed at z = 10): accepted
+    big = Grid((0.0, 20.0), 40, boundary="periodic")
+    sol = fpgen.solve_density(eq, np.ones(40), big, (0, 0.1), dt=0.05)
+    _assert_structure(sol)
+    # a non-periodic V on a torus is refused too
+    eqv = GradientFlow(1, potential=lambda x: x[:, 0], grad_potential=lambda x: np.ones_like(x))
+    with pytest.raises(ValueError, match=r"V must be periodic along periodic axis 0"):
+        fpgen.solve_density(eqv, np.ones(40), g, (0, 1), dt=0.1)
