@@ -62,7 +62,6 @@ class DensitySolution:
         to the equilibrium's normalised cell masses, or None when no equilibrium is known
     steps : (n_save,) number of time steps taken up to each save time
     stepper, dt, wall_time, info (a dict of settings)
-
     free_energy : (n_save,) the discrete free energy :math:`F_h` of a GradientFlow at the save
         times (see :mod:`fpgen.grid.gradient_flow`)
     step_times, step_free_energy : the time and :math:`F_h` after every accepted (sub)step of a
