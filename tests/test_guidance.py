@@ -304,3 +304,16 @@ def test_observation_and_methods_refuse_bad_input():
         G.replacement_sample(score, EQ3, per_particle, x_T)
     with pytest.raises(ValueError, match="shape"):
         G.tweedie_guidance_score(score, lambda x, t: np.zeros((1, 3, 3)), EQ3, ok)(x_T, 0.5)
+
+
+def test_alpha_min_switches_the_guidance_off_near_t_max():
+    obs = G.Observation(np.array([[1.0, 0.5]]), [0.3], noise_std=0.3)
+    score, hess = EQ2.exact_score(MIX2), G.exact_hessian(EQ2, MIX2)
+    x = np.random.default_rng(15).standard_normal((5, 2))
+    for g in (G.dps_score(score, hess, EQ2, obs, alpha_min=0.5),
+              G.tweedie_guidance_score(score, hess, EQ2, obs, alpha_min=0.5)):
+        # alpha(0.9) = 0.012 < 0.5: the prior score alone; alpha(0.05) = 0.985: guided
+        np.testing.assert_array_equal(g(x, 0.9), score(x, 0.9))
+        assert np.max(np.abs(g.likelihood_score(x, 0.05))) > 1e-3
+    with pytest.raises(ValueError, match="alpha_min"):
+        G.dps_score(score, hess, EQ2, obs, alpha_min=-0.1)
