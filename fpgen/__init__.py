@@ -51,6 +51,17 @@ from .grid import (
     spectral_gap,
     steady_state,
 )
+from .guidance import (
+    Observation,
+    dps_score,
+    exact_guidance_score,
+    exact_hessian,
+    posterior,
+    posterior_score,
+    repaint_sample,
+    replacement_sample,
+    tweedie_guidance_score,
+)
 from .kernels.cuda_support import BackendUnavailableError
 from .particles import Histogram, SimulationResult, Walls, load_result, pointwise, simulate
 from .schedules import (
@@ -112,6 +123,15 @@ __all__ = [
     "mean_exit_time",
     "hitting_probability",
     "condition_on_hitting",
+    "Observation",
+    "posterior",
+    "posterior_score",
+    "exact_hessian",
+    "exact_guidance_score",
+    "tweedie_guidance_score",
+    "dps_score",
+    "replacement_sample",
+    "repaint_sample",
     "backends",
     "BackendUnavailableError",
     "__version__",
