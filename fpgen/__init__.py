@@ -50,6 +50,7 @@ from .grid import (
 )
 from .kernels.cuda_support import BackendUnavailableError
 from .particles import Histogram, SimulationResult, Walls, load_result, pointwise, simulate
+from .plotting import plot_density_and_ensemble
 from .schedules import (
     ConstantSchedule,
     CosineSchedule,
@@ -106,6 +107,7 @@ __all__ = [
     "spectral_gap",
     "mean_exit_time",
     "hitting_probability",
+    "plot_density_and_ensemble",
     "backends",
     "BackendUnavailableError",
     "__version__",

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..distributions import Categorical, Distribution
 from ..equations import BGK, MarkovChain
+from ..progress import progress_bar
 from ._cupy import to_device
 from .chain import ChainOperator
 from .grid import Grid
@@ -214,7 +215,7 @@ def solve_density(equation, p0, grid: Grid | None, t_span, *, dt: float | None =
                   transport: str | None = None, limiter: str = "mc", method: str = "uniformization",
                   tol: float = 1e-14, rannacher_steps: int = 2, time_dependent: bool | None = None,
                   linear_solver: str | None = None, operator=None,
-                  device: str = "cpu") -> DensitySolution:
+                  device: str = "cpu", progress: bool = False) -> DensitySolution:
     r"""Evolve a density with a structure-preserving finite-volume scheme.
 
     The equation is discretised in flux form as a Markov generator on the grid cells (see
@@ -262,6 +263,8 @@ def solve_density(equation, p0, grid: Grid | None, t_span, *, dt: float | None =
         pure-transport axes); the exponential stepper takes
         ``method="uniformization"`` or ``"krylov"`` there.  Results agree with the CPU to
         round-off (1e-10 is tested)
+    progress : show a progress bar over the time steps on standard error (as ``simulate``'s,
+        see :mod:`fpgen.progress`); the result does not depend on it
 
     Returns
     -------
@@ -348,15 +351,18 @@ def solve_density(equation, p0, grid: Grid | None, t_span, *, dt: float | None =
     if save_index[0] == 0:
         record(0, 0, m)
         j = 1
-    for k in range(1, times.size):
-        m = st.step(k - 1, times[k - 1], times[k], m)
-        if not (np.all(np.isfinite(m)) if host is None else op.all_finite(m)):
-            bad = int(m.size - np.count_nonzero(np.isfinite(m if host is None else host(m))))
-            raise FloatingPointError(f"the density became non-finite at step {k} (t = {times[k]:.6g}): "
-                                     f"{bad} cells")
-        while j < n_save and save_index[j] == k:
-            record(j, k, m)
-            j += 1
+    with progress_bar(times.size - 1, f"solve_density[{name}]", unit="step",
+                      enabled=progress) as bar:
+        for k in range(1, times.size):
+            m = st.step(k - 1, times[k - 1], times[k], m)
+            if not (np.all(np.isfinite(m)) if host is None else op.all_finite(m)):
+                bad = int(m.size - np.count_nonzero(np.isfinite(m if host is None else host(m))))
+                raise FloatingPointError(f"the density became non-finite at step {k} "
+                                         f"(t = {times[k]:.6g}): {bad} cells")
+            while j < n_save and save_index[j] == k:
+                record(j, k, m)
+                j += 1
+            bar.update(1)
     info = {"fitting": fitting, "transport": getattr(op, "transport", transport),
             "limiter": limiter, "method": method,
             "tol": tol, "n_solves": st.n_solves, "equation": repr(equation),
