@@ -57,13 +57,28 @@ def _train(steps: int, seed: int, batch_size: int = 512):
     torch.set_num_threads(1)  # fastest for this small network on a shared two-core machine
     try:
         start = time.perf_counter()
-        trainer = fl.fit(model, fl.DenoisingScoreMatching(path, stratified=True), LAW.sample, steps=steps,
-                         batch_size=batch_size, lr=2e-3, lr_schedule="cosine", warmup=100,
-                         ema_decay=0.999, seed=seed, progress=False)
+        trainer = fl.Trainer(model, fl.DenoisingScoreMatching(path, stratified=True), LAW.sample,
+                             steps=steps, batch_size=batch_size, lr=2e-3, lr_schedule="cosine",
+                             warmup=100, ema_decay=0.999, seed=seed, progress=False)
+        _train_with_progress(trainer, steps, start)
         seconds = time.perf_counter() - start
     finally:
         torch.set_num_threads(threads)
     return eq, path, trainer.averaged(), untrained, seconds
+
+
+def _train_with_progress(trainer, steps: int, start: float, reports: int = 6) -> None:
+    """Run the trainer's ``steps`` in ``reports`` slices, printing the step, the mean loss of
+    the slice and the time after each (the same steps as one ``train()``: only the printing
+    differs)."""
+    done = 0
+    for k in range(1, reports + 1):
+        upto = steps * k // reports
+        trainer.train(upto - done)
+        losses = trainer.history.losses[done:upto]
+        done = upto
+        print(f"    training: step {done}/{steps}, mean loss {sum(losses) / len(losses):.4f} "
+              f"({time.perf_counter() - start:.0f} s)", flush=True)
 
 
 def run(ctx):
