@@ -175,7 +175,13 @@ def test_density_and_ensemble_side_by_side(ou_1d, kinetic, chain):
     assert l1 == pytest.approx(np.sum(np.abs(h - sol.final) * np.diff(edges)), rel=1e-2)
     ksol, kres = kinetic
     fig = fpgen.plot_density_and_ensemble(ksol, kres)
-    assert sum(1 for a in fig.axes if a.images) == 2 * 3  # grid row and particle row
+    meshes = [a.collections[0] for a in fig.axes[:6]]  # then the colour bar
+    assert len(meshes) == 2 * 3  # grid row and particle row
+    np.testing.assert_allclose(meshes[2].get_array().reshape(24, 24), ksol.final.T)
+    fig = fpgen.plot_density_and_ensemble(ksol, kres, max_bins=10)  # 24 cells: blocks of 3
+    grid_final = fig.axes[2].collections[0].get_array().reshape(8, 8)
+    blocks = ksol.final.reshape(8, 3, 8, 3).mean(axis=(1, 3))
+    np.testing.assert_allclose(grid_final, blocks.T, rtol=1e-12)
     fig = fpgen.plot_density_and_ensemble(ksol, kres, coord=1)
     assert len([a for a in fig.axes if a.lines]) == 3
     csol, cres = chain
@@ -194,6 +200,8 @@ def test_density_and_ensemble_refusals(ou_1d, kinetic):
                           save_at=[0.9], seed=0, backend="numpy")
     with pytest.raises(ValueError, match="share no save time"):
         fpgen.plot_density_and_ensemble(sol, late)
+    with pytest.raises(ValueError, match="max_bins must be a positive integer or None; got 0"):
+        fpgen.plot_density_and_ensemble(sol, res, max_bins=0)
 
 
 def test_animation_formats_and_missing_ffmpeg(ou_1d, tmp_path, monkeypatch):
