@@ -64,6 +64,7 @@ from .guidance import (
 )
 from .kernels.cuda_support import BackendUnavailableError
 from .particles import Histogram, SimulationResult, Walls, load_result, pointwise, simulate
+from .plotting import plot_density_and_ensemble
 from .schedules import (
     ConstantSchedule,
     CosineSchedule,
@@ -132,6 +133,7 @@ __all__ = [
     "dps_score",
     "replacement_sample",
     "repaint_sample",
+    "plot_density_and_ensemble",
     "backends",
     "BackendUnavailableError",
     "__version__",

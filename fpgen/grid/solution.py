@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._files import FileFormatError, json_entry, npz_target, read_npz
+from ..plotting import animate_density, plot_density
 from .grid import Grid
 
 __all__ = ["DensitySolution", "SaveDiagnostics"]
@@ -206,6 +207,18 @@ class DensitySolution:
             return (1.0 - w) * interps[j](x) + w * interps[j + 1](x)
 
         return score
+
+    def plot(self, t=None, *, axes=None, ax=None, title: str | None = None):
+        """Draw the densities at save times ``t`` (default: spread over the run) and return the
+        matplotlib Figure: curves (1-D), images (2-D, phase space included), the marginal on
+        ``axes`` (more axes), bars (a chain).  See :func:`fpgen.plotting.plot_density`."""
+        return plot_density(self, t, axes=axes, ax=ax, title=title)
+
+    def animate(self, path, *, fps: float = 8, axes=None, title: str | None = None,
+                dpi: int = 80) -> str:
+        """Write an animation over the save times to ``path`` (``.gif``, or ``.mp4`` where
+        ffmpeg is installed) and return the path.  See :func:`fpgen.plotting.animate_density`."""
+        return animate_density(self, path, fps=fps, axes=axes, title=title, dpi=dpi)
 
     def save(self, path) -> str | None:
         """Write the solution to a compressed ``.npz`` archive (``.npz`` is appended to a path

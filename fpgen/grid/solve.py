@@ -16,6 +16,7 @@ import numpy as np
 
 from ..distributions import Categorical, Distribution
 from ..equations import BGK, GradientFlow, MarkovChain
+from ..progress import progress_bar
 from ._cupy import to_device
 from .chain import ChainOperator
 from .gradient_flow import FlowScheme
@@ -237,8 +238,9 @@ def _refuse_linear_options(options: dict) -> None:
 
 
 def _solve_flow(equation: GradientFlow, p0, grid: Grid | None, t_span, run, wall0: float):
-    """solve_density for a GradientFlow (fpgen.grid.gradient_flow; run = (dt, stepper, save_at))."""
-    dt, stepper, save_at = run
+    """solve_density for a GradientFlow (fpgen.grid.gradient_flow; run = (dt, stepper, save_at,
+    progress))."""
+    dt, stepper, save_at, progress = run
     if not isinstance(grid, Grid):
         raise TypeError(f"a GradientFlow needs a Grid (its density lives on the cells); got "
                         f"grid={grid!r}")
@@ -260,15 +262,18 @@ def _solve_flow(equation: GradientFlow, p0, grid: Grid | None, t_span, run, wall
     steps = np.empty(n_save, dtype=np.int64)
     st.energies.append((times[0], scheme.free_energy(p)))
     j = 0
-    for k in range(times.size):
-        if k > 0:
-            p = st.step(times[k - 1], times[k], p)
-            if not np.all(np.isfinite(p)):
-                raise FloatingPointError(f"the density became non-finite at step {k} "
-                                         f"(t = {times[k]:.6g})")
-        while j < n_save and save_index[j] == k:
-            dens[j], energy[j], steps[j] = p, st.energies[-1][1], k
-            j += 1
+    with progress_bar(times.size - 1, f"solve_density[{name}]", unit="step",
+                      enabled=progress) as bar:
+        for k in range(times.size):
+            if k > 0:
+                p = st.step(times[k - 1], times[k], p)
+                bar.update(1)
+                if not np.all(np.isfinite(p)):
+                    raise FloatingPointError(f"the density became non-finite at step {k} "
+                                             f"(t = {times[k]:.6g})")
+            while j < n_save and save_index[j] == k:
+                dens[j], energy[j], steps[j] = p, st.energies[-1][1], k
+                j += 1
     vol = grid.volume
     mass = dens.reshape(n_save, -1).sum(axis=1) * vol
     minimum = dens.reshape(n_save, -1).min(axis=1)
@@ -291,7 +296,7 @@ def solve_density(equation, p0, grid: Grid | None, t_span, *, dt: float | None =
                   transport: str | None = None, limiter: str = "mc", method: str = "uniformization",
                   tol: float = 1e-14, rannacher_steps: int = 2, time_dependent: bool | None = None,
                   linear_solver: str | None = None, operator=None,
-                  device: str = "cpu") -> DensitySolution:
+                  device: str = "cpu", progress: bool = False) -> DensitySolution:
     r"""Evolve a density with a structure-preserving finite-volume scheme.
 
     The equation is discretised in flux form as a Markov generator on the grid cells (see
@@ -343,6 +348,8 @@ def solve_density(equation, p0, grid: Grid | None, t_span, *, dt: float | None =
         pure-transport axes); the exponential stepper takes
         ``method="uniformization"`` or ``"krylov"`` there.  Results agree with the CPU to
         round-off (1e-10 is tested)
+    progress : show a progress bar over the time steps on standard error (as ``simulate``'s,
+        see :mod:`fpgen.progress`); the result does not depend on it
 
     Returns
     -------
@@ -366,7 +373,7 @@ def solve_density(equation, p0, grid: Grid | None, t_span, *, dt: float | None =
                   "time_dependent": (time_dependent, None), "linear_solver": (linear_solver, None),
                   "operator": (operator, None), "device": (device, "cpu")}
         _refuse_linear_options(linear)
-        return _solve_flow(equation, p0, grid, t_span, (dt, stepper, save_at), wall0)
+        return _solve_flow(equation, p0, grid, t_span, (dt, stepper, save_at, progress), wall0)
     default = stepper is None or (isinstance(stepper, str) and stepper.lower() == "auto")
     name = _default_stepper(equation, operator) if default else resolve_stepper(stepper)
     if device not in ("cpu", "cuda"):
@@ -437,15 +444,18 @@ def solve_density(equation, p0, grid: Grid | None, t_span, *, dt: float | None =
     if save_index[0] == 0:
         record(0, 0, m)
         j = 1
-    for k in range(1, times.size):
-        m = st.step(k - 1, times[k - 1], times[k], m)
-        if not (np.all(np.isfinite(m)) if host is None else op.all_finite(m)):
-            bad = int(m.size - np.count_nonzero(np.isfinite(m if host is None else host(m))))
-            raise FloatingPointError(f"the density became non-finite at step {k} (t = {times[k]:.6g}): "
-                                     f"{bad} cells")
-        while j < n_save and save_index[j] == k:
-            record(j, k, m)
-            j += 1
+    with progress_bar(times.size - 1, f"solve_density[{name}]", unit="step",
+                      enabled=progress) as bar:
+        for k in range(1, times.size):
+            m = st.step(k - 1, times[k - 1], times[k], m)
+            if not (np.all(np.isfinite(m)) if host is None else op.all_finite(m)):
+                bad = int(m.size - np.count_nonzero(np.isfinite(m if host is None else host(m))))
+                raise FloatingPointError(f"the density became non-finite at step {k} "
+                                         f"(t = {times[k]:.6g}): {bad} cells")
+            while j < n_save and save_index[j] == k:
+                record(j, k, m)
+                j += 1
+            bar.update(1)
     info = {"fitting": fitting, "transport": getattr(op, "transport", transport),
             "limiter": limiter, "method": method,
             "tol": tol, "n_solves": st.n_solves, "equation": repr(equation),
