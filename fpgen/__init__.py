@@ -40,8 +40,11 @@ from .equations import (
 )
 from .grid import (
     DensitySolution,
+    GradientFlowSteadyState,
     Grid,
     PhaseSpaceGrid,
+    SteadyStateError,
+    gradient_flow_steady_state,
     hitting_probability,
     mean_exit_time,
     solve_density,
@@ -103,6 +106,9 @@ __all__ = [
     "solve_density",
     "DensitySolution",
     "steady_state",
+    "gradient_flow_steady_state",
+    "GradientFlowSteadyState",
+    "SteadyStateError",
     "spectral_gap",
     "mean_exit_time",
     "hitting_probability",

@@ -21,7 +21,8 @@ import warnings
 
 import numpy as np
 
-from ..equations import MarkovChain, ReversedBGK, ReversedMarkovChain
+from ..equations import GradientFlow, MarkovChain, ReversedBGK, ReversedMarkovChain
+from .gradient_flow_steady import gradient_flow_steady_state
 from .grid import Grid
 from .operator import make_operator
 from .rank_one import RankOneOperator
@@ -50,8 +51,22 @@ def _linear_operator(equation, grid, fitting, transport, limiter, t):
 
 
 def steady_state(equation, grid: Grid | None = None, *, t: float = 0.0, fitting: str = "sg2",
-                 transport: str = "upwind", method: str | None = None) -> np.ndarray:
+                 transport: str = "upwind", method: str | None = None,
+                 p_init=None) -> np.ndarray:
     r"""The discrete equilibrium: the density p with :math:`Q(t)\,p = 0` and unit mass.
+
+    For a :class:`~fpgen.GradientFlow` (a nonlinear equation) it is the stationary state reached
+    from the start ``p_init`` (densities on the cells or a Distribution; its mass is kept):
+    required when the flow has an interaction W, whose stationary states can be several (the
+    branches of a phase transition: each start finds its own), optional without W (it then only
+    sets the mass, 1 by default). ``method`` is then ``None``/``"newton"`` (Newton–GMRES,
+    globalised) or ``"picard"``; the residual :math:`\|p - \Phi(p)\|_1` reaches
+    :math:`10^{-12}` of the mass or :class:`~fpgen.grid.gradient_flow_steady.SteadyStateError`
+    is raised; ``fitting`` and ``t`` do not enter (the fixed point is that of the exponentially
+    fitted flux form, and the flow does not depend on time).
+    :func:`~fpgen.grid.gradient_flow_steady_state` returns the same density with its free
+    energy, mean, circular moment, residual and iteration count.
+    A linear equation's steady state is unique and solved directly: ``p_init`` is refused there.
 
     Returned as densities on ``grid.shape`` (probabilities for a chain). A reversible generator
     (every potential equation) is solved with no linear algebra at all, from detailed balance
@@ -83,6 +98,17 @@ def steady_state(equation, grid: Grid | None = None, *, t: float = 0.0, fitting:
     For a potential the result equals the sampled Boltzmann weights to round-off. Linear
     operators only (pure transport is upwinded).
     """
+    if isinstance(equation, GradientFlow):
+        if transport != "upwind":
+            raise ValueError("transport does not apply to a GradientFlow's steady state (its "
+                             f"fixed point has no transport scheme); got transport={transport!r}")
+        return gradient_flow_steady_state(equation, grid, p_init,
+                                          method="newton" if method is None else method).density
+    if p_init is not None:
+        raise ValueError(
+            f"p_init is a start for the nonlinear fixed point of a GradientFlow; the steady state "
+            f"of {type(equation).__name__} is unique and solved directly, without a start: drop "
+            "p_init")
     if isinstance(equation, (ReversedBGK, ReversedMarkovChain)):
         raise ValueError("a reversed equation has no steady state (it runs over a finite time)")
     if method not in (None, "direct", "iterative"):
