@@ -241,6 +241,36 @@ def test_porous_medium_with_attraction_is_stationary():
     assert abs(st.mean[0]) < 1e-12  # V pulls the centre of mass to 0
 
 
+def test_two_dimensional_quadratic_flow_and_other_exponents_with_interaction():
+    # 2-D, exponent 1, V = a|x|^2/2, W = theta|z|^2/2: the unique stationary state is
+    # exp(-(a|x|^2/2 + theta|x - m|^2/2)/T) with m its own mean: on a symmetric box m = 0 and the
+    # state is the cell-sampled N(0, T/(a + theta)) (rounding: 1e-12 relative), from any start
+    a, theta, T = 1.0, 0.5, 0.7
+    eq = GradientFlow(2, potential=lambda x: 0.5 * a * np.sum(x * x, -1),
+                      grad_potential=lambda x: a * x,
+                      interaction=lambda z: 0.5 * theta * np.sum(z * z, -1),
+                      grad_interaction=lambda z: theta * z, temperature=T)
+    g = Grid([(-4.0, 4.0), (-4.5, 4.5)], (60, 70))
+    X, Y = g.mesh()
+    st = gradient_flow_steady_state(eq, g, normalised(np.exp(-((X - 1) ** 2 + (Y + 0.5) ** 2)), g))
+    exact = normalised(np.exp(-(a + theta) * (X**2 + Y**2) / (2 * T)), g)
+    assert np.abs(st.density - exact).max() < 1e-12 * exact.max()
+    assert np.abs(st.mean).max() < 1e-13
+    # exponents 1.5, 3, 4 with a soft attraction W = -exp(-z^2/2): xi constant on the support
+    for m in (1.5, 3.0, 4.0):
+        flow = GradientFlow(1, potential=lambda x: 0.5 * np.sum(x * x, -1),
+                            grad_potential=lambda x: x,
+                            interaction=lambda z: -np.exp(-0.5 * np.sum(z * z, -1)),
+                            grad_interaction=lambda z: z * np.exp(-0.5 * np.sum(z * z, -1))[:, None],
+                            temperature=0.3, exponent=m)
+        g1 = Grid((-3.0, 3.0), 300)
+        st = gradient_flow_steady_state(flow, g1, starts(g1, 0.5)[0])
+        xi = flow.first_variation(st.density, g1)
+        inside = st.density > 0
+        assert 0 < inside.sum() < g1.n_cells  # compact support inside the box
+        assert np.ptp(xi[inside]) < 1e-11, (m, np.ptp(xi[inside]))
+
+
 # ------------------------------------------------------------------------------------------------
 # bad input
 # ------------------------------------------------------------------------------------------------
