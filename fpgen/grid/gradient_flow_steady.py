@@ -292,11 +292,10 @@ def gradient_flow_steady_state(eq: GradientFlow, grid: Grid, p_init=None, *,
     mass = float(p.sum()) * grid.volume
     p, res, k = _iterate(eq, grid, p, mass, method, tol, int(max_iter))
     density = _fixed_point_map(eq, grid, mass)(p)[0]
+    mean, circular = _moments(density, grid, mass)
     return GradientFlowSteadyState(density=density, mass=mass,
-                                   free_energy=eq.free_energy(density, grid),
-                                   mean=_moments(density, grid, mass)[0],
-                                   circular=_moments(density, grid, mass)[1], residual=res,
-                                   iterations=k, method=method)
+                                   free_energy=eq.free_energy(density, grid), mean=mean,
+                                   circular=circular, residual=res, iterations=k, method=method)
 
 
 def _moments(p: np.ndarray, grid: Grid, mass: float) -> tuple[np.ndarray, np.ndarray]:
