@@ -42,8 +42,11 @@ from .equations import (
 )
 from .grid import (
     DensitySolution,
+    GradientFlowSteadyState,
     Grid,
     PhaseSpaceGrid,
+    SteadyStateError,
+    gradient_flow_steady_state,
     condition_on_hitting,
     hitting_probability,
     mean_exit_time,
@@ -120,6 +123,9 @@ __all__ = [
     "solve_density",
     "DensitySolution",
     "steady_state",
+    "gradient_flow_steady_state",
+    "GradientFlowSteadyState",
+    "SteadyStateError",
     "spectral_gap",
     "mean_exit_time",
     "hitting_probability",

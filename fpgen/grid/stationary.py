@@ -21,8 +21,9 @@ import warnings
 
 import numpy as np
 
-from ..equations import MarkovChain, ReversedBGK, ReversedMarkovChain
+from ..equations import GradientFlow, MarkovChain, ReversedBGK, ReversedMarkovChain
 from ..progress import NullBar, progress_bar
+from .gradient_flow_steady import gradient_flow_steady_state
 from .grid import Grid
 from .operator import make_operator
 from .rank_one import RankOneOperator
@@ -52,8 +53,21 @@ def _linear_operator(equation, grid, fitting, transport, limiter, t):
 
 def steady_state(equation, grid: Grid | None = None, *, t: float = 0.0, fitting: str = "sg2",
                  transport: str = "upwind", method: str | None = None,
-                 progress: bool = False) -> np.ndarray:
+                 p_init=None, progress: bool = False) -> np.ndarray:
     r"""The discrete equilibrium: the density p with :math:`Q(t)\,p = 0` and unit mass.
+
+    For a :class:`~fpgen.GradientFlow` (a nonlinear equation) it is the stationary state reached
+    from the start ``p_init`` (densities on the cells or a Distribution; its mass is kept):
+    required when the flow has an interaction W, whose stationary states can be several (the
+    branches of a phase transition: each start finds its own), optional without W (it then only
+    sets the mass, 1 by default). ``method`` is then ``None``/``"newton"`` (Newton–GMRES,
+    globalised) or ``"picard"``; the residual :math:`\|p - \Phi(p)\|_1` reaches
+    :math:`10^{-12}` of the mass or :class:`~fpgen.grid.gradient_flow_steady.SteadyStateError`
+    is raised; ``fitting`` and ``t`` do not enter (the fixed point is that of the exponentially
+    fitted flux form, and the flow does not depend on time).
+    :func:`~fpgen.grid.gradient_flow_steady_state` returns the same density with its free
+    energy, mean, circular moment, residual and iteration count.
+    A linear equation's steady state is unique and solved directly: ``p_init`` is refused there.
 
     Returned as densities on ``grid.shape`` (probabilities for a chain). A reversible generator
     (every potential equation) is solved with no linear algebra at all, from detailed balance
@@ -88,8 +102,20 @@ def steady_state(equation, grid: Grid | None = None, *, t: float = 0.0, fitting:
     ``progress=True`` shows a bar on standard error (as ``simulate``'s, see
     :mod:`fpgen.progress`): one tick for the generator, one per stage of the solve (detailed
     balance, LU, refinement) and one per GMRES iteration of the iterative solve, with the stage
-    named beside it.  The answer does not depend on it.
+    named beside it.  The answer does not depend on it.  (A GradientFlow's fixed point shows no
+    bar: it converges in a few dozen Picard and Newton steps.)
     """
+    if isinstance(equation, GradientFlow):
+        if transport != "upwind":
+            raise ValueError("transport does not apply to a GradientFlow's steady state (its "
+                             f"fixed point has no transport scheme); got transport={transport!r}")
+        return gradient_flow_steady_state(equation, grid, p_init,
+                                          method="newton" if method is None else method).density
+    if p_init is not None:
+        raise ValueError(
+            f"p_init is a start for the nonlinear fixed point of a GradientFlow; the steady state "
+            f"of {type(equation).__name__} is unique and solved directly, without a start: drop "
+            "p_init")
     if isinstance(equation, (ReversedBGK, ReversedMarkovChain)):
         raise ValueError("a reversed equation has no steady state (it runs over a finite time)")
     if method not in (None, "direct", "iterative"):
