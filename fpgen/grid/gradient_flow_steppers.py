@@ -57,9 +57,10 @@ from .steppers import StepError
 
 __all__ = ["FLOW_STEPPERS", "FLOW_STEPPER_ALIASES", "resolve_flow_stepper", "make_flow_stepper"]
 
-FLOW_STEPPERS = ("newton_implicit", "upwind_explicit")
+FLOW_STEPPERS = ("newton_implicit", "upwind_explicit", "ssp_rk2")
 FLOW_STEPPER_ALIASES = {"implicit": "newton_implicit", "newton": "newton_implicit",
-                        "explicit": "upwind_explicit", "forward_euler": "upwind_explicit"}
+                        "explicit": "upwind_explicit", "forward_euler": "upwind_explicit",
+                        "heun": "ssp_rk2", "rk2": "ssp_rk2"}
 #: relative energy increase tolerated per step (round-off of the energy sums)
 ENERGY_RTOL = 1e-12
 
@@ -71,8 +72,8 @@ def resolve_flow_stepper(name) -> str:
     if key not in FLOW_STEPPERS:
         aliases = ", ".join(f"{a!r} = {b!r}" for a, b in FLOW_STEPPER_ALIASES.items())
         raise ValueError(f"stepper {name!r} does not fit a GradientFlow (a nonlinear equation); "
-                         f"the steppers that fit are 'newton_implicit' (the default) and "
-                         f"'upwind_explicit' (aliases: {aliases})")
+                         f"the steppers that fit are 'newton_implicit' (the default), "
+                         f"'upwind_explicit' and 'ssp_rk2' (aliases: {aliases})")
     return key
 
 
@@ -86,13 +87,15 @@ class _FlowStepper:
         self.halvings = 0
         self.newton_iterations = 0
         self.linear_solves = 0
+        self.factorizations = 0
 
     def check(self, times: np.ndarray, p0: np.ndarray) -> None:
         """Refuse an unusable time grid before any work."""
 
     def info(self) -> dict:
         return {"substeps": self.substeps, "halvings": self.halvings,
-                "newton_iterations": self.newton_iterations, "linear_solves": self.linear_solves}
+                "newton_iterations": self.newton_iterations, "linear_solves": self.linear_solves,
+                "factorizations": self.factorizations}
 
 
 class _UpwindExplicit(_FlowStepper):
@@ -132,14 +135,48 @@ class _UpwindExplicit(_FlowStepper):
         return p
 
 
+class _SSPRK2(_UpwindExplicit):
+    name = "ssp_rk2"
+    #: tries to find a substep whose second stage also satisfies the bound
+    max_tries = 30
+
+    def step(self, t0: float, t1: float, p: np.ndarray) -> np.ndarray:
+        s = self.scheme
+        t = t0
+        while t < t1:
+            st = s.state(p)
+            h = min(t1 - t, self._bound(st, p))
+            f0 = s.rhs(st, p)
+            for _ in range(self.max_tries):
+                p1 = p + h * f0
+                st1 = s.state(p1)
+                b1 = self._bound(st1, p1)
+                if h <= b1 * (1.0 + 1e-12):
+                    break
+                h = 0.9 * b1
+            else:
+                raise FloatingPointError(
+                    f"ssp_rk2 found no substep at t = {t:.6g} whose second stage satisfies the "
+                    f"positivity bound (last tried {h:.3g} against {b1:.3g})")
+            last = h >= t1 - t
+            if not last:
+                self.substeps += 1
+            p = 0.5 * (p + p1 + h * s.rhs(st1, p1))
+            t = t1 if last else t + h
+            self.energies.append((t, s.free_energy(p)))
+        return p
+
+
 class _NewtonImplicit(_FlowStepper):
     name = "newton_implicit"
 
     def __init__(self, scheme: FlowScheme, tol: float = 1e-12, max_iter: int = 30,
-                 max_halvings: int = 20):
+                 max_halvings: int = 20, chord_rate: float = 0.25):
         super().__init__(scheme)
         self.tol, self.max_iter, self.max_halvings = tol, max_iter, max_halvings
+        self.chord_rate = chord_rate
         self._F = None
+        self._last = None  # (dt, p^n, p^{n+1}) of the last accepted solve: the predictor
 
     def step(self, t0: float, t1: float, p: np.ndarray) -> np.ndarray:
         if self._F is None:
@@ -167,13 +204,26 @@ class _NewtonImplicit(_FlowStepper):
     def _residual(self, st, p, pn, dt):
         return p - pn - dt * self.scheme.rhs(st, p)
 
+    def _guess(self, dt: float, pn: np.ndarray) -> np.ndarray:
+        """The first Newton iterate: the linear extrapolation of the last accepted step when it
+        ended at pn (clipped at zero), else pn itself."""
+        last = self._last
+        if last is None or last[2] is not pn:
+            return pn.copy()
+        dt0, before, _ = last
+        return np.maximum(pn + (dt / dt0) * (pn - before), 0.0)
+
     def _solve(self, dt: float, pn: np.ndarray):
-        """(p, None) for the converged, polished step, or (None, why)."""
+        """(p, None) for the converged, polished step, or (None, why).  Chord Newton: the
+        Jacobian is factorised at the first iterate and reused while every iteration cuts the
+        residual by at least ``chord_rate``; otherwise it is refactorised at the current one."""
         s = self.scheme
         mass = float(np.sum(pn))
-        p = pn.copy()
+        p = self._guess(dt, pn)
         polished = False
         newton = 0
+        jac = None
+        prev = np.inf
         while True:
             st = s.state(p)
             r = self._residual(st, p, pn, dt)
@@ -182,6 +232,7 @@ class _NewtonImplicit(_FlowStepper):
                 return None, "the Newton iterate became non-finite"
             if res <= self.tol:
                 if polished:
+                    self._last = (dt, pn, p)
                     return p, None
                 p = self._polish(st, pn, dt, mass)
                 if p is None:
@@ -191,43 +242,51 @@ class _NewtonImplicit(_FlowStepper):
             if newton >= self.max_iter:
                 return None, (f"Newton did not converge in {self.max_iter} iterations (residual "
                               f"{res:.3g})")
+            if jac is None or res > self.chord_rate * prev:
+                jac = self._factor(st, dt)
+            prev = res
             newton += 1
             self.newton_iterations += 1
-            p = p + self._newton_update(st, p, r, dt)
+            p = p + self._newton_update(jac, r)
             polished = False
 
     def _polish(self, st: FlowState, pn, dt, mass):
         s = self.scheme
         M = _identity_minus(s.matrix(st.fwd, st.bwd), dt)
         self.linear_solves += 1
+        self.factorizations += 1
         q = _lu(M).solve(pn.ravel()).reshape(pn.shape)
         if not np.all(np.isfinite(q)) or q.min() < 0.0:
             return None
         return q * (mass / float(np.sum(q)))
 
-    def _newton_update(self, st: FlowState, p, r, dt):
+    def _factor(self, st: FlowState, dt):
+        """The Jacobian at the state st: (M, Lw, LU of M, shape), M = I - dt (A + Lw U'')."""
         s = self.scheme
         A = s.matrix(st.fwd, st.bwd)
         Lw = s.matrix(st.weight, st.weight) if (st.curvature is not None or s.conv is not None) \
             else None
         local = A if st.curvature is None else A + Lw @ _diag(st.curvature.ravel())
         M = _identity_minus(local, dt)
-        lu = _lu(M)
+        self.factorizations += 1
+        return M, Lw, _lu(M), tuple(s.grid.shape), dt
+
+    def _newton_update(self, jac, r):
+        s = self.scheme
+        M, Lw, lu, shape, dt = jac
         self.linear_solves += 1
         rhs = -r.ravel()
         if s.conv is None:
-            return lu.solve(rhs).reshape(p.shape)
+            return lu.solve(rhs).reshape(shape)
         from scipy.sparse.linalg import LinearOperator, gmres
 
-        shape = p.shape
-
-        def jac(v):
+        def jv(v):
             kv = s.convolve(v.reshape(shape)).ravel()
             return M @ v - dt * (Lw @ kv)
 
-        n = v_size = rhs.size
-        J = LinearOperator((n, v_size), matvec=jac, dtype=float)
-        P = LinearOperator((n, v_size), matvec=lu.solve, dtype=float)
+        n = rhs.size
+        J = LinearOperator((n, n), matvec=jv, dtype=float)
+        P = LinearOperator((n, n), matvec=lu.solve, dtype=float)
         x, _ = gmres(J, rhs, x0=lu.solve(rhs), rtol=1e-10, atol=0.0, M=P, restart=40,
                      maxiter=20)
         return x.reshape(shape)
@@ -254,7 +313,8 @@ def _lu(M):
                     options={"SymmetricMode": True})
 
 
-_CLASSES = {"newton_implicit": _NewtonImplicit, "upwind_explicit": _UpwindExplicit}
+_CLASSES = {"newton_implicit": _NewtonImplicit, "upwind_explicit": _UpwindExplicit,
+            "ssp_rk2": _SSPRK2}
 
 
 def make_flow_stepper(name: str, scheme: FlowScheme) -> _FlowStepper:

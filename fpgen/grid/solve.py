@@ -233,12 +233,13 @@ def _refuse_linear_options(options: dict) -> None:
     if given:
         raise ValueError(f"{', '.join(given)} {'is an option' if len(given) == 1 else 'are options'}"
                          " of the linear grid operators; a GradientFlow runs its own nonlinear "
-                         "scheme on the CPU (stepper 'newton_implicit' or 'upwind_explicit')")
+                         "scheme on the CPU (stepper 'newton_implicit', 'upwind_explicit' or 'ssp_rk2')")
 
 
 def _solve_flow(equation: GradientFlow, p0, grid: Grid | None, t_span, run, wall0: float):
-    """solve_density for a GradientFlow (fpgen.grid.gradient_flow; run = (dt, stepper, save_at))."""
-    dt, stepper, save_at = run
+    """solve_density for a GradientFlow (fpgen.grid.gradient_flow; run = (dt, stepper, save_at,
+    reconstruction))."""
+    dt, stepper, save_at, reconstruction = run
     if not isinstance(grid, Grid):
         raise TypeError(f"a GradientFlow needs a Grid (its density lives on the cells); got "
                         f"grid={grid!r}")
@@ -248,7 +249,8 @@ def _solve_flow(equation: GradientFlow, p0, grid: Grid | None, t_span, run, wall
     if dt is None:
         raise ValueError(f"dt is required for the {name} stepper of a GradientFlow")
     times, saves, save_index, dt = _time_grid(t0, t1, dt, save_at)
-    scheme = FlowScheme(equation, grid)
+    scheme = FlowScheme(equation, grid,
+                        "constant" if reconstruction is None else reconstruction)
     p = _grid_values(p0, grid)
     _check_values(p, grid, grid.volume)
     p = np.array(p, dtype=float)
@@ -275,7 +277,8 @@ def _solve_flow(equation: GradientFlow, p0, grid: Grid | None, t_span, run, wall
     record = np.asarray(st.energies, dtype=float)
     diagnostics = SaveDiagnostics(mass, np.zeros(n_save), minimum, steps, None, energy,
                                   record[:, 0].copy(), record[:, 1].copy())
-    info = {"equation": repr(equation), "scheme": scheme.kind, "nonlinear": True,
+    info = {"equation": repr(equation), "scheme": scheme.kind,
+            "reconstruction": scheme.reconstruction, "nonlinear": True,
             "device": "cpu", **st.info()}
     return DensitySolution(saves, dens, grid, diagnostics, name, dt, time.perf_counter() - wall0,
                            info)
@@ -291,7 +294,7 @@ def solve_density(equation, p0, grid: Grid | None, t_span, *, dt: float | None =
                   transport: str | None = None, limiter: str = "mc", method: str = "uniformization",
                   tol: float = 1e-14, rannacher_steps: int = 2, time_dependent: bool | None = None,
                   linear_solver: str | None = None, operator=None,
-                  device: str = "cpu") -> DensitySolution:
+                  device: str = "cpu", reconstruction: str | None = None) -> DensitySolution:
     r"""Evolve a density with a structure-preserving finite-volume scheme.
 
     The equation is discretised in flux form as a Markov generator on the grid cells (see
@@ -310,8 +313,9 @@ def solve_density(equation, p0, grid: Grid | None, t_span, *, dt: float | None =
         called at the faces and cell centres), a VelocityODE, BGK (on a grid, or grid=None with a
         Categorical equilibrium), ReversedBGK, MarkovChain or ReversedMarkovChain (grid=None),
         or a GradientFlow (1–3 D, no-flux / periodic axes: its own nonlinear scheme, see
-        :mod:`fpgen.grid.gradient_flow`; steppers ``"newton_implicit"`` — the default — and
-        ``"upwind_explicit"``; the linear operators' options are refused; the solution's
+        :mod:`fpgen.grid.gradient_flow`; steppers ``"newton_implicit"`` — the default —,
+        ``"upwind_explicit"`` and ``"ssp_rk2"``; ``reconstruction`` below; the linear
+        operators' options are refused; the solution's
         ``free_energy``, ``step_times`` and ``step_free_energy`` record :math:`F_h`)
     p0 : the initial density — an array of ``grid.shape`` (density values per cell), a
         Distribution or a callable ``p(points)`` (sampled at the cell centres); for a chain, the
@@ -343,6 +347,10 @@ def solve_density(equation, p0, grid: Grid | None, t_span, *, dt: float | None =
         pure-transport axes); the exponential stepper takes
         ``method="uniformization"`` or ``"krylov"`` there.  Results agree with the CPU to
         round-off (1e-10 is tested)
+    reconstruction : a GradientFlow's face density for exponent m > 1: ``"constant"`` (None, the
+        default: the first-order upwind flux) or ``"linear"`` (the second-order, limited,
+        positivity-preserving reconstruction of Carrillo–Chertock–Huang; with the
+        ``"ssp_rk2"`` stepper second order in time too).  Refused for other equations
 
     Returns
     -------
@@ -366,7 +374,12 @@ def solve_density(equation, p0, grid: Grid | None, t_span, *, dt: float | None =
                   "time_dependent": (time_dependent, None), "linear_solver": (linear_solver, None),
                   "operator": (operator, None), "device": (device, "cpu")}
         _refuse_linear_options(linear)
-        return _solve_flow(equation, p0, grid, t_span, (dt, stepper, save_at), wall0)
+        return _solve_flow(equation, p0, grid, t_span, (dt, stepper, save_at, reconstruction),
+                           wall0)
+    if reconstruction is not None:
+        raise ValueError(f"reconstruction={reconstruction!r} is an option of a GradientFlow's "
+                         f"upwind flux; {type(equation).__name__} uses the linear grid operators "
+                         "(their transport reconstruction is chosen by transport= and limiter=)")
     default = stepper is None or (isinstance(stepper, str) and stepper.lower() == "auto")
     name = _default_stepper(equation, operator) if default else resolve_stepper(stepper)
     if device not in ("cpu", "cuda"):
