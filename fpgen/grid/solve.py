@@ -19,7 +19,7 @@ from ..equations import BGK, GradientFlow, MarkovChain
 from ._cupy import to_device
 from .chain import ChainOperator
 from .gradient_flow import FlowScheme
-from .gradient_flow_steppers import make_flow_stepper, resolve_flow_stepper
+from .gradient_flow_steppers import AUTO_CFL, make_flow_stepper, resolve_flow_stepper
 from .grid import Grid
 from .operator import make_operator
 from .rank_one import RankOneOperator
@@ -246,8 +246,11 @@ def _solve_flow(equation: GradientFlow, p0, grid: Grid | None, t_span, run, wall
     default = stepper is None or (isinstance(stepper, str) and stepper.lower() == "auto")
     name = "newton_implicit" if default else resolve_flow_stepper(stepper)
     t0, t1 = _check_span(t_span)
-    if dt is None:
-        raise ValueError(f"dt is required for the {name} stepper of a GradientFlow")
+    auto = dt is None
+    if auto and name == "newton_implicit":
+        raise ValueError(f"dt is required for the {name} stepper of a GradientFlow (the explicit "
+                         "steppers 'upwind_explicit' and 'ssp_rk2' take dt=None: steps at "
+                         f"{AUTO_CFL:g} of their positivity bound)")
     times, saves, save_index, dt = _time_grid(t0, t1, dt, save_at)
     scheme = FlowScheme(equation, grid,
                         "constant" if reconstruction is None else reconstruction)
@@ -255,7 +258,10 @@ def _solve_flow(equation: GradientFlow, p0, grid: Grid | None, t_span, run, wall
     _check_values(p, grid, grid.volume)
     p = np.array(p, dtype=float)
     st = make_flow_stepper(name, scheme)
-    st.check(times, p)
+    if auto:
+        st.cfl = AUTO_CFL
+    else:
+        st.check(times, p)
     n_save = saves.size
     dens = np.empty((n_save,) + tuple(grid.shape))
     energy = np.empty(n_save)
@@ -324,7 +330,9 @@ def solve_density(equation, p0, grid: Grid | None, t_span, *, dt: float | None =
     t_span : (t0, t1) with 0 <= t0 < t1
     dt : time step (the last step before each save time is shortened to land on it); may be
         None (the default) for the ``exponential`` stepper on a time-homogeneous operator,
-        which then takes one exact step per save interval; the other steppers need it
+        which then takes one exact step per save interval, and for a GradientFlow's explicit
+        steppers (``"upwind_explicit"``, ``"ssp_rk2"``), which then step at 0.9 of their
+        positivity bound, recomputed every step; the other steppers need it
     stepper : ``None`` (default): ``"exponential"`` — exact in time, dt optional — for a
         MarkovChain and a BGK equation (generators :math:`b(t)\,Q` with a fixed Q, on a grid
         or on their own states; also given as ``operator``), ``"crank_nicolson"`` for
