@@ -53,7 +53,7 @@ method of order 2 (Shu & Osher 1988; Heun's method),
 combination of forward Euler steps: positive, and mass exact, when each stage satisfies the
 bound above (at :math:`p^n` and at :math:`p^{(1)}`).  A step above the bound at
 :math:`p^n` is split as for ``upwind_explicit``; if the second stage's bound is smaller than
-the step, the step is redone at 0.9 of it (counted in ``info["substeps"]``).  Second order in
+the step, the step is redone at 0.9 of it (counted in ``info["retries"]``).  Second order in
 time (measured 2.0), the accurate partner of ``reconstruction="linear"``.  With ``dt=None``
 both explicit steppers step at 0.9 of the bound (``AUTO_CFL``), recomputed every step.
 
@@ -119,6 +119,7 @@ class _FlowStepper:
         self.newton_iterations = 0
         self.linear_solves = 0
         self.factorizations = 0
+        self.retries = 0  # ssp_rk2 steps redone because the second stage's bound was smaller
 
     def check(self, times: np.ndarray, p0: np.ndarray) -> None:
         """Refuse an unusable time grid before any work."""
@@ -126,7 +127,7 @@ class _FlowStepper:
     def info(self) -> dict:
         return {"substeps": self.substeps, "halvings": self.halvings,
                 "newton_iterations": self.newton_iterations, "linear_solves": self.linear_solves,
-                "factorizations": self.factorizations}
+                "factorizations": self.factorizations, "retries": self.retries}
 
 
 class _UpwindExplicit(_FlowStepper):
@@ -180,12 +181,14 @@ class _SSPRK2(_UpwindExplicit):
             st = s.state(p)
             h = min(t1 - t, self.cfl * self._bound(st, p))
             f0 = s.rhs(st, p)
+            b1 = np.nan
             for _ in range(self.max_tries):
                 p1 = p + h * f0
                 st1 = s.state(p1)
                 b1 = self._bound(st1, p1)
                 if h <= b1 * (1.0 + 1e-12):
                     break
+                self.retries += 1
                 h = AUTO_CFL * b1
             else:
                 raise FloatingPointError(
