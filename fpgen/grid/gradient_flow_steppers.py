@@ -34,6 +34,9 @@ and for :math:`\Delta t` small enough otherwise (the last term is :math:`O(\Delt
 the check above enforces by halving.
 
 ``"upwind_explicit"``: forward Euler, :math:`p^{n+1} = p^n + \Delta t\,A(p^n)p^n`, first order.
+With ``reconstruction="linear"`` the rates carry the ratios :math:`p^{E,W}/p \le 2`, so the
+exit rates — and the bound below — include them (the positivity CFL of Carrillo, Chertock &
+Huang, :math:`\Delta t \le h/(2\max|u|)` in 1-D, is this bound without the parabolic term).
 Positive when :math:`\Delta t \max_i \sum r^{out}_i \le 1`; for exponent m > 1 the parabolic
 bound of the nonlinear diffusion :math:`D = T m p^{m-1}` is added, so the step is bounded by
 
@@ -42,6 +45,31 @@ bound of the nonlinear diffusion :math:`D = T m p^{m-1}` is added, so the step i
 A ``dt`` above this bound at the initial density is refused (StepError naming the bound); as the
 bound moves with the density, a later step that exceeds it is split into substeps at the bound
 (counted in ``info["substeps"]``).  The free energy is recorded after every substep.
+
+``"ssp_rk2"`` (aliases ``"heun"``, ``"rk2"``): the strong-stability-preserving Runge–Kutta
+method of order 2 (Shu & Osher 1988; Heun's method),
+:math:`p^{(1)} = p^n + \Delta t\,A(p^n)p^n`,
+:math:`p^{n+1} = \tfrac12\big(p^n + p^{(1)} + \Delta t\,A(p^{(1)})p^{(1)}\big)`, a convex
+combination of forward Euler steps: positive, and mass exact, when each stage satisfies the
+bound above (at :math:`p^n` and at :math:`p^{(1)}`).  A step above the bound at
+:math:`p^n` is split as for ``upwind_explicit``; if the second stage's bound is smaller than
+the step, the step is redone at 0.9 of it (counted in ``info["retries"]``).  Second order in
+time (measured 2.0), the accurate partner of ``reconstruction="linear"``.  With ``dt=None``
+both explicit steppers step at 0.9 of the bound (``AUTO_CFL``), recomputed every step.
+
+Chord Newton (``newton_implicit``): the first iterate is the linear extrapolation of the last
+accepted step (:math:`p^n + \tfrac{\Delta t}{\Delta t_{old}}(p^n - p^{n-1})`, clipped at 0);
+the Jacobian is factorised once and reused while each iteration cuts the residual by at least
+4 (``chord_rate = 0.25``), refactorised at the current iterate otherwise.  With
+``reconstruction="linear"`` the Jacobian holds the limiter's ratios :math:`p^{E,W}/p` frozen
+at the iterate (a frozen-limiter iteration; the limited reconstruction is not differentiable),
+so the iteration converges linearly; the residual and the tolerance are those of the full
+second-order scheme, and the polish and energy checks are unchanged.  Porous medium m = 2 at
+64², dt = 0.025: 2.0 factorisations per step (one Jacobian, one polish) against 4.0 with a
+fresh Newton Jacobian every iteration (8.3 with the linear reconstruction); Newton iterations
+per step 4.4 (3.0 before) and 6.9 (7.3).  The implicit stepper is first order in time, so
+with the second-order reconstruction its time error dominates unless dt is small
+(2-D, 32²: L1 to Barenblatt 4.2e-3 at dt = 0.025, 2.1e-3 spatial).
 
 Time convention: t = 0 is the data; time runs toward equilibrium.
 """
@@ -55,11 +83,15 @@ import numpy as np
 from .gradient_flow import FlowScheme, FlowState
 from .steppers import StepError
 
-__all__ = ["FLOW_STEPPERS", "FLOW_STEPPER_ALIASES", "resolve_flow_stepper", "make_flow_stepper"]
+__all__ = ["AUTO_CFL", "FLOW_STEPPERS", "FLOW_STEPPER_ALIASES", "resolve_flow_stepper",
+           "make_flow_stepper"]
 
-FLOW_STEPPERS = ("newton_implicit", "upwind_explicit")
+FLOW_STEPPERS = ("newton_implicit", "upwind_explicit", "ssp_rk2")
 FLOW_STEPPER_ALIASES = {"implicit": "newton_implicit", "newton": "newton_implicit",
-                        "explicit": "upwind_explicit", "forward_euler": "upwind_explicit"}
+                        "explicit": "upwind_explicit", "forward_euler": "upwind_explicit",
+                        "heun": "ssp_rk2", "rk2": "ssp_rk2"}
+#: the fraction of the explicit steppers' bound used per step when solve_density gets dt=None
+AUTO_CFL = 0.9
 #: relative energy increase tolerated per step (round-off of the energy sums)
 ENERGY_RTOL = 1e-12
 
@@ -71,8 +103,8 @@ def resolve_flow_stepper(name) -> str:
     if key not in FLOW_STEPPERS:
         aliases = ", ".join(f"{a!r} = {b!r}" for a, b in FLOW_STEPPER_ALIASES.items())
         raise ValueError(f"stepper {name!r} does not fit a GradientFlow (a nonlinear equation); "
-                         f"the steppers that fit are 'newton_implicit' (the default) and "
-                         f"'upwind_explicit' (aliases: {aliases})")
+                         f"the steppers that fit are 'newton_implicit' (the default), "
+                         f"'upwind_explicit' and 'ssp_rk2' (aliases: {aliases})")
     return key
 
 
@@ -86,17 +118,22 @@ class _FlowStepper:
         self.halvings = 0
         self.newton_iterations = 0
         self.linear_solves = 0
+        self.factorizations = 0
+        self.retries = 0  # ssp_rk2 steps redone because the second stage's bound was smaller
 
     def check(self, times: np.ndarray, p0: np.ndarray) -> None:
         """Refuse an unusable time grid before any work."""
 
     def info(self) -> dict:
         return {"substeps": self.substeps, "halvings": self.halvings,
-                "newton_iterations": self.newton_iterations, "linear_solves": self.linear_solves}
+                "newton_iterations": self.newton_iterations, "linear_solves": self.linear_solves,
+                "factorizations": self.factorizations, "retries": self.retries}
 
 
 class _UpwindExplicit(_FlowStepper):
     name = "upwind_explicit"
+    #: steps are split at this fraction of the bound (1: a given dt up to the bound is kept)
+    cfl = 1.0
 
     def _bound(self, st: FlowState, p: np.ndarray) -> float:
         s = self.scheme
@@ -121,7 +158,7 @@ class _UpwindExplicit(_FlowStepper):
         while t < t1:
             st = s.state(p)
             h = t1 - t
-            bound = self._bound(st, p)
+            bound = self.cfl * self._bound(st, p)
             last = h <= bound * (1.0 + 1e-12)
             if not last:
                 h = bound
@@ -132,14 +169,50 @@ class _UpwindExplicit(_FlowStepper):
         return p
 
 
+class _SSPRK2(_UpwindExplicit):
+    name = "ssp_rk2"
+    #: tries to find a substep whose second stage also satisfies the bound
+    max_tries = 30
+
+    def step(self, t0: float, t1: float, p: np.ndarray) -> np.ndarray:
+        s = self.scheme
+        t = t0
+        while t < t1:
+            st = s.state(p)
+            h = min(t1 - t, self.cfl * self._bound(st, p))
+            f0 = s.rhs(st, p)
+            b1 = np.nan
+            for _ in range(self.max_tries):
+                p1 = p + h * f0
+                st1 = s.state(p1)
+                b1 = self._bound(st1, p1)
+                if h <= b1 * (1.0 + 1e-12):
+                    break
+                self.retries += 1
+                h = AUTO_CFL * b1
+            else:
+                raise FloatingPointError(
+                    f"ssp_rk2 found no substep at t = {t:.6g} whose second stage satisfies the "
+                    f"positivity bound (last tried {h:.3g} against {b1:.3g})")
+            last = h >= t1 - t
+            if not last:
+                self.substeps += 1
+            p = 0.5 * (p + p1 + h * s.rhs(st1, p1))
+            t = t1 if last else t + h
+            self.energies.append((t, s.free_energy(p)))
+        return p
+
+
 class _NewtonImplicit(_FlowStepper):
     name = "newton_implicit"
 
     def __init__(self, scheme: FlowScheme, tol: float = 1e-12, max_iter: int = 30,
-                 max_halvings: int = 20):
+                 max_halvings: int = 20, chord_rate: float = 0.25):
         super().__init__(scheme)
         self.tol, self.max_iter, self.max_halvings = tol, max_iter, max_halvings
+        self.chord_rate = chord_rate
         self._F = None
+        self._last = None  # (dt, p^n, p^{n+1}) of the last accepted solve: the predictor
 
     def step(self, t0: float, t1: float, p: np.ndarray) -> np.ndarray:
         if self._F is None:
@@ -167,13 +240,26 @@ class _NewtonImplicit(_FlowStepper):
     def _residual(self, st, p, pn, dt):
         return p - pn - dt * self.scheme.rhs(st, p)
 
+    def _guess(self, dt: float, pn: np.ndarray) -> np.ndarray:
+        """The first Newton iterate: the linear extrapolation of the last accepted step when it
+        ended at pn (clipped at zero), else pn itself."""
+        last = self._last
+        if last is None or last[2] is not pn:
+            return pn.copy()
+        dt0, before, _ = last
+        return np.maximum(pn + (dt / dt0) * (pn - before), 0.0)
+
     def _solve(self, dt: float, pn: np.ndarray):
-        """(p, None) for the converged, polished step, or (None, why)."""
+        """(p, None) for the converged, polished step, or (None, why).  Chord Newton: the
+        Jacobian is factorised at the first iterate and reused while every iteration cuts the
+        residual by at least ``chord_rate``; otherwise it is refactorised at the current one."""
         s = self.scheme
         mass = float(np.sum(pn))
-        p = pn.copy()
+        p = self._guess(dt, pn)
         polished = False
         newton = 0
+        jac = None
+        prev = np.inf
         while True:
             st = s.state(p)
             r = self._residual(st, p, pn, dt)
@@ -182,6 +268,7 @@ class _NewtonImplicit(_FlowStepper):
                 return None, "the Newton iterate became non-finite"
             if res <= self.tol:
                 if polished:
+                    self._last = (dt, pn, p)
                     return p, None
                 p = self._polish(st, pn, dt, mass)
                 if p is None:
@@ -191,43 +278,51 @@ class _NewtonImplicit(_FlowStepper):
             if newton >= self.max_iter:
                 return None, (f"Newton did not converge in {self.max_iter} iterations (residual "
                               f"{res:.3g})")
+            if jac is None or res > self.chord_rate * prev:
+                jac = self._factor(st, dt)
+            prev = res
             newton += 1
             self.newton_iterations += 1
-            p = p + self._newton_update(st, p, r, dt)
+            p = p + self._newton_update(jac, r)
             polished = False
 
     def _polish(self, st: FlowState, pn, dt, mass):
         s = self.scheme
         M = _identity_minus(s.matrix(st.fwd, st.bwd), dt)
         self.linear_solves += 1
+        self.factorizations += 1
         q = _lu(M).solve(pn.ravel()).reshape(pn.shape)
         if not np.all(np.isfinite(q)) or q.min() < 0.0:
             return None
         return q * (mass / float(np.sum(q)))
 
-    def _newton_update(self, st: FlowState, p, r, dt):
+    def _factor(self, st: FlowState, dt):
+        """The Jacobian at the state st: (M, Lw, LU of M, shape), M = I - dt (A + Lw U'')."""
         s = self.scheme
         A = s.matrix(st.fwd, st.bwd)
         Lw = s.matrix(st.weight, st.weight) if (st.curvature is not None or s.conv is not None) \
             else None
         local = A if st.curvature is None else A + Lw @ _diag(st.curvature.ravel())
         M = _identity_minus(local, dt)
-        lu = _lu(M)
+        self.factorizations += 1
+        return M, Lw, _lu(M), tuple(s.grid.shape), dt
+
+    def _newton_update(self, jac, r):
+        s = self.scheme
+        M, Lw, lu, shape, dt = jac
         self.linear_solves += 1
         rhs = -r.ravel()
         if s.conv is None:
-            return lu.solve(rhs).reshape(p.shape)
+            return lu.solve(rhs).reshape(shape)
         from scipy.sparse.linalg import LinearOperator, gmres
 
-        shape = p.shape
-
-        def jac(v):
+        def jv(v):
             kv = s.convolve(v.reshape(shape)).ravel()
             return M @ v - dt * (Lw @ kv)
 
-        n = v_size = rhs.size
-        J = LinearOperator((n, v_size), matvec=jac, dtype=float)
-        P = LinearOperator((n, v_size), matvec=lu.solve, dtype=float)
+        n = rhs.size
+        J = LinearOperator((n, n), matvec=jv, dtype=float)
+        P = LinearOperator((n, n), matvec=lu.solve, dtype=float)
         x, _ = gmres(J, rhs, x0=lu.solve(rhs), rtol=1e-10, atol=0.0, M=P, restart=40,
                      maxiter=20)
         return x.reshape(shape)
@@ -254,7 +349,8 @@ def _lu(M):
                     options={"SymmetricMode": True})
 
 
-_CLASSES = {"newton_implicit": _NewtonImplicit, "upwind_explicit": _UpwindExplicit}
+_CLASSES = {"newton_implicit": _NewtonImplicit, "upwind_explicit": _UpwindExplicit,
+            "ssp_rk2": _SSPRK2}
 
 
 def make_flow_stepper(name: str, scheme: FlowScheme) -> _FlowStepper:

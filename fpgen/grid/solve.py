@@ -20,7 +20,7 @@ from ..progress import progress_bar
 from ._cupy import to_device
 from .chain import ChainOperator
 from .gradient_flow import FlowScheme
-from .gradient_flow_steppers import make_flow_stepper, resolve_flow_stepper
+from .gradient_flow_steppers import AUTO_CFL, make_flow_stepper, resolve_flow_stepper
 from .grid import Grid
 from .operator import make_operator
 from .rank_one import RankOneOperator
@@ -234,28 +234,35 @@ def _refuse_linear_options(options: dict) -> None:
     if given:
         raise ValueError(f"{', '.join(given)} {'is an option' if len(given) == 1 else 'are options'}"
                          " of the linear grid operators; a GradientFlow runs its own nonlinear "
-                         "scheme on the CPU (stepper 'newton_implicit' or 'upwind_explicit')")
+                         "scheme on the CPU (stepper 'newton_implicit', 'upwind_explicit' or 'ssp_rk2')")
 
 
 def _solve_flow(equation: GradientFlow, p0, grid: Grid | None, t_span, run, wall0: float):
     """solve_density for a GradientFlow (fpgen.grid.gradient_flow; run = (dt, stepper, save_at,
-    progress))."""
-    dt, stepper, save_at, progress = run
+    reconstruction, progress))."""
+    dt, stepper, save_at, reconstruction, progress = run
     if not isinstance(grid, Grid):
         raise TypeError(f"a GradientFlow needs a Grid (its density lives on the cells); got "
                         f"grid={grid!r}")
     default = stepper is None or (isinstance(stepper, str) and stepper.lower() == "auto")
     name = "newton_implicit" if default else resolve_flow_stepper(stepper)
     t0, t1 = _check_span(t_span)
-    if dt is None:
-        raise ValueError(f"dt is required for the {name} stepper of a GradientFlow")
+    auto = dt is None
+    if auto and name == "newton_implicit":
+        raise ValueError(f"dt is required for the {name} stepper of a GradientFlow (the explicit "
+                         "steppers 'upwind_explicit' and 'ssp_rk2' take dt=None: steps at "
+                         f"{AUTO_CFL:g} of their positivity bound)")
     times, saves, save_index, dt = _time_grid(t0, t1, dt, save_at)
-    scheme = FlowScheme(equation, grid)
+    scheme = FlowScheme(equation, grid,
+                        "constant" if reconstruction is None else reconstruction)
     p = _grid_values(p0, grid)
     _check_values(p, grid, grid.volume)
     p = np.array(p, dtype=float)
     st = make_flow_stepper(name, scheme)
-    st.check(times, p)
+    if auto:
+        st.cfl = AUTO_CFL
+    else:
+        st.check(times, p)
     n_save = saves.size
     dens = np.empty((n_save,) + tuple(grid.shape))
     energy = np.empty(n_save)
@@ -280,7 +287,8 @@ def _solve_flow(equation: GradientFlow, p0, grid: Grid | None, t_span, run, wall
     record = np.asarray(st.energies, dtype=float)
     diagnostics = SaveDiagnostics(mass, np.zeros(n_save), minimum, steps, None, energy,
                                   record[:, 0].copy(), record[:, 1].copy())
-    info = {"equation": repr(equation), "scheme": scheme.kind, "nonlinear": True,
+    info = {"equation": repr(equation), "scheme": scheme.kind,
+            "reconstruction": scheme.reconstruction, "nonlinear": True,
             "device": "cpu", **st.info()}
     return DensitySolution(saves, dens, grid, diagnostics, name, dt, time.perf_counter() - wall0,
                            info)
@@ -296,7 +304,8 @@ def solve_density(equation, p0, grid: Grid | None, t_span, *, dt: float | None =
                   transport: str | None = None, limiter: str = "mc", method: str = "uniformization",
                   tol: float = 1e-14, rannacher_steps: int = 2, time_dependent: bool | None = None,
                   linear_solver: str | None = None, operator=None,
-                  device: str = "cpu", progress: bool = False) -> DensitySolution:
+                  device: str = "cpu", reconstruction: str | None = None,
+                  progress: bool = False) -> DensitySolution:
     r"""Evolve a density with a structure-preserving finite-volume scheme.
 
     The equation is discretised in flux form as a Markov generator on the grid cells (see
@@ -315,8 +324,9 @@ def solve_density(equation, p0, grid: Grid | None, t_span, *, dt: float | None =
         called at the faces and cell centres), a VelocityODE, BGK (on a grid, or grid=None with a
         Categorical equilibrium), ReversedBGK, MarkovChain or ReversedMarkovChain (grid=None),
         or a GradientFlow (1–3 D, no-flux / periodic axes: its own nonlinear scheme, see
-        :mod:`fpgen.grid.gradient_flow`; steppers ``"newton_implicit"`` — the default — and
-        ``"upwind_explicit"``; the linear operators' options are refused; the solution's
+        :mod:`fpgen.grid.gradient_flow`; steppers ``"newton_implicit"`` — the default —,
+        ``"upwind_explicit"`` and ``"ssp_rk2"``; ``reconstruction`` below; the linear
+        operators' options are refused; the solution's
         ``free_energy``, ``step_times`` and ``step_free_energy`` record :math:`F_h`)
     p0 : the initial density — an array of ``grid.shape`` (density values per cell), a
         Distribution or a callable ``p(points)`` (sampled at the cell centres); for a chain, the
@@ -325,7 +335,9 @@ def solve_density(equation, p0, grid: Grid | None, t_span, *, dt: float | None =
     t_span : (t0, t1) with 0 <= t0 < t1
     dt : time step (the last step before each save time is shortened to land on it); may be
         None (the default) for the ``exponential`` stepper on a time-homogeneous operator,
-        which then takes one exact step per save interval; the other steppers need it
+        which then takes one exact step per save interval, and for a GradientFlow's explicit
+        steppers (``"upwind_explicit"``, ``"ssp_rk2"``), which then step at 0.9 of their
+        positivity bound, recomputed every step; the other steppers need it
     stepper : ``None`` (default): ``"exponential"`` — exact in time, dt optional — for a
         MarkovChain and a BGK equation (generators :math:`b(t)\,Q` with a fixed Q, on a grid
         or on their own states; also given as ``operator``), ``"crank_nicolson"`` for
@@ -348,6 +360,10 @@ def solve_density(equation, p0, grid: Grid | None, t_span, *, dt: float | None =
         pure-transport axes); the exponential stepper takes
         ``method="uniformization"`` or ``"krylov"`` there.  Results agree with the CPU to
         round-off (1e-10 is tested)
+    reconstruction : a GradientFlow's face density for exponent m > 1: ``"constant"`` (None, the
+        default: the first-order upwind flux) or ``"linear"`` (the second-order, limited,
+        positivity-preserving reconstruction of Carrillo–Chertock–Huang; with the
+        ``"ssp_rk2"`` stepper second order in time too).  Refused for other equations
     progress : show a progress bar over the time steps on standard error (as ``simulate``'s,
         see :mod:`fpgen.progress`); the result does not depend on it
 
@@ -373,7 +389,12 @@ def solve_density(equation, p0, grid: Grid | None, t_span, *, dt: float | None =
                   "time_dependent": (time_dependent, None), "linear_solver": (linear_solver, None),
                   "operator": (operator, None), "device": (device, "cpu")}
         _refuse_linear_options(linear)
-        return _solve_flow(equation, p0, grid, t_span, (dt, stepper, save_at, progress), wall0)
+        return _solve_flow(equation, p0, grid, t_span,
+                           (dt, stepper, save_at, reconstruction, progress), wall0)
+    if reconstruction is not None:
+        raise ValueError(f"reconstruction={reconstruction!r} is an option of a GradientFlow's "
+                         f"upwind flux; {type(equation).__name__} uses the linear grid operators "
+                         "(their transport reconstruction is chosen by transport= and limiter=)")
     default = stepper is None or (isinstance(stepper, str) and stepper.lower() == "auto")
     name = _default_stepper(equation, operator) if default else resolve_stepper(stepper)
     if device not in ("cpu", "cuda"):
