@@ -383,7 +383,7 @@ def test_numba_falls_back_with_a_one_line_notice():
 def test_progress_bar_is_off_by_default_and_shows_when_asked(capsys):
     simulate(OU, _x0(10), (0, 1), dt=0.1)
     assert capsys.readouterr().err == ""
-    import tqdm
+    import tqdm.auto
 
     buf = io.StringIO()
     orig = tqdm.auto.tqdm
