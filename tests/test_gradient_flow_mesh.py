@@ -75,7 +75,8 @@ def test_mesh_force_is_second_order_in_the_mesh_width(dim, n, cells, bound):
 
 def test_no_self_force_and_the_forces_sum_to_zero():
     # the paired weights make sum_kl w_k w_l grad W(y_k - y_l) = 0 (grad W odd): one particle
-    # feels no force, and the forces of an ensemble cancel (both to rounding)
+    # feels no force, and the forces of an ensemble cancel (both to rounding; measured 1e-25
+    # and 4e-17 of sum |F|)
     eq = _soft_flow(2, potential=False)
     x = np.random.default_rng(1).normal(size=(500, 2))
     assert np.abs(mesh_drift(eq, x[:1], cells=32)).max() < 1e-15
@@ -85,7 +86,7 @@ def test_no_self_force_and_the_forces_sum_to_zero():
 
 def test_quadratic_w_is_exact_on_the_mesh():
     # CIC keeps the first moment and interpolates a linear field exactly: for W = theta|z|^2/2
-    # the mesh force is theta (x_i - mean) up to the FFT's rounding (~1e-13 relative)
+    # the mesh force is theta (x_i - mean) up to the FFT's rounding (measured 7e-16 relative)
     theta = 0.7
     eq = GradientFlow(2, interaction=lambda z: 0.5 * theta * np.sum(z * z, -1),
                       grad_interaction=lambda z: theta * z)
@@ -161,19 +162,23 @@ def test_fused_mesh_equals_numpy_bit_for_bit_for_any_thread_count():
 
 def test_auto_picks_by_size_and_records_it():
     eq = _soft_flow(1)
-    assert choose_interaction(eq, "auto", MESH_THRESHOLD) == "pairwise"
-    assert choose_interaction(eq, "auto", MESH_THRESHOLD + 1) == "mesh"
+    assert MESH_THRESHOLD == {1: 20_000, 2: 20_000, 3: 100_000}
+    assert choose_interaction(eq, "auto", 20_000) == "pairwise"
+    assert choose_interaction(eq, "auto", 20_001) == "mesh"
+    three = _soft_flow(3)
+    assert choose_interaction(three, "auto", 100_000) == "pairwise"
+    assert choose_interaction(three, "auto", 100_001) == "mesh"
     assert choose_interaction(eq, "auto") == "pairwise"  # N unknown
     wide = GradientFlow(4, interaction=_gauss_w, grad_interaction=_gauss_attraction)
     assert choose_interaction(wide, "auto", 10**6) == "pairwise"
-    x0 = np.random.default_rng(3).normal(size=(MESH_THRESHOLD + 1, 1))
+    x0 = np.random.default_rng(3).normal(size=(20_001, 1))
     res = simulate(eq, x0, (0.0, 0.01), dt=0.01, backend="numpy")
     assert res.settings["interaction"] == "mesh"
-    assert res.settings["mesh"]["cells"] == default_cells(MESH_THRESHOLD + 1, 1) == 4096
+    assert res.settings["mesh"]["cells"] == default_cells(20_001, 1) == 4096
     small = simulate(eq, x0[:300], (0.0, 0.01), dt=0.01, backend="numpy")
     assert small.settings["interaction"] == "pairwise" and small.settings["mesh"] is None
-    assert [default_cells(n, d) for n, d in ((10**6, 1), (10**6, 2), (10**6, 3), (10, 2))] == \
-        [16384, 512, 64, 64]
+    assert [default_cells(n, d) for n, d in ((10**6, 1), (10**6, 2), (10**6, 3), (10, 1),
+                                             (20_001, 2))] == [16384, 512, 64, 1024, 128]
 
 
 def test_blow_up_on_the_mesh_is_reported():

@@ -8,8 +8,8 @@ additive: strong and weak order 1 in h (Kloeden & Platen 1992, §10.2, §14.1); 
 approaches the flow's p like :math:`N^{-1/2}` (propagation of chaos: Sznitman 1991; Bossy &
 Talay, Math. Comp. 66 (1997) 157 for the time-discrete system).  The interaction sum is chosen by
 ``MeanField(interaction=...)`` (``simulate(..., method=MeanField(interaction="pairwise"))``):
-``"auto"`` (default: "mean" for a quadratic W, "pairwise" for N <= 2e4, "mesh" above in
-d <= 3), ``"pairwise"`` (exact, O(N²) per step), ``"mesh"`` (particle-mesh: cloud-in-cell
+``"auto"`` (default: "mean" for a quadratic W, "pairwise" for N <= 2e4 (1e5 in 3-D), "mesh"
+above in d <= 3), ``"pairwise"`` (exact, O(N²) per step), ``"mesh"`` (particle-mesh: cloud-in-cell
 deposit, FFT convolution, interpolation; O(N + M^d log M), error O(h²) against the pairwise sum;
 ``cells`` = M nodes per axis, default from N and d) or ``"mean"`` (quadratic W, O(N)); the
 choice is in ``settings["interaction"]`` and the mesh in ``settings["mesh"]``.

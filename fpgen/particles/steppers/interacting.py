@@ -20,7 +20,7 @@ Sznitman 1991, Bossy & Talay 1997).  The interaction:
   :meth:`FokkerPlanck.from_potential`, bit for bit).
 
 ``"auto"`` takes "none" without W, "mean" for a quadratic W, "pairwise" for N <=
-:data:`MESH_THRESHOLD` (or d > 3) and "mesh" above.
+:data:`MESH_THRESHOLD` (2e4 in 1-D and 2-D, 1e5 in 3-D; always for d > 3) and "mesh" above.
 
 The ensemble is one system: it runs as a single chunk (never split), and its Brownian increments
 are those of Euler–Maruyama (stream and layout of :mod:`fpgen.particles.noise`).  The NumPy path
@@ -48,19 +48,21 @@ __all__ = ["MeanFieldStepper", "INTERACTIONS", "INTERACTION_CODES", "MESH_THRESH
 #: the interaction sums ``MeanFieldStepper`` knows
 INTERACTIONS = ("auto", "pairwise", "mean", "mesh", "none")
 INTERACTION_CODES = {"none": 0, "mean": 1, "pairwise": 2}
-#: ``"auto"`` runs a non-quadratic W pairwise up to this many particles and on the mesh above:
-#: at N = 2e4 a pairwise step is 4e8 pair evaluations (~0.4 s at ~1e9 pairs/s) against
-#: ~N 2^d CIC operations and a few small FFTs for the mesh (milliseconds), so the mesh is
-#: ~100x cheaper there, while its error at the default mesh (~1e-5 .. 1e-3 relative,
-#: docs/solvers.md) is far below the ensemble's own N^(-1/2) ~ 7e-3; below the threshold the
-#: exact sum is cheap enough to keep.
-MESH_THRESHOLD = 20_000
+#: ``"auto"`` runs a non-quadratic W pairwise up to this many particles (by dimension) and on
+#: the mesh above.  At N = 2e4 a pairwise step is 4e8 pair evaluations (~0.4 s at ~1e9
+#: pairs/s) against ~N 2^d cloud-in-cell operations and FFTs of (2M)^d <= 6.6e4 points in
+#: 1-D and 2-D (milliseconds), with a force error at the default mesh (~1e-6 in 1-D, ~1e-3 in
+#: 2-D for a W as wide as the ensemble; docs/solvers.md) below the ensemble's own N^(-1/2) ~
+#: 7e-3.  In 3-D the 64^3 mesh costs four FFTs of 128^3 points per step (~0.4 s, as much as
+#: the pairwise sum at N = 2e4), so the mesh takes over at N = 1e5 (pairwise ~10 s per step).
+MESH_THRESHOLD = {1: 20_000, 2: 20_000, 3: 100_000}
 
 
 def choose_interaction(eq: GradientFlow, interaction: str, n: int | None = None) -> str:
     """The interaction sum for ``eq`` and N = ``n`` particles: ``"auto"`` takes "none" without
-    W, "mean" for a quadratic W, "pairwise" for N <= :data:`MESH_THRESHOLD` (or unknown N, or
-    d > 3) and "mesh" above; an explicit choice is checked against the equation."""
+    W, "mean" for a quadratic W, "pairwise" for N <= :data:`MESH_THRESHOLD` of the dimension
+    (2e4 in 1-D and 2-D, 1e5 in 3-D; or unknown N, or d > 3) and "mesh" above; an explicit
+    choice is checked against the equation."""
     if interaction not in INTERACTIONS:
         raise ValueError(f"interaction must be one of {INTERACTIONS}; got {interaction!r}")
     if eq.interaction is None:
@@ -80,7 +82,7 @@ def choose_interaction(eq: GradientFlow, interaction: str, n: int | None = None)
     if interaction == "auto":
         if eq.theta is not None:
             return "mean"
-        if n is not None and n > MESH_THRESHOLD and eq.dim <= MESH_MAX_DIM:
+        if n is not None and eq.dim <= MESH_MAX_DIM and n > MESH_THRESHOLD[eq.dim]:
             return "mesh"
         return "pairwise"
     return interaction

@@ -48,7 +48,7 @@ MESH_MAX_DIM = 3
 #: the most mesh nodes M^d (the padded FFTs hold 2^d times as many values, d + 1 of them)
 MESH_MAX_NODES = 2**24
 #: the default cells per axis: (N/4)^(1/d) rounded to a power of two, within these bounds
-_CELLS_MIN = 64
+_CELLS_MIN = {1: 1024, 2: 128, 3: 64}
 _CELLS_MAX = {1: 16384, 2: 512, 3: 64}
 #: particles per part of the deposit, and the most parts
 _PART_SIZE, _MAX_PARTS = 8192, 16
@@ -56,14 +56,15 @@ _PART_SIZE, _MAX_PARTS = 8192, 16
 
 def default_cells(n: int, dim: int) -> int:
     r"""The default mesh nodes per axis for N particles in ``dim`` dimensions:
-    :math:`(N/4)^{1/d}` rounded to a power of two, at least 64 and at most 16384 (1-D),
-    512 (2-D), 64 (3-D) — a mesh of about N/4 nodes keeps its FFTs below the particles' O(N)
-    work, and the caps bound the FFT's memory and time."""
+    :math:`(N/4)^{1/d}` rounded to a power of two, within 1024 .. 16384 (1-D), 128 .. 512
+    (2-D), 64 (3-D) — a mesh of about N/4 nodes keeps its FFTs near the particles' O(N) work,
+    the floors keep the error small for the smallest N the default sends to the mesh
+    (docs/solvers.md), and the caps bound the FFTs' memory and time."""
     if dim < 1 or dim > MESH_MAX_DIM:
         raise ValueError(f"the particle mesh runs in 1 to {MESH_MAX_DIM} dimensions; got {dim}")
     target = max(n / 4.0, 1.0) ** (1.0 / dim)
     cells = 2 ** int(round(math.log2(target)))
-    return int(min(max(cells, _CELLS_MIN), _CELLS_MAX[dim]))
+    return int(min(max(cells, _CELLS_MIN[dim]), _CELLS_MAX[dim]))
 
 
 def deposit_parts(n: int) -> int:
