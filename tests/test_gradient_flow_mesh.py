@@ -2,7 +2,7 @@
 second order in the mesh width against the exact pairwise sum (1-D and 2-D), no self-force and
 a conserved mean, exact for a quadratic W, the exact discrete law of a quadratic flow end to
 end, the fused kernels equal to the NumPy path bit for bit and for any thread count, the
-"auto" rule, the settings, and bad input."""
+"auto" rule, the settings, and bad input; and the block loop of the mode without interaction."""
 
 import math
 import warnings
@@ -215,3 +215,27 @@ def test_bad_mesh_input_is_refused():
                  method=MeanField("mesh", cells=1024))
     with pytest.raises(ValueError, match=r"x must be an ensemble of shape \(N, 1\)"):
         mesh_drift(eq, np.zeros((3, 2)))
+
+
+def test_without_interaction_the_block_loop_gives_the_numpy_bits():
+    # "none" runs each block of particles through all its steps (particle-outer): the same
+    # arithmetic per particle as the NumPy path, so the same bits, for several blocks (1000
+    # particles = 4 blocks of 256), save times inside the run and any thread count
+    import numba
+
+    eq = GradientFlow(2, potential=_dw, grad_potential=_double_well, temperature=0.4)
+    x0 = np.random.default_rng(12).normal(size=(1000, 2))
+    kw = dict(dt=0.02, seed=9, save_at=[0.06, 0.1, 0.2], brownian_dt=0.01)
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = simulate(eq, x0, (0.0, 0.2), backend="numba", **kw)
+        numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+        two = simulate(eq, x0, (0.0, 0.2), backend="numba", **kw)
+    finally:
+        numba.set_num_threads(before)
+    ref = simulate(eq, x0, (0.0, 0.2), backend="numpy", **kw)
+    assert one.settings["interaction"] == "none" and one.settings["backend"] == "numba"
+    np.testing.assert_array_equal(one.states, ref.states)
+    np.testing.assert_array_equal(two.states, ref.states)
+    np.testing.assert_array_equal(one.mean, ref.mean)
