@@ -1,6 +1,8 @@
 """Gradient flows side by side: fpgen's interacting particles against the peers, in one run.
 
-    python benchmarks/nonlinear.py [--n 100000] [--steps 3] [--quick]
+    python benchmarks/nonlinear.py [--n 100000] [--steps 3] [--quick] [--only particles|grid]
+                                   [--grid-n 256] [--grid-dt 0.025] [--grid-dt-linear 0.0025]
+                                   [--mesh-n 1000000] [--mesh-steps 20]
 
 Cases (float64, 1-D, V = x^4/4 - x^2/2, T = 0.5, dt = 1e-3):
 
@@ -11,7 +13,22 @@ Cases (float64, 1-D, V = x^4/4 - x^2/2, T = 0.5, dt = 1e-3):
    in NumPy the same way.  Goal: at least 5x a blocked torch implementation.
 2. Quadratic W = theta z^2/2, N = 10 N: fpgen's O(N) mean form (``"mean"``) against a torch loop
    doing the same O(N) update.
-3. Particle-mesh, the W of case 1, N = 1e6 (``--mesh-n``): fpgen's ``MeanField("mesh")`` at its
+3. Grid (``solve_density``): the porous medium dp/dt = T lap p^m, m = 2, T = 1, in 2-D on
+   n x n cells (n = 256; 64 with --quick) of [-2.4, 2.4]^2 with no-flux walls, from the
+   Barenblatt profile at t = 1 to t = 1.5: py-pde solving the same equation with its ``PDE``
+   class (``PDE({"p": "laplace(p**2)"})``, Neumann walls, its adaptive Euler solver) against
+   three fpgen runs: the default ``newton_implicit`` stepper with the first-order upwind flux
+   (dt = ``--grid-dt``), the same stepper with ``reconstruction="linear"`` (dt =
+   ``--grid-dt-linear``; backward Euler's first-order time error then dominates unless dt is
+   small), and ``ssp_rk2`` with ``reconstruction="linear"`` and dt=None (0.9 of its positivity
+   bound every step: second order in space and time).  Each row gives the first call's time
+   (py-pde: numba compilation; fpgen: a one-step warm-up — nothing is compiled), the run's
+   time (py-pde compiles its stepper again on every call: its own profiler's solver time is
+   the run, the compilation is printed apart), its steps and time per step, and its L1 error
+   to the exact Barenblatt profile; the speed-up is printed only where fpgen's L1 is equal or
+   better than py-pde's, so that speed is compared at equal or better accuracy.  Goal: fpgen
+   at least 20x faster.
+4. Particle-mesh, the W of case 1, N = 1e6 (``--mesh-n``): fpgen's ``MeanField("mesh")`` at its
    default mesh (cloud-in-cell deposit, FFT, interpolation; O(N + M log M) per step), its rate,
    and the relative L2 error of its interaction force against the exact pairwise sum on a
    1000-particle subsample (each against all N), at the default mesh and at 1/2 and 1/4 of it
@@ -171,14 +188,112 @@ def report(title, rows, ref_rate, pairs=False):
         print(f"{name:<46}{steps:>6}{t:>10.3f}{rate:>18.3e}{extra}  {ref_rate / rate:>8.2f}x")
 
 
+def _barenblatt_l1(p, points, exact, volume) -> float:
+    return float(np.sum(np.abs(np.asarray(p).ravel() - exact.density(points))) * volume)
+
+
+def _fpgen_grid_run(eq, b0, g, span, dt, stepper, reconstruction):
+    """(first-call seconds, run seconds, steps, solution): a one-step warm-up on the same grid
+    (imports, SciPy's first factorisation; the flow scheme itself is NumPy/SciPy, nothing is
+    compiled), then the timed run."""
+    warm = span / 64 if dt is None else dt
+    t0 = time.perf_counter()
+    fpgen.solve_density(eq, b0, g, (0.0, warm), dt=warm if dt is not None else None,
+                        stepper=stepper, reconstruction=reconstruction)
+    first = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    sol = fpgen.solve_density(eq, b0, g, (0.0, span), dt=dt, stepper=stepper,
+                              reconstruction=reconstruction)
+    run = time.perf_counter() - t0
+    return first, run, sol.step_times.size - 1, sol
+
+
+def porous_medium(n: int, dt: float, dt_linear: float) -> None:
+    """Case 3: the 2-D porous medium on n x n cells, fpgen against py-pde (time and L1)."""
+    span, box = 0.5, 2.4
+    eq = fpgen.GradientFlow(2, exponent=2.0, temperature=1.0)
+    b0 = fpgen.Barenblatt(2, 2.0, t=1.0)
+    exact = eq.marginal(b0, span)
+    g = fpgen.Grid([(-box, box)] * 2, n)
+    pts = g.points()
+    rows = []  # (name, first-call s, run s, steps, L1, note)
+    peer = None
+    try:
+        import pde
+    except ImportError:
+        pde = None
+    if pde is not None:
+        grid = pde.CartesianGrid([[-box, box]] * 2, [n, n])
+        field = pde.ScalarField(grid, b0.density(pts).reshape(n, n))
+        model = pde.PDE({"p": "laplace(p**2)"}, bc={"derivative": 0})
+        def solve(t_range):
+            return model.solve(field.copy(), t_range=t_range, dt=1e-5, solver="euler",
+                               adaptive=True, tracker=None, ret_info=True)
+
+        t0 = time.perf_counter()
+        solve(1e-4)  # the same solver on a short span: compiles the right-hand side
+        first = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        out, info = solve(span)
+        wall = time.perf_counter() - t0
+        prof = info["controller"]["profiler"]
+        # the stepper is compiled again on every call: its own profiler separates the two
+        run = float(prof["solver"])
+        peer = (run, _barenblatt_l1(out.data, pts, exact, g.volume), wall)
+        rows.append((f"py-pde {pde.__version__} PDE, adaptive Euler", first, run,
+                     int(info["solver"]["steps"]), peer[1],
+                     f"run = its profiler's solver time; call {wall:.2f} s, of which "
+                     f"compilation {float(prof['compilation']):.2f} s"))
+    variants = (("newton_implicit, constant (default)", dt, "newton_implicit", "constant"),
+                ("newton_implicit, linear", dt_linear, "newton_implicit", "linear"),
+                ("ssp_rk2, linear, dt=None (0.9 CFL)", None, "ssp_rk2", "linear"))
+    for name, step, stepper, rec in variants:
+        first, run, steps, sol = _fpgen_grid_run(eq, b0, g, span, step, stepper, rec)
+        its = sol.info["newton_iterations"]
+        note = (f"{its} Newton its, {sol.info['factorizations']} LU" if its else
+                f"{sol.info['substeps']} substeps")
+        label = f"fpgen {name}" + ("" if step is None else f", dt = {step:g}")
+        rows.append((label, first, run, steps, _barenblatt_l1(sol.final, pts, exact, g.volume),
+                     note))
+    print(f"\nPorous medium m = 2 in 2-D, {n}^2 cells, t = 1 -> {1 + span:g} (Barenblatt); "
+          "speed-up = py-pde's time / fpgen's run, given only where fpgen's L1 <= py-pde's: "
+          "'stepping' against py-pde's solver time, 'call' against its whole second call")
+    print(f"{'':<52}{'first s':>9}{'run s':>9}{'steps':>7}{'ms/step':>9}{'L1 to exact':>13}"
+          f"{'stepping':>10}{'call':>9}  note")
+    for name, first, run, steps, err, note in rows:
+        if name.startswith("py-pde"):
+            up = f"{'peer':>10}{'peer':>9}"
+        elif peer is None:
+            up = f"{'-':>10}{'-':>9}"
+        elif err > peer[1]:
+            up = f"{'L1 worse':>10}{'L1 worse':>9}"
+        else:
+            up = f"{peer[0] / run:>9.3g}x{peer[2] / run:>8.3g}x"
+        print(f"{name:<52}{first:>9.3f}{run:>9.3f}{steps:>7d}{1e3 * run / steps:>9.3f}"
+              f"{err:>13.3e}{up}  {note}")
+    if peer is None:
+        print("py-pde (not installed): no comparison")
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=100_000, help="particles of the pairwise case")
     ap.add_argument("--steps", type=int, default=3, help="steps of the pairwise case")
     ap.add_argument("--mesh-n", type=int, default=1_000_000, help="particles of the mesh case")
     ap.add_argument("--mesh-steps", type=int, default=20, help="steps of the mesh case")
-    ap.add_argument("--quick", action="store_true", help="n = 1e4, mesh n = 1e5")
+    ap.add_argument("--quick", action="store_true", help="n = 1e4, mesh n = 1e5, grid 64^2")
+    ap.add_argument("--only", choices=("particles", "grid"), default=None,
+                    help="run one section only")
+    ap.add_argument("--grid-n", type=int, default=256, help="cells per axis of the grid case")
+    ap.add_argument("--grid-dt", type=float, default=0.025,
+                    help="time step of fpgen's default (first-order) implicit grid run")
+    ap.add_argument("--grid-dt-linear", type=float, default=0.0025,
+                    help="time step of fpgen's implicit run with reconstruction='linear'")
     args = ap.parse_args(argv)
+    if args.only != "particles":
+        porous_medium(64 if args.quick else args.grid_n, args.grid_dt, args.grid_dt_linear)
+    if args.only == "grid":
+        return
     n, steps = (10_000, 3) if args.quick else (args.n, args.steps)
     mesh_n = 100_000 if args.quick else args.mesh_n
     try:

@@ -1,8 +1,13 @@
-"""Shared helpers of the example scripts: arguments, training defaults, figures and GIFs.
+"""Shared helpers of the example scripts: arguments, output folder, figures and GIFs.
 
 Every example takes ``--quick`` (a reduced size that runs in seconds; the test suite runs it),
-``--out DIR`` (where the PNG/GIF files go, default ``example-output/<script>``) and ``--seed``.
-They use only the public API of ``fpgen`` and ``fpgen.learn``.
+``--out DIR`` (where the PNG/GIF files go, default ``example-output/<script>``: one git-ignored
+folder for all of them) and ``--seed``.  Figures of a ``--quick`` run say so in their title
+("(quick size)", :func:`mark`).  Densities and ensembles are drawn with fpgen's own pictures
+(``DensitySolution.plot`` / ``.animate``, ``SimulationResult.plot`` / ``.animate``,
+``fpgen.plot_density_and_ensemble``); the helpers here draw what those do not (grids of
+scatter panels, analytic frames).  The examples use only the public API of ``fpgen`` and
+``fpgen.learn``.
 """
 
 from __future__ import annotations
@@ -18,24 +23,53 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.animation import FuncAnimation, PillowWriter  # noqa: E402
 
+#: where every example writes, one sub-folder per script (git-ignored)
+OUTPUT = "example-output"
+#: the mark of a figure drawn at the reduced --quick size
+QUICK = " (quick size)"
+
 
 def parse(name: str, description: str, argv: Sequence[str] | None = None,
-          extra=None) -> argparse.Namespace:
+          extra=None, torch: bool = True) -> argparse.Namespace:
+    """The common arguments; creates ``--out`` (default ``example-output/<name>``).  ``torch``:
+    the script trains a model (adds ``--threads``, seeds torch)."""
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--quick", action="store_true", help="reduced size (seconds, for the tests)")
-    p.add_argument("--out", default=os.path.join("example-output", name), help="output folder")
+    p.add_argument("--out", default=os.path.join(OUTPUT, name),
+                   help="output folder (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=1,
-                   help="torch threads (1 is fastest for these small models on a busy machine)")
+    if torch:
+        p.add_argument("--threads", type=int, default=1,
+                       help="torch threads (1 is fastest for these small models on a busy machine)")
     if extra is not None:
         extra(p)
     args = p.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
-    import torch
+    if torch:
+        import torch as _torch
 
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
+        _torch.set_num_threads(args.threads)
+        _torch.manual_seed(args.seed)
     return args
+
+
+def mark(args, text: str = "") -> str:
+    """``text`` with " (quick size)" appended for a --quick run."""
+    return text + QUICK if args.quick else text
+
+
+def finish(fig, args, filename: str, dpi: int = 110) -> str:
+    """Mark a --quick figure in its title, lay it out, save it under ``args.out`` and close it;
+    returns the path."""
+    title = fig._suptitle.get_text() if fig._suptitle is not None else ""  # get_suptitle: 3.8+
+    if args.quick and QUICK not in title:
+        fig.suptitle(mark(args, title).strip(), fontsize=10)
+    if fig.get_layout_engine() is None:
+        fig.tight_layout()
+    path = os.path.join(args.out, filename)
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return path
 
 
 def limits(*clouds, pad: float = 0.1):
@@ -45,8 +79,8 @@ def limits(*clouds, pad: float = 0.1):
     return lo - pad * span, hi + pad * span
 
 
-def scatter_rows(rows, row_titles, col_titles, path, lim=None, s=1.0):
-    """A grid of scatter plots: rows[i][j] is an (n, 2) array."""
+def scatter_rows(rows, row_titles, col_titles, path, lim=None, s=1.0, title=""):
+    """A grid of scatter plots: rows[i][j] is an (n, 2) array; ``title`` above them."""
     nr, nc = len(rows), len(rows[0])
     fig, axes = plt.subplots(nr, nc, figsize=(2.2 * nc, 2.2 * nr), squeeze=False)
     lo, hi = lim if lim is not None else limits(*[c for r in rows for c in r])
@@ -62,6 +96,8 @@ def scatter_rows(rows, row_titles, col_titles, path, lim=None, s=1.0):
                 ax.set_title(col_titles[j], fontsize=8)
             if j == 0:
                 ax.set_ylabel(row_titles[i], fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -69,7 +105,8 @@ def scatter_rows(rows, row_titles, col_titles, path, lim=None, s=1.0):
 
 
 def scatter_gif(frames, titles, path, lim=None, s=1.0, fps=10):
-    """An animated scatter plot of frames (m, n, 2) with one title per frame."""
+    """An animated scatter plot of frames (m, n, 2) with one title per frame (for frames that are
+    not a SimulationResult, e.g. exact forward marginals; a result has ``.animate``)."""
     frames = np.asarray(frames)
     lo, hi = lim if lim is not None else limits(*frames)
     fig, ax = plt.subplots(figsize=(3.2, 3.2))
@@ -110,27 +147,18 @@ def image_gif(frames, titles, path, fps=8, cmap="viridis"):
     return path
 
 
-def run_reverse(equation, x_start, t_end, n_steps, seed, save_every=None):
-    """Run a reversed equation from s = 0 to t_end with fpgen's particle solver (``simulate``,
-    numpy backend) when it is available, else with ``fpgen.learn.integrate``; returns
-    ``(times, states)`` (states (m, n, d)) when ``save_every`` is given, else the final states."""
+def run_reverse(equation, x_start, t_end, n_steps, seed, save_every=None, result=False):
+    """Run a reversed equation from s = 0 to t_end with ``fpgen.simulate``; returns
+    ``(times, states)`` (states (m, n, d)) when ``save_every`` is given, else the final states,
+    or the SimulationResult itself with ``result=True``."""
     import fpgen
-    import fpgen.learn as fl
 
-    simulate = getattr(fpgen, "simulate", None)
-    if simulate is None:
-        try:
-            from fpgen.particles import simulate
-        except ImportError:
-            simulate = None
-    if simulate is None:
-        out = fl.integrate(equation, x_start, (0.0, t_end), n_steps, rng=seed,
-                           save_every=save_every)
-        return (out.times, out.states) if save_every else out
     dt = t_end / n_steps
     save_at = None
     if save_every:
         save_at = np.unique(np.append(np.arange(0, n_steps + 1, save_every) * dt, t_end))
         save_at = save_at[save_at <= t_end]
-    res = simulate(equation, x_start, (0.0, t_end), dt=dt, seed=seed, save_at=save_at)
+    res = fpgen.simulate(equation, x_start, (0.0, t_end), dt=dt, seed=seed, save_at=save_at)
+    if result:
+        return res
     return (res.times, res.states) if save_every else res.final

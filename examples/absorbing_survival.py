@@ -13,38 +13,34 @@ the mean, so there is no image formula). Two views of one bounded problem:
 
 Discrete monitoring alone misses crossings between steps and over-estimates the survival by
 O(sqrt h); the bridge test brings the error to O(h). The script prints the survival at t = 1 of
-each run against the grid's and plots the survival curves and the survivors' densities.
+each run against the grid's and plots the survival curves and the survivors' densities
+(``absorbing_survival.png``), the grid density next to the bridge-test particles at h = 0.025
+(``absorbing_survival_side_by_side.png``, ``fpgen.plot_density_and_ensemble``) and the grid
+density over time (``absorbing_survival.gif``, ``DensitySolution.animate``).
 
     python examples/absorbing_survival.py [--quick] [--out DIR]
 """
 
 from __future__ import annotations
 
-import argparse
 import os
+import sys
 import warnings
 
 import numpy as np
 
-import fpgen
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _common  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+
+import fpgen  # noqa: E402
 
 A, T = 0.5, 1.0
 P0 = fpgen.Gaussian([1.5], 0.05**2)
 
 
 def main(argv=None) -> list[str]:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--quick", action="store_true", help="fewer particles")
-    ap.add_argument("--out", default="figures")
-    ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args(argv)
-    os.makedirs(args.out, exist_ok=True)
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    args = _common.parse("absorbing_survival", __doc__.splitlines()[0], argv, torch=False)
     n = 100_000 if args.quick else 1_000_000
     ou = fpgen.OrnsteinUhlenbeck(1)
     grid = fpgen.Grid((A, 8.0), 1600, boundary=[("absorbing", "no-flux")])
@@ -61,7 +57,8 @@ def main(argv=None) -> list[str]:
             runs[(h, bridge)] = fpgen.simulate(
                 ou, P0, (0.0, T), n_particles=n, dt=h, method="euler_maruyama",
                 backend="numba", seed=args.seed, save_at=save, walls=w,
-                stats=["moments", fpgen.Histogram(60, (A, 3.5))])
+                stats=["moments", fpgen.Histogram(60, (A, 3.5))],
+                keep_states=(h, bridge) == (0.025, True))  # the states of one run are drawn
     se = float(np.sqrt(sol.survival[-1] * (1 - sol.survival[-1]) / n))
     print(f"grid (1600 cells): survival at t = {T:g}: {sol.survival[-1]:.5f}; "
           f"mass + cemetery = {sol.total_mass[-1]:.15f}")
@@ -93,11 +90,16 @@ def main(argv=None) -> list[str]:
     ax2.set_ylabel("sub-probability density at t = 1")
     ax2.set_title("the survivors' density (its mass is the survival)", fontsize=10)
     ax2.legend(fontsize=8)
-    fig.tight_layout()
-    path = os.path.join(args.out, "absorbing_survival.png")
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return [path]
+    files = [_common.finish(fig, args, "absorbing_survival.png", dpi=100)]
+    fig = fpgen.plot_density_and_ensemble(
+        sol, runs[(0.025, True)], times=[0.0, 0.25, 0.5, 1.0], title=_common.mark(
+            args, "grid density and the survivors of the bridge test (h = 0.025)"))
+    for ax in fig.axes:
+        ax.set_xlim(A, 3.5)
+    files.append(_common.finish(fig, args, "absorbing_survival_side_by_side.png", dpi=100))
+    files.append(sol.animate(os.path.join(args.out, "absorbing_survival.gif"), fps=10,
+                             title=_common.mark(args, "grid density, killed at x = 0.5")))
+    return files
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ import fpgen.learn as fl  # noqa: E402
 from fpgen import metrics  # noqa: E402
 
 
-def densities_1d(out):
+def densities_1d(args):
     p0 = fpgen.GaussianMixture([0.5, 0.5], [[-2.0], [2.0]], [0.1, 0.1])
     peq = fpgen.Gaussian([0.0], [[1.0]])
     bgk, interp = fpgen.BGK(peq), fpgen.BGKInterpolant(peq)
@@ -46,17 +46,13 @@ def densities_1d(out):
         ax.set_title(f"t = {t:g}, L1 = {l1:.3f}", fontsize=8)
         print(f"t = {t:g}: L1(BGK density, interpolant law) = {l1:.4f}")
     axes[0].legend(fontsize=7)
-    fig.tight_layout()
-    path = os.path.join(out, "bgk_densities.png")
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _common.finish(fig, args, "bgk_densities.png")
 
 
 def main(argv=None):
     args = _common.parse("bgk_interpolant", __doc__.splitlines()[0], argv)
     steps, width, n, n_steps = (150, 32, 400, 30) if args.quick else (8000, 128, 2000, 200)
-    files = [densities_1d(args.out)]
+    files = [densities_1d(args)]
     path = fl.BGKPath(T=8.0)
     model = fl.MLP(2, width=width, depth=3, t_max=path.T)
     fl.fit(model, fl.FlowMatching(path), fpgen.data.moons, steps=steps, batch_size=512, lr=2e-3,
@@ -74,8 +70,9 @@ def main(argv=None):
     # in t (the model's small absolute errors at large t then move particles little)
     ode = fpgen.VelocityODE(fl.velocity_function(model), 2, T=path.T).reverse()
     start = -np.expm1(-path.T) * rng.standard_normal((n, 2))
-    s_times, states = _common.run_reverse(ode, start, path.T, n_steps * 4, args.seed,
-                                          save_every=max(1, n_steps // 10))
+    res = _common.run_reverse(ode, start, path.T, n_steps * 4, args.seed,
+                              save_every=max(1, n_steps // 10), result=True)
+    s_times, states = res.times, res.states
     picks = [int(np.argmin(np.abs(s_times - (path.T - t)))) for t in times]
     rows = [jump_row, interp_row, [states[k] for k in picks]]
     test = fpgen.data.moons(n, rng=args.seed + 1, convention="iid")
@@ -84,10 +81,11 @@ def main(argv=None):
     lim = _common.limits(x0, z)
     files.append(_common.scatter_rows(rows, ["BGK jumps", "interpolant", "learned, reversed"],
                                       [f"t = {t:g}" for t in times],
-                                      os.path.join(args.out, "bgk_particles.png"), lim))
-    files.append(_common.scatter_gif(states, [f"interpolant flow, t = {path.T - s:.2f}"
-                                              for s in s_times],
-                                     os.path.join(args.out, "bgk_interpolant_reverse.gif"), lim))
+                                      os.path.join(args.out, "bgk_particles.png"), lim,
+                                      title=_common.mark(args, "moons")))
+    files.append(res.animate(os.path.join(args.out, "bgk_interpolant_reverse.gif"), fps=10,
+                             title=_common.mark(args, f"interpolant flow, reverse time "
+                                                      f"s = {path.T:g} - t")))
     return files
 
 

@@ -57,24 +57,25 @@ def main(argv=None):
     for lam in (1.0, 0.0):
         rev = eq.reverse(score, lam=lam, T=1.0)
         save = max(1, n_steps // 25)
-        s_times, states = _common.run_reverse(rev, w_T, 1.0 - path.t_min, n_steps, args.seed + 2,
-                                              save_every=save)
+        res = _common.run_reverse(rev, w_T, 1.0 - path.t_min, n_steps, args.seed + 2,
+                                  save_every=save, result=True)
+        s_times, states = res.times, res.states
         picks = [int(np.argmin(np.abs(s_times - (1.0 - t)))) for t in times]
         rows.append([states[k][:, :2] for k in picks])
         d = metrics.energy_distance(states[-1][:, :2], test, unbiased=False)
         print(f"CLD lam = {lam:g}: energy distance of positions to held-out data {d:.4f}")
         if gif is None:
-            gif = (s_times, states)
+            gif = res
     floor = metrics.two_sample_floor(fpgen.data.swiss_roll, n, "energy_distance", repeats=5,
                                      rng=args.seed, unbiased=False)
     print(f"two-sample floor {floor.mean:.4f} +- {floor.se:.4f}")
-    lim = _common.limits(x0, forward[-1][:, :2])
     png = _common.scatter_rows(rows, ["forward x", "forward v", "reverse x, lam = 1",
                                       "reverse x, lam = 0"], [f"t = {t:g}" for t in times],
-                               os.path.join(args.out, "cld_forward_reverse.png"))
-    s_times, states = gif
-    anim = _common.scatter_gif(states[:, :, :2], [f"CLD reverse, t = {1 - s:.2f}" for s in s_times],
-                               os.path.join(args.out, "cld_reverse.gif"), lim)
+                               os.path.join(args.out, "cld_forward_reverse.png"),
+                               title=_common.mark(args, "CLD on the swiss roll"))
+    # positions (the first two coordinates) in the reversed clock s = 1 - t
+    anim = gif.animate(os.path.join(args.out, "cld_reverse.gif"), fps=10,
+                       title=_common.mark(args, "CLD reverse, lam = 1: positions"))
     return [png, anim]
 
 

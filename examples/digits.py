@@ -56,12 +56,9 @@ def main(argv=None):
         for j, img in enumerate(row):
             axes[i, j].imshow(np.clip(img.reshape(8, 8), -1, 1), cmap="gray_r", vmin=-1, vmax=1)
             axes[i, j].axis("off")
-    fig.tight_layout()
-    png = os.path.join(args.out, "digits_samples.png")
-    fig.savefig(png, dpi=110)
-    plt.close(fig)
+    png = _common.finish(fig, args, "digits_samples.png")
     gif = _common.image_gif([np.clip(f.reshape(8, 8), -1, 1) + 1 for f in frames],
-                            [f"t = {1 - s:.2f}" for s in s_times],
+                            [_common.mark(args, f"t = {1 - s:.2f}") for s in s_times],
                             os.path.join(args.out, "digits_reverse.gif"), cmap="gray_r")
     print(f"digits: final training loss {np.mean(trainer.history.losses[-100:]):.3f}")
     return [png, gif]

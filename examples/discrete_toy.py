@@ -89,15 +89,12 @@ def main(argv=None):
         ax.axis("off")
     axes[0, 0].set_ylabel("forward (exact)", fontsize=8)
     axes[1, 0].set_ylabel("reverse (D3PM)", fontsize=8)
-    fig.tight_layout()
-    png = os.path.join(args.out, "lattice_forward_reverse.png")
-    fig.savefig(png, dpi=110)
-    plt.close(fig)
+    png = _common.finish(fig, args, "lattice_forward_reverse.png")
     fw_gif = _common.image_gif([chain.Qbar(k) @ law.pmf @ chain.Qbar(k).T for k in range(N + 1)],
-                               [f"forward k = {k}" for k in range(N + 1)],
+                               [_common.mark(args, f"forward k = {k}") for k in range(N + 1)],
                                os.path.join(args.out, "lattice_forward.gif"))
     rv_gif = _common.image_gif([histogram(traj[i], K) for i in range(N + 1)],
-                               [f"reverse k = {N - i}" for i in range(N + 1)],
+                               [_common.mark(args, f"reverse k = {N - i}") for i in range(N + 1)],
                                os.path.join(args.out, "lattice_reverse.gif"))
     return [png, fw_gif, rv_gif]
 

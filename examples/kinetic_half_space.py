@@ -14,19 +14,26 @@ is exact for the walled particles. Three views of one equation, side by side:
 The start is N((1, -1), 0.25 I) folded: mass heading into the wall. The script prints the L1
 distance of the grid density to the exact one at each time, and the L1 distance of the particle
 position histogram to the exact position marginal next to its Monte-Carlo floor (the same
-distance for a sample drawn from the exact law).
+distance for a sample drawn from the exact law).  Writes ``kinetic_half_space.png`` (grid,
+images and particles), ``kinetic_half_space_side_by_side.png`` (the grid density above the
+particles' histogram on the same cells, ``fpgen.plot_density_and_ensemble``) and
+``kinetic_half_space.gif`` (the grid density in phase space, ``DensitySolution.animate``).
 
     python examples/kinetic_half_space.py [--quick] [--out DIR]
 """
 
 from __future__ import annotations
 
-import argparse
 import os
+import sys
 
 import numpy as np
 
-import fpgen
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _common  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+
+import fpgen  # noqa: E402
 
 TIMES = [0.0, 0.5, 1.5, 4.0]
 P0 = fpgen.Gaussian([1.0, -1.0], np.diag([0.25, 0.25]))
@@ -43,18 +50,7 @@ def folded_density(law, grid) -> np.ndarray:
 
 
 def main(argv=None) -> list[str]:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--quick", action="store_true", help="coarser grid, fewer particles")
-    ap.add_argument("--out", default="figures")
-    ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args(argv)
-    os.makedirs(args.out, exist_ok=True)
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    args = _common.parse("kinetic_half_space", __doc__.splitlines()[0], argv, torch=False)
     n, n_particles = (48, 20_000) if args.quick else (128, 400_000)
     eq = fpgen.KineticLangevin(1, gamma=1.0)
     grid = fpgen.PhaseSpaceGrid((0, 6), (-6, 6), n, 2 * n,
@@ -96,11 +92,13 @@ def main(argv=None) -> list[str]:
         ax.set_title("position marginal", fontsize=9)
         if k == 0:
             ax.legend(fontsize=8)
-    fig.tight_layout()
-    path = os.path.join(args.out, "kinetic_half_space.png")
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return [path]
+    files = [_common.finish(fig, args, "kinetic_half_space.png", dpi=100)]
+    fig = fpgen.plot_density_and_ensemble(sol, run, title=_common.mark(
+        args, "kinetic Langevin with a specular wall at x = 0: grid and particles"))
+    files.append(_common.finish(fig, args, "kinetic_half_space_side_by_side.png", dpi=100))
+    files.append(sol.animate(os.path.join(args.out, "kinetic_half_space.gif"), fps=2,
+                             title=_common.mark(args, "grid density in phase space")))
+    return files
 
 
 if __name__ == "__main__":

@@ -10,12 +10,21 @@ catalogue provides — at dt = 2^-2 .. 2^-8; fpgen.testing fits the strong and w
 
 from __future__ import annotations
 
-import argparse
 import os
+import sys
 
 import numpy as np
 
-from fpgen.testing import fit_order, geometric_brownian_motion, strong_errors, weak_errors
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _common  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+
+from fpgen.testing import (  # noqa: E402
+    fit_order,
+    geometric_brownian_motion,
+    strong_errors,
+    weak_errors,
+)
 
 MU, SIGMA = 1.0, 0.5
 
@@ -32,17 +41,7 @@ def forgot_the_ito_correction(x, t, dt, dW):
 
 
 def main(argv=None) -> list[str]:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--quick", action="store_true", help="fewer paths")
-    ap.add_argument("--out", default="figures")
-    args = ap.parse_args(argv)
-    os.makedirs(args.out, exist_ok=True)
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    args = _common.parse("property_test_a_scheme", __doc__.splitlines()[0], argv, torch=False)
     problem = geometric_brownian_motion(mu=MU, sigma=SIGMA)
     n_strong, n_weak = (1000, 5000) if args.quick else (4000, 40000)
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
@@ -64,10 +63,7 @@ def main(argv=None) -> list[str]:
         ax.set_ylabel(f"{kind} error")
         ax.set_title(f"{kind} errors on {problem.name}")
         ax.legend(fontsize=8)
-    path = os.path.join(args.out, "property_test_a_scheme.png")
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return [path]
+    return [_common.finish(fig, args, "property_test_a_scheme.png")]
 
 
 if __name__ == "__main__":

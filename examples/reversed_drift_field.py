@@ -64,11 +64,7 @@ def main(argv=None):
         rel = np.sqrt(np.sum(w[:, None] * (de - dl) ** 2) / np.sum(w[:, None] * de**2))
         print(f"s = {s:g}: relative weighted L2 difference learned vs exact drift = {rel:.3f}")
     fig.suptitle("probability-flow drift of the reversed OU process (lam = 0), moons", fontsize=9)
-    fig.tight_layout()
-    out = os.path.join(args.out, "drift_field.png")
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return [out]
+    return [_common.finish(fig, args, "drift_field.png")]
 
 
 if __name__ == "__main__":

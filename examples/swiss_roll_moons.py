@@ -54,27 +54,30 @@ def run_dataset(name, args, steps, width, n, n_steps):
     for lam in (0.0, 1.0):
         rev = eq.reverse(score, lam=lam, T=1.0)
         save = max(1, n_steps // (10 if args.quick else 25))
-        s_times, states = _common.run_reverse(rev, x_T, 1.0 - path.t_min, n_steps, args.seed + 2,
-                                              save_every=save)
+        res = _common.run_reverse(rev, x_T, 1.0 - path.t_min, n_steps, args.seed + 2,
+                                  save_every=save, result=True)
+        s_times, states = res.times, res.states
         # the row: states at forward times 1.0 .. 0 (reverse time s = 1 - t)
         picks = [int(np.argmin(np.abs(s_times - (1.0 - t)))) for t in times[::-1]]
         rows.append([states[k] for k in picks][::-1])
-        gifs[lam] = (s_times, states)
+        gifs[lam] = res
         report[lam] = metrics.energy_distance(states[-1], test, unbiased=False)
     floor = metrics.two_sample_floor(sampler, n, "energy_distance", repeats=5, rng=args.seed,
                                      unbiased=False)
     lim = _common.limits(x0, forward[-1])
     col = [f"t = {t:g}" for t in times]
     png = _common.scatter_rows(rows, ["forward", "reverse, lam = 0", "reverse, lam = 1"], col,
-                               os.path.join(args.out, f"{name}_forward_reverse.png"), lim)
+                               os.path.join(args.out, f"{name}_forward_reverse.png"), lim,
+                               title=_common.mark(args, name))
     fw_times = np.linspace(0, 1, 11 if args.quick else 26)
     fw_frames = np.stack([eq.alpha(t) * x0 + eq.sigma(t) * eps for t in fw_times])
-    files = [png, _common.scatter_gif(fw_frames, [f"forward t = {t:.2f}" for t in fw_times],
+    files = [png, _common.scatter_gif(fw_frames, [_common.mark(args, f"forward t = {t:.2f}")
+                                                  for t in fw_times],
                                       os.path.join(args.out, f"{name}_forward.gif"), lim)]
-    for lam, (s_times, states) in gifs.items():
-        titles = [f"lam = {lam:g}, t = {1 - s:.2f}" for s in s_times]
-        files.append(_common.scatter_gif(states, titles,
-                                         os.path.join(args.out, f"{name}_reverse_lam{lam:g}.gif"), lim))
+    for lam, res in gifs.items():  # frames in the reversed clock s = 1 - t
+        files.append(res.animate(os.path.join(args.out, f"{name}_reverse_lam{lam:g}.gif"),
+                                 fps=10, title=_common.mark(args, f"{name}, lam = {lam:g}, "
+                                                                  "reverse time s = 1 - t")))
     for lam, d in report.items():
         print(f"{name}: lam = {lam:g}: energy distance to held-out data {d:.4f} "
               f"(two-sample floor {floor.mean:.4f} +- {floor.se:.4f})")

@@ -42,17 +42,32 @@ from .equations import (
 )
 from .grid import (
     DensitySolution,
+    GradientFlowSteadyState,
     Grid,
     PhaseSpaceGrid,
+    SteadyStateError,
     condition_on_hitting,
+    gradient_flow_steady_state,
     hitting_probability,
     mean_exit_time,
     solve_density,
     spectral_gap,
     steady_state,
 )
+from .guidance import (
+    Observation,
+    dps_score,
+    exact_guidance_score,
+    exact_hessian,
+    posterior,
+    posterior_score,
+    repaint_sample,
+    replacement_sample,
+    tweedie_guidance_score,
+)
 from .kernels.cuda_support import BackendUnavailableError
 from .particles import Histogram, SimulationResult, Walls, load_result, pointwise, simulate
+from .plotting import plot_density_and_ensemble
 from .schedules import (
     ConstantSchedule,
     CosineSchedule,
@@ -108,10 +123,23 @@ __all__ = [
     "solve_density",
     "DensitySolution",
     "steady_state",
+    "gradient_flow_steady_state",
+    "GradientFlowSteadyState",
+    "SteadyStateError",
     "spectral_gap",
     "mean_exit_time",
     "hitting_probability",
     "condition_on_hitting",
+    "Observation",
+    "posterior",
+    "posterior_score",
+    "exact_hessian",
+    "exact_guidance_score",
+    "tweedie_guidance_score",
+    "dps_score",
+    "replacement_sample",
+    "repaint_sample",
+    "plot_density_and_ensemble",
     "backends",
     "BackendUnavailableError",
     "__version__",

@@ -118,3 +118,39 @@ def as_rng(rng) -> np.random.Generator:
     raise TypeError(
         f"rng must be None, an integer seed, a SeedSequence or a numpy Generator; got {rng!r}"
     )
+
+
+def as_observation_operator(A, dim: int | None = None, name: str = "A"
+                            ) -> tuple[np.ndarray, np.ndarray | None]:
+    """An observation operator as ``(matrix (m, d), mask (d,) or None)``.
+
+    ``A`` is a 2-D array (m, d) — the linear map of ``y = A x + noise`` — or a 1-D *boolean*
+    mask of length d, meaning the selection of the coordinates where it is True (then the
+    matrix is the m rows of the identity).  ``dim`` (when given) is the data dimension d.
+    """
+    arr = np.asarray(A)
+    if arr.ndim == 1:
+        if arr.dtype != np.bool_:
+            raise TypeError(
+                f"{name} as a 1-D array is a coordinate mask and must be boolean; got dtype "
+                f"{arr.dtype} (pass a 2-D (m, d) matrix for a general linear observation)"
+            )
+        if dim is not None and arr.shape[0] != dim:
+            raise ValueError(
+                f"{name} (a mask) must have length {dim}, the data dimension; got {arr.shape[0]}"
+            )
+        if not arr.any():
+            raise ValueError(f"{name} (a mask) selects no coordinate: it is all False")
+        return np.eye(arr.shape[0])[arr], arr.copy()
+    if arr.ndim != 2:
+        raise ValueError(
+            f"{name} must be an (m, d) matrix or a boolean mask of length d; got shape {arr.shape}"
+        )
+    mat = as_float_array(arr, name)
+    if dim is not None and mat.shape[1] != dim:
+        raise ValueError(
+            f"{name} must have shape (m, {dim}) for {dim}-dimensional data; got {mat.shape}"
+        )
+    if mat.shape[0] == 0:
+        raise ValueError(f"{name} has no rows: it observes nothing")
+    return mat, None

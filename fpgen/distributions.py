@@ -24,7 +24,13 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from scipy.special import logsumexp, ndtr
 
-from ._checks import as_float_array, as_positive_int, as_real, as_rng
+from ._checks import (
+    as_float_array,
+    as_observation_operator,
+    as_positive_int,
+    as_real,
+    as_rng,
+)
 
 __all__ = [
     "Distribution",
@@ -190,6 +196,23 @@ class Gaussian(Distribution):
         _, y = self._whitened(x)
         return -np.einsum("...ij,...j->...i", self._u, y * self._inv_w)
 
+    def hessian(self, x) -> np.ndarray:
+        r""":math:`\nabla^2 \log p(x) = -\Sigma^+`, shape (..., dim, dim) (x gives the shape)."""
+        lead = np.broadcast_shapes(self._points(x).shape[:-1], self.batch_shape)
+        return -np.broadcast_to(self.precision, lead + (self.dim, self.dim)).copy()
+
+    def condition(self, A, y, noise_std: float = 0.0) -> Gaussian:
+        r"""The exact posterior of x given :math:`y = A x + \text{noise\_std}\,\xi`.
+
+        :math:`N(m + K(y - Am),\ \Sigma - K A \Sigma)` with the gain
+        :math:`K = \Sigma A^\top (A\Sigma A^\top + s^2 I)^{+}`; see
+        :meth:`GaussianMixture.condition` for the arguments (an unbatched Gaussian only).
+        """
+        if self.batch_shape:
+            raise ValueError(f"condition needs an unbatched Gaussian; batch shape {self.batch_shape}")
+        post = GaussianMixture([1.0], self.mean[None], self.cov[None]).condition(A, y, noise_std)
+        return Gaussian(post.means[0], post.covs[0])
+
     def cdf(self, x) -> np.ndarray:
         """Cumulative distribution function of a one-dimensional Gaussian (use ``marginal``)."""
         if self.dim != 1:
@@ -332,6 +355,80 @@ class GaussianMixture(Distribution):
         r = np.exp(lp - logsumexp(lp, axis=-1, keepdims=True))
         comp = self.components.score(x[..., None, :])
         return np.einsum("...k,...kd->...d", r, comp)
+
+    def hessian(self, x) -> np.ndarray:
+        r"""The exact Hessian of :math:`\log p`, shape (..., dim, dim):
+
+        .. math:: \nabla^2\log p = \sum_k r_k\big(-\Sigma_k^{+} + s_k s_k^\top\big) - s s^\top,
+                  \qquad s_k = -\Sigma_k^{+}(x - m_k),\quad s = \sum_k r_k s_k .
+        """
+        lp, x = self._component_logpdf(x)
+        r = np.exp(lp - logsumexp(lp, axis=-1, keepdims=True))
+        comp = self.components.score(x[..., None, :])
+        s = np.einsum("...k,...kd->...d", r, comp)
+        second = np.einsum("...k,...ki,...kj->...ij", r, comp, comp)
+        curv = np.einsum("...k,kij->...ij", r, self.components.precision)
+        return second - curv - np.einsum("...i,...j->...ij", s, s)
+
+    def condition(self, A, y, noise_std: float = 0.0) -> GaussianMixture:
+        r"""The exact posterior of :math:`x` given :math:`y = A x + s\,\xi`,
+        :math:`\xi \sim N(0, I_m)`, :math:`s` = ``noise_std``: again a Gaussian mixture.
+
+        Component k, :math:`N(m_k, \Sigma_k)` with weight :math:`w_k`, becomes
+
+        .. math:: N\big(m_k + K_k(y - A m_k),\ \Sigma_k - K_k A \Sigma_k\big),\qquad
+                  K_k = \Sigma_k A^\top S_k^{+},\quad S_k = A\Sigma_k A^\top + s^2 I,
+
+        with weight :math:`\propto w_k\,N(y; A m_k, S_k)` (normalised in log space).  With
+        :math:`s = 0` the posterior lives on the affine set :math:`\{A x = y\}`: it is
+        returned over the full dimension with singular covariances (zero variance along the
+        observed directions; for a mask, exactly ``y`` and zero variance on the observed
+        coordinates), which :class:`Gaussian` supports (density on the support).  Pushed
+        forward by a Gaussian path it is non-degenerate at every t > 0, so
+        ``eq.exact_score(prior.condition(A, y, s))`` is the exact conditional score
+        :math:`\nabla\log p_t(x \mid y)` of every linear Gaussian equation (the noising does
+        not see y).
+
+        Parameters
+        ----------
+        A : (m, dim) array, or a boolean mask (dim,) selecting the observed coordinates
+        y : (m,) observed values (with a mask also the full (dim,) vector, of which
+            ``y[A]`` is used)
+        noise_std : s >= 0, the standard deviation of the observation noise
+        """
+        mat, mask = as_observation_operator(A, self.dim, "A")
+        s = as_real(noise_std, "noise_std", nonnegative=True)
+        m = mat.shape[0]
+        yv = as_float_array(y, "y")
+        if mask is not None and yv.shape == (self.dim,) and m != self.dim:
+            yv = yv[mask]
+        if yv.shape != (m,):
+            raise ValueError(
+                f"y must have shape ({m},), one value per observed row of A"
+                + (f" (or ({self.dim},) with a mask)" if mask is not None else "")
+                + f"; got {yv.shape}"
+            )
+        means, covs = self.means, self.covs
+        ac = np.einsum("ij,kjl->kil", mat, covs)  # A Sigma_k, (K, m, d)
+        S = np.einsum("kil,jl->kij", ac, mat) + s * s * np.eye(m)
+        S = 0.5 * (S + np.swapaxes(S, -1, -2))
+        log_ev = Gaussian(means @ mat.T, S).logpdf(yv) + self._log_w
+        if not np.any(np.isfinite(log_ev)):
+            raise ValueError(
+                "y has zero likelihood under every component (it lies off the support of "
+                "A x + noise); with noise_std = 0 and singular covariances y must be reachable"
+            )
+        gain = np.einsum("kil,kij->klj", ac, np.linalg.pinv(S, hermitian=True))  # (K, d, m)
+        resid = yv - means @ mat.T
+        post_means = means + np.einsum("kdm,km->kd", gain, resid)
+        post_covs = covs - np.einsum("kdm,kml->kdl", gain, ac)
+        post_covs = 0.5 * (post_covs + np.swapaxes(post_covs, -1, -2))
+        if mask is not None and s == 0.0:
+            post_means[:, mask] = yv
+            post_covs[:, mask, :] = 0.0
+            post_covs[:, :, mask] = 0.0
+        weights = np.exp(log_ev - logsumexp(log_ev))
+        return GaussianMixture(weights / weights.sum(), post_means, post_covs)
 
     def sample(self, n: int | None = None, rng=None, *, return_labels: bool = False):
         """Exact draws: a component by its weight, then a draw from it."""

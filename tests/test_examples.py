@@ -38,3 +38,29 @@ def test_example_runs_quick(name, tmp_path):
             head = fh.read(8)
         assert head.startswith(b"\x89PNG") or head.startswith(b"GIF8"), f
         assert os.path.getsize(f) > 1000
+
+
+def test_examples_write_under_example_output_and_mark_quick_figures(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    common = _load("_common")
+    monkeypatch.chdir(tmp_path)
+    args = common.parse("some_example", "test", ["--quick"], torch=False)
+    assert args.out == os.path.join("example-output", "some_example")
+    assert (tmp_path / "example-output" / "some_example").is_dir()
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [0, 1])
+    fig.suptitle("a figure")
+    path = common.finish(fig, args, "f.png")
+    assert path == os.path.join(args.out, "f.png") and os.path.getsize(path) > 1000
+    assert fig._suptitle.get_text() == "a figure (quick size)"
+    full = common.parse("some_example", "test", [], torch=False)
+    fig, _ = plt.subplots()
+    fig.suptitle("a figure")
+    common.finish(fig, full, "g.png")
+    assert fig._suptitle.get_text() == "a figure"
+    # no script writes anywhere but its --out folder (default: example-output/<script>)
+    for name in SCRIPTS + ["_common"]:
+        with open(os.path.join(EXAMPLES, f"{name}.py")) as fh:
+            source = fh.read()
+        assert 'default="figures"' not in source, name

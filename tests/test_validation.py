@@ -1,5 +1,6 @@
 """The validation campaign's quick run passes and writes its report."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -48,3 +49,32 @@ def test_runner_exits_nonzero_and_reports_a_failing_case(tmp_path, monkeypatch, 
     assert "failed: one plus one" in out
     md = (tmp_path / "report.md").read_text()
     assert "**no**" in md and "crash-case" in md
+
+
+def test_runner_prints_each_case_as_it_starts_and_its_time_as_it_ends(tmp_path, monkeypatch,
+                                                                       capsys):
+    sys.path.insert(0, str(ROOT))
+    try:
+        from validation import runner
+        from validation.case import Case, Check
+    finally:
+        sys.path.remove(str(ROOT))
+    seen = []
+
+    def first(ctx):
+        seen.append(capsys.readouterr().out)  # what was printed before the case ran
+        return [Check.close("two", 2.0, 2.0, atol=0.0)]
+
+    def second(ctx):
+        seen.append(capsys.readouterr().out)
+        return [Check.close("three", 3.0, 3.0, atol=0.0)]
+
+    monkeypatch.setattr(runner, "discover", lambda: [Case("first-case", "none", "none", first),
+                                                     Case("second-case", "none", "none", second)])
+    assert runner.main(["--out", str(tmp_path)]) == 0
+    rest = capsys.readouterr().out
+    assert seen[0].strip() == "[1/2] first-case ..."
+    assert re.fullmatch(r"\[PASS\] first-case: done in \d+\.\d s\n\[2/2\] second-case \.\.\.\n",
+                        seen[1]), seen[1]
+    assert re.match(r"\[PASS\] second-case: done in \d+\.\d s\n", rest), rest
+    assert rest.strip().splitlines()[-1] == "2 passed, 0 failed"

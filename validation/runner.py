@@ -84,11 +84,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     ctx = Context(quick=args.quick, out=out)
     results = []
-    for case in selected:
+    width = len(str(len(selected)))
+    for k, case in enumerate(selected, 1):
+        print(f"[{k:>{width}}/{len(selected)}] {case.name} ...", flush=True)
         res = run_case(case, ctx)
         results.append(res)
         status = "PASS" if res.passed else "FAIL"
-        print(f"[{status}] {case.name} ({res.seconds:.1f} s)", flush=True)
+        print(f"[{status}] {case.name}: done in {res.seconds:.1f} s", flush=True)
         if res.error:
             print(res.error, file=sys.stderr)
         for c in res.checks:
@@ -99,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
         f" --only '{args.only}'" if args.only else "") + f" --out {args.out}"
     md, html = write_report(results, out, quick=args.quick, command=command)
     n_fail = sum(not r.passed for r in results)
+    total = sum(r.seconds for r in results)
     print(f"report: {md} and {html}")
+    print(f"all cases: {total:.1f} s")
     print(f"{len(results) - n_fail} passed, {n_fail} failed")
     return 1 if n_fail else 0

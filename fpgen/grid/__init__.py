@@ -6,7 +6,8 @@ r"""Grid solvers: structure-preserving finite volumes for density equations.
   Scharfetter–Gummel / Chang–Cooper exponential fitting, limited transport, mixed derivatives;
 * :func:`solve_density` — implicit Euler, Crank–Nicolson (Rannacher start), exponential
   (uniformisation / Krylov / expm_multiply) and explicit steppers; :class:`DensitySolution`;
-* :func:`steady_state`, :func:`spectral_gap`;
+* :func:`steady_state`, :func:`spectral_gap`; :func:`gradient_flow_steady_state` (the stationary
+  states of a :class:`~fpgen.GradientFlow`, one per start);
 * :func:`mean_exit_time`, :func:`hitting_probability` — exit-time moments and splitting
   probabilities (committors) from the backward equation.
 
@@ -20,6 +21,11 @@ from .chain import ChainOperator
 from .conditioning import condition_on_hitting
 from .exit import hitting_probability, mean_exit_time
 from .fluxes import FITTINGS
+from .gradient_flow_steady import (
+    GradientFlowSteadyState,
+    SteadyStateError,
+    gradient_flow_steady_state,
+)
 from .grid import BOUNDARIES, Grid, PhaseSpaceGrid
 from .operator import LIMITER_NAMES, TRANSPORT_SCHEMES, GridOperator, make_operator
 from .rank_one import RankOneOperator
@@ -41,6 +47,9 @@ __all__ = [
     "solve_density",
     "DensitySolution",
     "steady_state",
+    "gradient_flow_steady_state",
+    "GradientFlowSteadyState",
+    "SteadyStateError",
     "spectral_gap",
     "mean_exit_time",
     "hitting_probability",

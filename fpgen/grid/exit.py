@@ -39,6 +39,7 @@ import numpy as np
 
 from .._checks import as_positive_int, as_real
 from ..equations import ReversedBGK, ReversedMarkovChain
+from ..progress import NullBar, progress_bar
 from .grid import Grid
 from .rank_one import RankOneOperator
 from .stationary import _M_MATRIX_LU, _default_method, _iterative_pinned, _linear_operator, _pattern
@@ -48,7 +49,7 @@ __all__ = ["mean_exit_time", "hitting_probability"]
 
 def mean_exit_time(equation, grid: Grid | None = None, *, targets=None, moment: int = 1,
                    t: float = 0.0, fitting: str = "sg2", transport: str = "upwind",
-                   method: str | None = None) -> np.ndarray:
+                   method: str | None = None, progress: bool = False) -> np.ndarray:
     r"""The mean exit time :math:`E_x[T]` (or the moment :math:`E_x[T^n]`) from every cell or state.
 
     T is the first time the process reaches an absorbing side of ``grid`` (its cemetery
@@ -71,6 +72,10 @@ def mean_exit_time(equation, grid: Grid | None = None, *, targets=None, moment: 
         componentwise backward error of :math:`10^{-13}`, the direct solve if it is not
         reached) or None (iterative on 3-D grids above 100 000 cells and 4-D above 20 000, as
         :func:`~fpgen.grid.steady_state`)
+    progress : show a bar on standard error (as ``simulate``'s, see :mod:`fpgen.progress`):
+        one tick for the generator, one for the reachability search, one per stage of each
+        solve (LU, each refinement step, each GMRES iteration), the stage named beside it; the
+        answer does not depend on it
 
     Returns
     -------
@@ -86,7 +91,15 @@ def mean_exit_time(equation, grid: Grid | None = None, *, targets=None, moment: 
     >>> tau = fpgen.mean_exit_time(fpgen.OrnsteinUhlenbeck(1), g)   # E_x[T] on (-1, 1)
     """
     n_mom = as_positive_int(moment, "moment")
-    op, shape, t = _operator(equation, grid, t, fitting, transport, method, "mean_exit_time")
+    with progress_bar(None, "mean_exit_time", unit="step", enabled=progress) as bar:
+        bar.set_postfix_str("building the generator")
+        op, shape, t = _operator(equation, grid, t, fitting, transport, method, "mean_exit_time")
+        bar.update(1)
+        return _exit_moments(op, shape, t, grid, targets, n_mom, method, bar)
+
+
+def _exit_moments(op, shape, t, grid, targets, n_mom, method, bar) -> np.ndarray:
+    """:func:`mean_exit_time` once the operator is built (``bar`` shows the stages)."""
     n_cells = int(np.prod(shape))
     target = _state_mask(targets, shape, "targets")
     cemetery = getattr(op, "cemetery", None)
@@ -103,17 +116,21 @@ def mean_exit_time(equation, grid: Grid | None = None, *, targets=None, moment: 
     stop[:n_cells] = target
     if cemetery is not None:
         stop[cemetery] = True
+    bar.set_postfix_str("which states surely exit")
     finite = _sure_exit(Q, stop)
+    bar.update(1)
     out = np.full(Q.shape[0], np.inf)
     out[stop] = 0.0
     if finite.any():
-        out[finite] = _moments(Q, finite, n_mom, method, len(shape) if grid is not None else 1)
+        out[finite] = _moments(Q, finite, n_mom, method, len(shape) if grid is not None else 1,
+                               bar)
     return out[:n_cells].reshape(shape)
 
 
 def hitting_probability(equation, grid: Grid | None = None, *, targets, avoid=None,
                         walls: str = "avoid", t: float = 0.0, fitting: str = "sg2",
-                        transport: str = "upwind", method: str | None = None) -> np.ndarray:
+                        transport: str = "upwind", method: str | None = None,
+                        progress: bool = False) -> np.ndarray:
     r"""The probability :math:`q(x) = P_x(T_B < T_A)` of reaching ``targets`` B before ``avoid`` A.
 
     q is harmonic for the generator off the two sets, :math:`\mathcal L q = 0`, with q = 1 on
@@ -127,7 +144,7 @@ def hitting_probability(equation, grid: Grid | None = None, *, targets, avoid=No
 
     Parameters
     ----------
-    equation, grid, t, fitting, transport, method : as for :func:`mean_exit_time`
+    equation, grid, t, fitting, transport, method, progress : as for :func:`mean_exit_time`
     targets : the set B: a boolean mask of the states' shape or flat state indices (non-empty)
     avoid : the set A, the same way (None: empty); it must not meet B
     walls : ``"avoid"`` (default): reaching an absorbing side of the grid counts as reaching A;
@@ -139,10 +156,20 @@ def hitting_probability(equation, grid: Grid | None = None, *, targets, avoid=No
     has the closed form :math:`\pi(B)/(\pi(A) + \pi(B))` off the two sets (every jump lands
     on a fresh draw from :math:`\pi`).
     """
-    op, shape, t = _operator(equation, grid, t, fitting, transport, method,
-                             "hitting_probability")
     if walls not in ("avoid", "targets"):
         raise ValueError(f"walls must be 'avoid' or 'targets'; got {walls!r}")
+    with progress_bar(None, "hitting_probability", unit="step", enabled=progress) as bar:
+        bar.set_postfix_str("building the generator")
+        op, shape, t = _operator(equation, grid, t, fitting, transport, method,
+                                 "hitting_probability")
+        bar.update(1)
+        return _hitting(op, shape, t, grid, (targets, avoid, walls), method, bar)
+
+
+def _hitting(op, shape, t, grid, sets, method, bar) -> np.ndarray:
+    """:func:`hitting_probability` once the operator is built; ``sets`` is (targets, avoid,
+    walls)."""
+    targets, avoid, walls = sets
     n_cells = int(np.prod(shape))
     b_mask = _state_mask(targets, shape, "targets")
     a_mask = _state_mask(avoid, shape, "avoid")
@@ -170,13 +197,15 @@ def hitting_probability(equation, grid: Grid | None = None, *, targets, avoid=No
     free = ~(hit | miss)
     import scipy.sparse as sp
 
+    bar.set_postfix_str("which states can reach the targets")
     G = _pattern(Q) @ sp.diags(free.astype(float))  # reversed jumps into free states only
     reach = _reached(G.tocsr(), hit) & free  # free states that can reach B avoiding A
+    bar.update(1)
     out = np.zeros(n)
     out[hit] = 1.0
     if reach.any():
         b = np.asarray(Q[hit][:, reach].sum(axis=0)).ravel()
-        solver = _MMatrixSolver(Q, reach, method, len(shape) if grid is not None else 1)
+        solver = _MMatrixSolver(Q, reach, method, len(shape) if grid is not None else 1, bar)
         out[reach] = solver.solve(b)
     return out[:n_cells].reshape(shape)
 
@@ -263,11 +292,13 @@ def _reached(A, seeds: np.ndarray) -> np.ndarray:
     return out
 
 
-def _moments(Q, free: np.ndarray, n_mom: int, method: str | None, axes: int) -> np.ndarray:
+def _moments(Q, free: np.ndarray, n_mom: int, method: str | None, axes: int,
+             bar=None) -> np.ndarray:
     r"""Solve :math:`-Q_{FF}^\top \tau_k = k\,\tau_{k-1}` for k = 1..n on the states F."""
-    solver = _MMatrixSolver(Q, free, method, axes)
+    solver = _MMatrixSolver(Q, free, method, axes, bar)
     tau = np.ones(int(free.sum()))
     for k in range(1, n_mom + 1):
+        solver.stage = f"moment {k} of {n_mom}: "
         tau = solver.solve(k * tau)
     return tau
 
@@ -300,7 +331,7 @@ class _MMatrixSolver:
     with the grid into the discretisation's own O(h^2).
     """
 
-    def __init__(self, Q, free: np.ndarray, method: str | None, axes: int):
+    def __init__(self, Q, free: np.ndarray, method: str | None, axes: int, bar=None):
         if method is None:
             method = _default_method(axes, int(free.sum()))
         Qc = Q.tocsc()
@@ -313,6 +344,8 @@ class _MMatrixSolver:
         out_rates = np.asarray(Qc[~free][:, free].sum(axis=0)).ravel()
         self._slack = np.maximum(out_rates, 0.0)
         self.method, self._lu, self._ilu = method, None, None
+        self.bar = NullBar() if bar is None else bar
+        self.stage = ""
 
     def _apply(self, x: np.ndarray) -> np.ndarray:
         """M x in difference form (no cancellation)."""
@@ -323,6 +356,7 @@ class _MMatrixSolver:
         from scipy.sparse.linalg import splu
 
         if self._lu is None:
+            self.bar.set_postfix_str(f"{self.stage}sparse LU of {self.M.shape[0]} states")
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 self._lu = splu(self.M, **_M_MATRIX_LU)  # diagonal pivots: an M-matrix
@@ -342,12 +376,16 @@ class _MMatrixSolver:
         return d
 
     def solve(self, b: np.ndarray) -> np.ndarray:
-        x = _iterative_pinned(self.M, b) if self.method == "iterative" else None
+        bar = self.bar
+        x = _iterative_pinned(self.M, b, bar) if self.method == "iterative" else None
         if x is None:
             self.method = "direct"
             x = self._factor().solve(b)
+        bar.update(1)
         change = np.inf
-        for _ in range(_REFINE_STEPS):
+        for step in range(_REFINE_STEPS):
+            bar.set_postfix_str(f"{self.stage}refinement step {step + 1}")
+            bar.update(1)
             if not np.all(np.isfinite(x)):
                 break
             dx = self._correction(b - self._apply(x))

@@ -267,10 +267,9 @@ def make_operator(equation, grid: Grid | None, **options) -> _Operator:
     if isinstance(equation, (BGK, ReversedBGK)):
         return RankOneOperator(equation, grid)
     if isinstance(equation, GradientFlow):
-        raise TypeError("solve_density does not solve a GradientFlow yet (its operator is "
-                        "nonlinear in p); fpgen.simulate runs its particles (method mean_field), "
-                        "and GradientFlow.free_energy / first_variation evaluate a density on a "
-                        "grid")
+        raise TypeError("a GradientFlow has no fixed generator (its operator depends on p): "
+                        "solve_density runs its own nonlinear scheme (fpgen.grid.gradient_flow), "
+                        "fpgen.simulate its particles (method mean_field)")
     if isinstance(equation, DiffusionEquation):
         if grid is None:
             raise ValueError(f"{type(equation).__name__} needs a Grid (grid=None is only for Markov "

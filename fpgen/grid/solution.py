@@ -16,11 +16,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._files import FileFormatError, json_entry, npz_target, read_npz
+from ..plotting import animate_density, plot_density
 from .grid import Grid
 
 __all__ = ["DensitySolution", "SaveDiagnostics"]
 
 _FORMAT = "fpgen.grid.DensitySolution/1"
+#: the GradientFlow records of SaveDiagnostics (optional arrays of the saved file)
+_ENERGY_KEYS = ("free_energy", "step_times", "step_free_energy")
 
 
 @dataclass(frozen=True, eq=False)
@@ -29,7 +32,9 @@ class SaveDiagnostics:
 
     mass : mass on the grid; absorbed : mass in the cemetery state; minimum : smallest density
     value; steps : time steps taken up to the save; relative_entropy : :math:`\mathrm{KL}(q_t
-    \,\|\, \pi)`, or None when no equilibrium is known.
+    \,\|\, \pi)`, or None when no equilibrium is known.  For a GradientFlow: free_energy, the
+    discrete free energy at the saves, and step_times / step_free_energy, the time and the free
+    energy after every accepted (sub)step, the initial density first (None otherwise).
     """
 
     mass: np.ndarray
@@ -37,6 +42,9 @@ class SaveDiagnostics:
     minimum: np.ndarray
     steps: np.ndarray
     relative_entropy: np.ndarray | None = None
+    free_energy: np.ndarray | None = None
+    step_times: np.ndarray | None = None
+    step_free_energy: np.ndarray | None = None
 
 
 class DensitySolution:
@@ -55,11 +63,18 @@ class DensitySolution:
         to the equilibrium's normalised cell masses, or None when no equilibrium is known
     steps : (n_save,) number of time steps taken up to each save time
     stepper, dt, wall_time, info (a dict of settings)
+    free_energy : (n_save,) the discrete free energy :math:`F_h` of a GradientFlow at the save
+        times (see :mod:`fpgen.grid.gradient_flow`)
+    step_times, step_free_energy : the time and :math:`F_h` after every accepted (sub)step of a
+        GradientFlow run, the initial density first (the per-step energy record)
 
     Notes
     -----
-    ``diagnostics`` (a :class:`SaveDiagnostics`) supplies mass, absorbed, minimum, steps and
-    relative_entropy.
+    The three GradientFlow attributes raise an AttributeError naming the equation for the
+    solution of a linear equation (its Lyapunov function is ``relative_entropy``).
+
+    ``diagnostics`` (a :class:`SaveDiagnostics`) supplies mass, absorbed, minimum, steps,
+    relative_entropy and the free energies.
     """
 
     def __init__(self, times, densities, grid: Grid | None, diagnostics: SaveDiagnostics,
@@ -74,10 +89,35 @@ class DensitySolution:
         self.relative_entropy = (None if d.relative_entropy is None
                                  else np.asarray(d.relative_entropy, dtype=float))
         self.steps = np.asarray(d.steps, dtype=np.int64)
+        self._energy = {k: None if getattr(d, k) is None else np.asarray(getattr(d, k), dtype=float)
+                        for k in _ENERGY_KEYS}
         self.stepper = stepper
         self.dt = dt
         self.wall_time = float(wall_time)
         self.info = dict(info or {})
+
+    def _energy_record(self, key: str) -> np.ndarray:
+        out = self._energy[key]
+        if out is None:
+            raise AttributeError(f"{key} is recorded for a GradientFlow; this solution is of "
+                                 f"{self.info.get('equation', 'a linear equation')} (a linear "
+                                 "equation: see relative_entropy)")
+        return out
+
+    @property
+    def free_energy(self) -> np.ndarray:
+        """The discrete free energy at the save times (GradientFlow only)."""
+        return self._energy_record("free_energy")
+
+    @property
+    def step_times(self) -> np.ndarray:
+        """The times of the per-step free-energy record (GradientFlow only)."""
+        return self._energy_record("step_times")
+
+    @property
+    def step_free_energy(self) -> np.ndarray:
+        """The free energy after every accepted (sub)step, the initial one first."""
+        return self._energy_record("step_free_energy")
 
     @property
     def survival(self) -> np.ndarray:
@@ -168,6 +208,18 @@ class DensitySolution:
 
         return score
 
+    def plot(self, t=None, *, axes=None, ax=None, title: str | None = None):
+        """Draw the densities at save times ``t`` (default: spread over the run) and return the
+        matplotlib Figure: curves (1-D), images (2-D, phase space included), the marginal on
+        ``axes`` (more axes), bars (a chain).  See :func:`fpgen.plotting.plot_density`."""
+        return plot_density(self, t, axes=axes, ax=ax, title=title)
+
+    def animate(self, path, *, fps: float = 8, axes=None, title: str | None = None,
+                dpi: int = 80) -> str:
+        """Write an animation over the save times to ``path`` (``.gif``, or ``.mp4`` where
+        ffmpeg is installed) and return the path.  See :func:`fpgen.plotting.animate_density`."""
+        return animate_density(self, path, fps=fps, axes=axes, title=title, dpi=dpi)
+
     def save(self, path) -> str | None:
         """Write the solution to a compressed ``.npz`` archive (``.npz`` is appended to a path
         without it, as :func:`numpy.savez` does; :meth:`load` given the same ``path`` reads it
@@ -181,6 +233,7 @@ class DensitySolution:
                       meta=np.array(json.dumps(meta, default=_json_default)))
         if self.relative_entropy is not None:
             arrays["relative_entropy"] = self.relative_entropy
+        arrays.update({k: v for k, v in self._energy.items() if v is not None})
         np.savez_compressed(target, **arrays)
         return target if isinstance(target, str) else None
 
@@ -220,7 +273,8 @@ class DensitySolution:
         except (TypeError, ValueError, KeyError) as exc:
             raise FileFormatError(f"{shown}: its grid description is invalid ({exc})") from None
         diagnostics = SaveDiagnostics(f["mass"], f["absorbed"], f["minimum"], f["steps"],
-                                      f.get("relative_entropy"))
+                                      f.get("relative_entropy"),
+                                      *(f.get(k) for k in _ENERGY_KEYS))
         return cls(f["times"], f["densities"], grid, diagnostics, meta["stepper"], meta["dt"],
                    meta["wall_time"], meta["info"])
 

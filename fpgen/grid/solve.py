@@ -15,9 +15,12 @@ import warnings
 import numpy as np
 
 from ..distributions import Categorical, Distribution
-from ..equations import BGK, MarkovChain
+from ..equations import BGK, GradientFlow, MarkovChain
+from ..progress import progress_bar
 from ._cupy import to_device
 from .chain import ChainOperator
+from .gradient_flow import FlowScheme
+from .gradient_flow_steppers import AUTO_CFL, make_flow_stepper, resolve_flow_stepper
 from .grid import Grid
 from .operator import make_operator
 from .rank_one import RankOneOperator
@@ -135,18 +138,31 @@ def _initial_masses(p0, op, grid, equation) -> np.ndarray:
         vals = arr
         unit = 1.0
     else:
-        if isinstance(p0, Distribution):
-            if p0.dim != grid.ndim:
-                raise ValueError(f"p0 has dimension {p0.dim}; the grid has {grid.ndim} axes")
-            _warn_outside(grid, p0, "p0")
-            vals = grid.sample(p0)
-        elif callable(p0):
-            vals = grid.sample(p0)
-        else:
-            vals = np.asarray(p0, dtype=float)
-            if vals.shape != grid.shape:
-                raise ValueError(f"p0 must have the grid's shape {grid.shape}; got {vals.shape}")
+        vals = _grid_values(p0, grid)
         unit = grid.volume
+    _check_values(vals, grid, unit)
+    m = np.zeros(op.n_states)
+    m[: op.n_cells] = vals.ravel() * unit
+    return m
+
+
+def _grid_values(p0, grid: Grid) -> np.ndarray:
+    """p0 (a Distribution, a callable or an array of the grid's shape) on the cells."""
+    if isinstance(p0, Distribution):
+        if p0.dim != grid.ndim:
+            raise ValueError(f"p0 has dimension {p0.dim}; the grid has {grid.ndim} axes")
+        _warn_outside(grid, p0, "p0", stacklevel=5)
+        return grid.sample(p0)
+    if callable(p0):
+        return grid.sample(p0)
+    vals = np.asarray(p0, dtype=float)
+    if vals.shape != grid.shape:
+        raise ValueError(f"p0 must have the grid's shape {grid.shape}; got {vals.shape}")
+    return vals
+
+
+def _check_values(vals: np.ndarray, grid: Grid | None, unit: float) -> None:
+    """p0 finite, non-negative, of positive mass."""
     if not np.all(np.isfinite(vals)):
         bad = int(np.size(vals) - np.count_nonzero(np.isfinite(vals)))
         raise ValueError(f"p0 has {bad} non-finite (NaN/inf) values")
@@ -157,12 +173,9 @@ def _initial_masses(p0, op, grid, equation) -> np.ndarray:
     total = float(vals.sum()) * unit
     if not total > 0:
         raise ValueError("p0 has zero mass on the grid")
-    m = np.zeros(op.n_states)
-    m[: op.n_cells] = vals.ravel() * unit
-    return m
 
 
-def _warn_outside(grid: Grid, dist: Distribution, what: str, walls=()) -> None:
+def _warn_outside(grid: Grid, dist: Distribution, what: str, walls=(), stacklevel: int = 4) -> None:
     try:
         frac = grid.mass_outside(dist, walls=walls)
     except (TypeError, ValueError, NotImplementedError):
@@ -170,7 +183,7 @@ def _warn_outside(grid: Grid, dist: Distribution, what: str, walls=()) -> None:
     if frac > MASS_WARNING:
         warnings.warn(f"the grid cuts off {_percent(frac)} of {what}'s mass (the share outside "
                       f"the box {np.stack([grid.lower, grid.upper], 1).tolist()}, a Monte-Carlo "
-                      "estimate); enlarge the grid", stacklevel=4)
+                      "estimate); enlarge the grid", stacklevel=stacklevel)
 
 
 def _percent(frac: float) -> str:
@@ -211,6 +224,77 @@ def _kl(q: np.ndarray, pi: np.ndarray) -> float:
 
 
 # ------------------------------------------------------------------------------------------------
+# gradient flows
+# ------------------------------------------------------------------------------------------------
+
+
+def _refuse_linear_options(options: dict) -> None:
+    """The options of the linear operators have no meaning for a GradientFlow: refuse them."""
+    given = [k for k, (v, d) in options.items() if v is not d and v != d]
+    if given:
+        raise ValueError(f"{', '.join(given)} {'is an option' if len(given) == 1 else 'are options'}"
+                         " of the linear grid operators; a GradientFlow runs its own nonlinear "
+                         "scheme on the CPU (stepper 'newton_implicit', 'upwind_explicit' or 'ssp_rk2')")
+
+
+def _solve_flow(equation: GradientFlow, p0, grid: Grid | None, t_span, run, wall0: float):
+    """solve_density for a GradientFlow (fpgen.grid.gradient_flow; run = (dt, stepper, save_at,
+    reconstruction, progress))."""
+    dt, stepper, save_at, reconstruction, progress = run
+    if not isinstance(grid, Grid):
+        raise TypeError(f"a GradientFlow needs a Grid (its density lives on the cells); got "
+                        f"grid={grid!r}")
+    default = stepper is None or (isinstance(stepper, str) and stepper.lower() == "auto")
+    name = "newton_implicit" if default else resolve_flow_stepper(stepper)
+    t0, t1 = _check_span(t_span)
+    auto = dt is None
+    if auto and name == "newton_implicit":
+        raise ValueError(f"dt is required for the {name} stepper of a GradientFlow (the explicit "
+                         "steppers 'upwind_explicit' and 'ssp_rk2' take dt=None: steps at "
+                         f"{AUTO_CFL:g} of their positivity bound)")
+    times, saves, save_index, dt = _time_grid(t0, t1, dt, save_at)
+    scheme = FlowScheme(equation, grid,
+                        "constant" if reconstruction is None else reconstruction)
+    p = _grid_values(p0, grid)
+    _check_values(p, grid, grid.volume)
+    p = np.array(p, dtype=float)
+    st = make_flow_stepper(name, scheme)
+    if auto:
+        st.cfl = AUTO_CFL
+    else:
+        st.check(times, p)
+    n_save = saves.size
+    dens = np.empty((n_save,) + tuple(grid.shape))
+    energy = np.empty(n_save)
+    steps = np.empty(n_save, dtype=np.int64)
+    st.energies.append((times[0], scheme.free_energy(p)))
+    j = 0
+    with progress_bar(times.size - 1, f"solve_density[{name}]", unit="step",
+                      enabled=progress) as bar:
+        for k in range(times.size):
+            if k > 0:
+                p = st.step(times[k - 1], times[k], p)
+                bar.update(1)
+                if not np.all(np.isfinite(p)):
+                    raise FloatingPointError(f"the density became non-finite at step {k} "
+                                             f"(t = {times[k]:.6g})")
+            while j < n_save and save_index[j] == k:
+                dens[j], energy[j], steps[j] = p, st.energies[-1][1], k
+                j += 1
+    vol = grid.volume
+    mass = dens.reshape(n_save, -1).sum(axis=1) * vol
+    minimum = dens.reshape(n_save, -1).min(axis=1)
+    record = np.asarray(st.energies, dtype=float)
+    diagnostics = SaveDiagnostics(mass, np.zeros(n_save), minimum, steps, None, energy,
+                                  record[:, 0].copy(), record[:, 1].copy())
+    info = {"equation": repr(equation), "scheme": scheme.kind,
+            "reconstruction": scheme.reconstruction, "nonlinear": True,
+            "device": "cpu", **st.info()}
+    return DensitySolution(saves, dens, grid, diagnostics, name, dt, time.perf_counter() - wall0,
+                           info)
+
+
+# ------------------------------------------------------------------------------------------------
 # solve_density
 # ------------------------------------------------------------------------------------------------
 
@@ -220,7 +304,8 @@ def solve_density(equation, p0, grid: Grid | None, t_span, *, dt: float | None =
                   transport: str | None = None, limiter: str = "mc", method: str = "uniformization",
                   tol: float = 1e-14, rannacher_steps: int = 2, time_dependent: bool | None = None,
                   linear_solver: str | None = None, operator=None,
-                  device: str = "cpu") -> DensitySolution:
+                  device: str = "cpu", reconstruction: str | None = None,
+                  progress: bool = False) -> DensitySolution:
     r"""Evolve a density with a structure-preserving finite-volume scheme.
 
     The equation is discretised in flux form as a Markov generator on the grid cells (see
@@ -237,7 +322,12 @@ def solve_density(equation, p0, grid: Grid | None, t_span, *, dt: float | None =
     equation : OrnsteinUhlenbeck, FokkerPlanck (1–3 D), LinearFokkerPlanck, KineticLangevin (on a
         :class:`PhaseSpaceGrid`), a ReversedDiffusion (``eq.reverse(score, lam, T)``; the score is
         called at the faces and cell centres), a VelocityODE, BGK (on a grid, or grid=None with a
-        Categorical equilibrium), ReversedBGK, MarkovChain or ReversedMarkovChain (grid=None)
+        Categorical equilibrium), ReversedBGK, MarkovChain or ReversedMarkovChain (grid=None),
+        or a GradientFlow (1–3 D, no-flux / periodic axes: its own nonlinear scheme, see
+        :mod:`fpgen.grid.gradient_flow`; steppers ``"newton_implicit"`` — the default —,
+        ``"upwind_explicit"`` and ``"ssp_rk2"``; ``reconstruction`` below; the linear
+        operators' options are refused; the solution's
+        ``free_energy``, ``step_times`` and ``step_free_energy`` record :math:`F_h`)
     p0 : the initial density — an array of ``grid.shape`` (density values per cell), a
         Distribution or a callable ``p(points)`` (sampled at the cell centres); for a chain, the
         probabilities, shape (K,) * dim, or a Categorical
@@ -245,7 +335,9 @@ def solve_density(equation, p0, grid: Grid | None, t_span, *, dt: float | None =
     t_span : (t0, t1) with 0 <= t0 < t1
     dt : time step (the last step before each save time is shortened to land on it); may be
         None (the default) for the ``exponential`` stepper on a time-homogeneous operator,
-        which then takes one exact step per save interval; the other steppers need it
+        which then takes one exact step per save interval, and for a GradientFlow's explicit
+        steppers (``"upwind_explicit"``, ``"ssp_rk2"``), which then step at 0.9 of their
+        positivity bound, recomputed every step; the other steppers need it
     stepper : ``None`` (default): ``"exponential"`` — exact in time, dt optional — for a
         MarkovChain and a BGK equation (generators :math:`b(t)\,Q` with a fixed Q, on a grid
         or on their own states; also given as ``operator``), ``"crank_nicolson"`` for
@@ -268,6 +360,12 @@ def solve_density(equation, p0, grid: Grid | None, t_span, *, dt: float | None =
         pure-transport axes); the exponential stepper takes
         ``method="uniformization"`` or ``"krylov"`` there.  Results agree with the CPU to
         round-off (1e-10 is tested)
+    reconstruction : a GradientFlow's face density for exponent m > 1: ``"constant"`` (None, the
+        default: the first-order upwind flux) or ``"linear"`` (the second-order, limited,
+        positivity-preserving reconstruction of Carrillo–Chertock–Huang; with the
+        ``"ssp_rk2"`` stepper second order in time too).  Refused for other equations
+    progress : show a progress bar over the time steps on standard error (as ``simulate``'s,
+        see :mod:`fpgen.progress`); the result does not depend on it
 
     Returns
     -------
@@ -284,6 +382,19 @@ def solve_density(equation, p0, grid: Grid | None, t_span, *, dt: float | None =
         message gives the share as a percentage)
     """
     wall0 = time.perf_counter()
+    if isinstance(equation, GradientFlow):
+        linear = {"fitting": (fitting, "sg2"), "transport": (transport, None),
+                  "limiter": (limiter, "mc"), "method": (method, "uniformization"),
+                  "tol": (tol, 1e-14), "rannacher_steps": (rannacher_steps, 2),
+                  "time_dependent": (time_dependent, None), "linear_solver": (linear_solver, None),
+                  "operator": (operator, None), "device": (device, "cpu")}
+        _refuse_linear_options(linear)
+        return _solve_flow(equation, p0, grid, t_span,
+                           (dt, stepper, save_at, reconstruction, progress), wall0)
+    if reconstruction is not None:
+        raise ValueError(f"reconstruction={reconstruction!r} is an option of a GradientFlow's "
+                         f"upwind flux; {type(equation).__name__} uses the linear grid operators "
+                         "(their transport reconstruction is chosen by transport= and limiter=)")
     default = stepper is None or (isinstance(stepper, str) and stepper.lower() == "auto")
     name = _default_stepper(equation, operator) if default else resolve_stepper(stepper)
     if device not in ("cpu", "cuda"):
@@ -354,15 +465,18 @@ def solve_density(equation, p0, grid: Grid | None, t_span, *, dt: float | None =
     if save_index[0] == 0:
         record(0, 0, m)
         j = 1
-    for k in range(1, times.size):
-        m = st.step(k - 1, times[k - 1], times[k], m)
-        if not (np.all(np.isfinite(m)) if host is None else op.all_finite(m)):
-            bad = int(m.size - np.count_nonzero(np.isfinite(m if host is None else host(m))))
-            raise FloatingPointError(f"the density became non-finite at step {k} (t = {times[k]:.6g}): "
-                                     f"{bad} cells")
-        while j < n_save and save_index[j] == k:
-            record(j, k, m)
-            j += 1
+    with progress_bar(times.size - 1, f"solve_density[{name}]", unit="step",
+                      enabled=progress) as bar:
+        for k in range(1, times.size):
+            m = st.step(k - 1, times[k - 1], times[k], m)
+            if not (np.all(np.isfinite(m)) if host is None else op.all_finite(m)):
+                bad = int(m.size - np.count_nonzero(np.isfinite(m if host is None else host(m))))
+                raise FloatingPointError(f"the density became non-finite at step {k} "
+                                         f"(t = {times[k]:.6g}): {bad} cells")
+            while j < n_save and save_index[j] == k:
+                record(j, k, m)
+                j += 1
+            bar.update(1)
     info = {"fitting": fitting, "transport": getattr(op, "transport", transport),
             "limiter": limiter, "method": method,
             "tol": tol, "n_solves": st.n_solves, "equation": repr(equation),

@@ -21,7 +21,9 @@ import warnings
 
 import numpy as np
 
-from ..equations import MarkovChain, ReversedBGK, ReversedMarkovChain
+from ..equations import GradientFlow, MarkovChain, ReversedBGK, ReversedMarkovChain
+from ..progress import NullBar, progress_bar
+from .gradient_flow_steady import gradient_flow_steady_state
 from .grid import Grid
 from .operator import make_operator
 from .rank_one import RankOneOperator
@@ -50,8 +52,22 @@ def _linear_operator(equation, grid, fitting, transport, limiter, t):
 
 
 def steady_state(equation, grid: Grid | None = None, *, t: float = 0.0, fitting: str = "sg2",
-                 transport: str = "upwind", method: str | None = None) -> np.ndarray:
+                 transport: str = "upwind", method: str | None = None,
+                 p_init=None, progress: bool = False) -> np.ndarray:
     r"""The discrete equilibrium: the density p with :math:`Q(t)\,p = 0` and unit mass.
+
+    For a :class:`~fpgen.GradientFlow` (a nonlinear equation) it is the stationary state reached
+    from the start ``p_init`` (densities on the cells or a Distribution; its mass is kept):
+    required when the flow has an interaction W, whose stationary states can be several (the
+    branches of a phase transition: each start finds its own), optional without W (it then only
+    sets the mass, 1 by default). ``method`` is then ``None``/``"newton"`` (Newton–GMRES,
+    globalised) or ``"picard"``; the residual :math:`\|p - \Phi(p)\|_1` reaches
+    :math:`10^{-12}` of the mass or :class:`~fpgen.grid.gradient_flow_steady.SteadyStateError`
+    is raised; ``fitting`` and ``t`` do not enter (the fixed point is that of the exponentially
+    fitted flux form, and the flow does not depend on time).
+    :func:`~fpgen.grid.gradient_flow_steady_state` returns the same density with its free
+    energy, mean, circular moment, residual and iteration count.
+    A linear equation's steady state is unique and solved directly: ``p_init`` is refused there.
 
     Returned as densities on ``grid.shape`` (probabilities for a chain). A reversible generator
     (every potential equation) is solved with no linear algebra at all, from detailed balance
@@ -82,12 +98,37 @@ def steady_state(equation, grid: Grid | None = None, *, t: float = 0.0, fitting:
     times :math:`\pi_r` anywhere, it is solved again from the heaviest state.
     For a potential the result equals the sampled Boltzmann weights to round-off. Linear
     operators only (pure transport is upwinded).
+
+    ``progress=True`` shows a bar on standard error (as ``simulate``'s, see
+    :mod:`fpgen.progress`): one tick for the generator, one per stage of the solve (detailed
+    balance, LU, refinement) and one per GMRES iteration of the iterative solve, with the stage
+    named beside it.  The answer does not depend on it.  (A GradientFlow's fixed point shows no
+    bar: it converges in a few dozen Picard and Newton steps.)
     """
+    if isinstance(equation, GradientFlow):
+        if transport != "upwind":
+            raise ValueError("transport does not apply to a GradientFlow's steady state (its "
+                             f"fixed point has no transport scheme); got transport={transport!r}")
+        return gradient_flow_steady_state(equation, grid, p_init,
+                                          method="newton" if method is None else method).density
+    if p_init is not None:
+        raise ValueError(
+            f"p_init is a start for the nonlinear fixed point of a GradientFlow; the steady state "
+            f"of {type(equation).__name__} is unique and solved directly, without a start: drop "
+            "p_init")
     if isinstance(equation, (ReversedBGK, ReversedMarkovChain)):
         raise ValueError("a reversed equation has no steady state (it runs over a finite time)")
     if method not in (None, "direct", "iterative"):
         raise ValueError(f"method must be None, 'direct' or 'iterative', got {method!r}")
-    op = _linear_operator(equation, grid, fitting, transport, "mc", t)
+    with progress_bar(None, "steady_state", unit="step", enabled=progress) as bar:
+        bar.set_postfix_str("building the generator")
+        op = _linear_operator(equation, grid, fitting, transport, "mc", t)
+        bar.update(1)
+        return _steady_state(equation, grid, op, t, method, bar)
+
+
+def _steady_state(equation, grid, op, t, method, bar) -> np.ndarray:
+    """:func:`steady_state` once the operator is built (``bar`` shows the stages)."""
     if op.nonlinear:
         raise ValueError("steady_state needs a linear operator: use transport='upwind'")
     if op.cemetery is not None:
@@ -102,9 +143,9 @@ def steady_state(equation, grid: Grid | None = None, *, t: float = 0.0, fitting:
         # instead of K^dim); the chain's own generator, whose scale b(t) does not matter
         import scipy.sparse as sp
 
-        one = _stationary(sp.csc_matrix(equation.generator), method, 1)
+        one = _stationary(sp.csc_matrix(equation.generator), method, 1, bar)
         return _product_law(one, equation.dim).reshape(shape)
-    pi = _stationary(op.matrix(t).tocsc(), method, len(shape) if grid is not None else 1)
+    pi = _stationary(op.matrix(t).tocsc(), method, len(shape) if grid is not None else 1, bar)
     return (pi / unit).reshape(shape)
 
 
@@ -141,21 +182,26 @@ _M_MATRIX_LU = dict(permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
                     options={"SymmetricMode": True})
 
 
-def _stationary(Q, method: str | None, axes: int) -> np.ndarray:
-    """The stationary probability vector of the generator Q (see :func:`steady_state`)."""
+def _stationary(Q, method: str | None, axes: int, bar=None) -> np.ndarray:
+    """The stationary probability vector of the generator Q (see :func:`steady_state`);
+    ``bar`` (a progress bar of :mod:`fpgen.progress`, or None) is told the stages."""
+    bar = NullBar() if bar is None else bar
+    bar.set_postfix_str("detailed balance")
     pi = _reversible_stationary(Q)
+    bar.update(1)
     if pi is not None:
         return pi
     n = Q.shape[0]
     if method is None:
         method = _default_method(axes, n)
+    bar.set_postfix_str(f"{method} solve of {n} states")
     r = int(np.argmin(np.abs(Q.diagonal())))
     for _ in range(2):
         try:
-            x = _pinned_stationary(Q, r, method)
+            x = _pinned_stationary(Q, r, method, bar)
         except ValueError:  # r transient (or a reducible chain): the bordered system decides
             r = _heaviest_by_bordered_system(Q)
-            x = _pinned_stationary(Q, r, method)
+            x = _pinned_stationary(Q, r, method, bar)
         heaviest = int(np.argmax(np.where(np.isnan(x), -np.inf, x)))
         if np.all(np.isfinite(x)) and x[heaviest] <= 1e200:
             break
@@ -189,8 +235,9 @@ def _heaviest_by_bordered_system(Q) -> int:
     return int(np.argmax(first))
 
 
-def _pinned_stationary(Q, r: int, method: str) -> np.ndarray:
+def _pinned_stationary(Q, r: int, method: str, bar=None) -> np.ndarray:
     r"""Stationary weights with :math:`\pi_r = 1`: solve :math:`-Q_{\hat r\hat r} x = Q_{\hat r r}`."""
+    bar = NullBar() if bar is None else bar
     from scipy.sparse.linalg import splu
 
     n = Q.shape[0]
@@ -198,14 +245,16 @@ def _pinned_stationary(Q, r: int, method: str) -> np.ndarray:
     keep[r] = False
     M = (-Q)[keep][:, keep].tocsc()
     b = np.asarray(Q[:, [r]].todense()).ravel()[keep]
-    x = _iterative_pinned(M, b) if method == "iterative" else None
+    x = _iterative_pinned(M, b, bar) if method == "iterative" else None
     if x is None:
+        bar.set_postfix_str(f"sparse LU of {M.shape[0]} states")
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 lu = splu(M, **_M_MATRIX_LU)
                 x = lu.solve(b)
                 x = x + lu.solve(b - M @ x)  # one step of iterative refinement
+                bar.update(1)
         except RuntimeError as exc:
             raise ValueError(f"the generator is reducible (no unique steady state): {exc}") from None
         if not np.all(np.isfinite(x)):
@@ -223,16 +272,20 @@ _CW_TARGET, _CW_ACCEPT = 1e-13, 1e-10
 _FIRST_PASS = 1e-8
 
 
-def _iterative_pinned(M, b: np.ndarray) -> np.ndarray | None:
+def _iterative_pinned(M, b: np.ndarray, bar=None) -> np.ndarray | None:
     r"""ILU-preconditioned GMRES for the M-matrix system :math:`Mx = b`; None if not trusted.
 
     Pass 1 reaches a normwise residual of :math:`10^{-8}`. Pass 2 solves
     :math:`D^{-1} M W y = D^{-1} b` with :math:`W = \mathrm{diag}(x_1)` and
     :math:`D = \mathrm{diag}(|M| x_1 + |b|)` from :math:`y = 1`, so that its residual is the
     componentwise (Oettli–Prager) backward error :math:`\max_i |b - Mx|_i / (|M||x| + |b|)_i`;
-    the same incomplete factors precondition it.
+    the same incomplete factors precondition it.  ``bar`` (a progress bar, or None) ticks once
+    per GMRES iteration.
     """
     from scipy.sparse.linalg import LinearOperator, gmres, spilu
+
+    bar = NullBar() if bar is None else bar
+    bar.set_postfix_str(f"incomplete LU of {M.shape[0]} states")
 
     try:
         with warnings.catch_warnings():
@@ -241,8 +294,11 @@ def _iterative_pinned(M, b: np.ndarray) -> np.ndarray | None:
     except RuntimeError:
         return None
     shape = M.shape
+    bar.update(1)
+    tick = dict(callback=lambda _residual: bar.update(1), callback_type="pr_norm")
+    bar.set_postfix_str("GMRES, first pass")
     x, _ = gmres(M, b, M=LinearOperator(shape, ilu.solve), rtol=_FIRST_PASS, atol=0.0, restart=60,
-                 maxiter=20)
+                 maxiter=20, **tick)
     if not np.all(np.isfinite(x)) or x.max() <= 0:
         return None
     absM = abs(M)
@@ -250,8 +306,9 @@ def _iterative_pinned(M, b: np.ndarray) -> np.ndarray | None:
     d = absM @ w + np.abs(b)
     scaled = LinearOperator(shape, lambda y: (M @ (w * y)) / d)
     precond = LinearOperator(shape, lambda v: ilu.solve(d * v) / w)
+    bar.set_postfix_str("GMRES, componentwise pass")
     y, _ = gmres(scaled, b / d, x0=np.ones_like(b), M=precond, rtol=0.0,
-                 atol=_CW_TARGET, restart=60, maxiter=20)
+                 atol=_CW_TARGET, restart=60, maxiter=20, **tick)
     x = w * y
     if not np.all(np.isfinite(x)) or x.min() <= 0:
         return None

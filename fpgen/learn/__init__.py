@@ -26,6 +26,7 @@ Pieces, one job each:
 ``models``          MLP with time embedding, a small CNN for 8x8 images, a discrete MLP
 ``training``        seeded, device-aware training with checkpoints (read weights-only)
 ``adapters``        a model as the numpy / CuPy callable ``score(x, t)`` / ``velocity(x, t)``
+``jacobians``       the Jacobian of a learned score by autograd (for ``fpgen.guidance``)
 ``likelihood``      NLL through the probability-flow ODE (exact or Hutchinson divergence)
 ``reference``       exact models of Gaussian-mixture data (the yardstick of the tests)
 ``sampling``        a small fixed-step reference sampler over ``drift`` / ``diffusion``
@@ -52,6 +53,7 @@ from .coupling import ot_coupling
 from .ddpm import DDPMNoisePrediction, DDPMSchedule, ddpm_nll_bound, ddpm_sample
 from .discrete import D3PM, ConcreteScoreMatching, ratios_from_x0_probs
 from .guidance import ClassifierFreeGuidance, drop_labels
+from .jacobians import score_jacobian_function
 from .likelihood import NLLResult, divergence, model_nll, ode_nll
 from .losses import DenoisingScoreMatching, FlowMatching, HybridScoreMatching, Loss
 from .models import MLP, DiscreteMLP, SinusoidalEmbedding, SmallCNN
@@ -125,6 +127,7 @@ __all__ = [
     "velocity_function",
     "ratio_function",
     "denoiser_ratio_function",
+    "score_jacobian_function",
     "NLLResult",
     "divergence",
     "ode_nll",

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .._files import FileFormatError, json_entry, npz_target, read_npz
+from ..plotting import animate_ensemble, plot_ensemble
 
 __all__ = ["SimulationResult", "load_result", "NonFiniteStateError", "StatesNotKeptError",
            "FileFormatError"]
@@ -137,6 +138,29 @@ class SimulationResult:
         if idx.size == 0:
             raise ValueError(f"t = {t} is not a save time; save times: {self.times.tolist()}")
         return self.states[idx[0]]
+
+    def _drawable(self, name: str) -> None:
+        """Refuse to draw a run that kept neither states nor histograms nor counts."""
+        if not self.states_kept and self.hist_counts is None and self.state_counts is None:
+            raise self._not_kept(name)
+
+    def plot(self, t=None, *, coord: int | None = None, bins: int = 50, ax=None,
+             max_points: int = 5000, title: str | None = None):
+        """Draw the ensemble at save times ``t`` and return the matplotlib Figure: histograms of
+        one coordinate (1-D or ``coord=k``), a scatter of two (2-D and more), bars (chains);
+        a ``keep_states=False`` run from its streamed histograms or counts.  See
+        :func:`fpgen.plotting.plot_ensemble`."""
+        self._drawable("plot()")
+        return plot_ensemble(self, t, coord=coord, bins=bins, ax=ax, max_points=max_points,
+                             title=title)
+
+    def animate(self, path, *, coord: int | None = None, bins: int = 50, fps: float = 8,
+                max_points: int = 5000, title: str | None = None, dpi: int = 80) -> str:
+        """Write an animation over the save times to ``path`` (``.gif``, or ``.mp4`` where
+        ffmpeg is installed) and return the path.  See :func:`fpgen.plotting.animate_ensemble`."""
+        self._drawable(f"animate({os.fspath(path)!r})")
+        return animate_ensemble(self, path, coord=coord, bins=bins, fps=fps,
+                                max_points=max_points, title=title, dpi=dpi)
 
     def _array(self, name: str):
         """The attribute ``name``, or None (also for states that were not kept)."""

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ...progress import progress_bar as shared_progress_bar
 from ..inputs import InitialStates, n_states_of
 from ..stats import StatsSpec, StreamReducer
 from ..steppers import Chunk, Stepper
@@ -121,11 +122,11 @@ class RunOutput:
 
 
 def progress_bar(job: Job, unit: str = "particle-step", total: int | None = None):
-    """A tqdm bar over the particle-steps of ``job`` (disabled unless ``job.progress``)."""
-    from tqdm.auto import tqdm  # tqdm imports slowly: only when a run starts
-
-    return tqdm(total=job.n * job.grid.n_steps if total is None else total, unit=unit,
-                unit_scale=True, disable=not job.progress, desc=f"simulate[{job.method.name}]")
+    """A tqdm bar over the particle-steps of ``job`` (a no-op bar unless ``job.progress``; see
+    :mod:`fpgen.progress`)."""
+    return shared_progress_bar(job.n * job.grid.n_steps if total is None else total,
+                               f"simulate[{job.method.name}]", unit=unit, enabled=job.progress,
+                               unit_scale=True)
 
 
 def alive_masks(exit_at: np.ndarray, save_idx: np.ndarray) -> np.ndarray:

@@ -41,6 +41,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...distributions import Distribution
+from ...progress import progress_bar
 from ..inputs import n_states_of
 from ..request import Request, make_result, plan, run_local
 from ..stats import REDUCE_BLOCK, StatsSpec, StreamReducer, survivor_moments
@@ -299,11 +300,10 @@ class DaskExecution:
             futures.append(client.submit(_run_chunk, task, pure=True,
                                          key=f"fpgen-chunk-{i}-{token}"))
         if job.progress:
-            from tqdm.auto import tqdm
-
-            for _ in tqdm(as_completed(futures), total=len(futures), desc="simulate[cluster]",
-                          unit="chunk"):
-                continue
+            with progress_bar(len(futures), "simulate[cluster]", unit="chunk",
+                              unit_scale=False) as bar:
+                for _ in as_completed(futures):
+                    bar.update(1)
         reduced = self._reduce(client, futures, tree)
         settings = dict(reduced.pop("settings"))
         compile_s = reduced.pop("compile_s")

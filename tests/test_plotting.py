@@ -1,0 +1,230 @@
+"""Pictures of results: DensitySolution.plot / .animate, SimulationResult.plot / .animate and
+fpgen.plot_density_and_ensemble write files and draw non-empty figures; bad requests are refused
+with clear messages."""
+
+import subprocess
+import sys
+
+import matplotlib
+import numpy as np
+import pytest
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib import animation  # noqa: E402
+from PIL import Image  # noqa: E402
+
+import fpgen  # noqa: E402
+from fpgen.particles import StatesNotKeptError  # noqa: E402
+
+TIMES = np.linspace(0.0, 1.0, 5)
+P0 = fpgen.Gaussian([1.5], 0.1)
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+@pytest.fixture(scope="module")
+def ou_1d():
+    ou = fpgen.OrnsteinUhlenbeck(1)
+    grid = fpgen.Grid((-4.0, 4.0), 80)
+    sol = fpgen.solve_density(ou, P0, grid, (0, 1), dt=0.025, save_at=TIMES)
+    res = fpgen.simulate(ou, P0, (0, 1), dt=0.025, n_particles=4000, save_at=TIMES, seed=3,
+                         method="exact", backend="numpy")
+    return sol, res
+
+
+@pytest.fixture(scope="module")
+def kinetic():
+    eq = fpgen.KineticLangevin(1, gamma=1.0)
+    grid = fpgen.PhaseSpaceGrid((-5, 5), (-5, 5), 24, 24)
+    p0 = fpgen.Gaussian([1.0, 0.0], np.diag([0.2, 0.2]))
+    times = [0.0, 0.5, 1.0]
+    sol = fpgen.solve_density(eq, p0, grid, (0, 1), dt=0.05, save_at=times)
+    res = fpgen.simulate(eq, p0, (0, 1), dt=0.05, n_particles=3000, save_at=times, seed=4,
+                         method="exact", backend="numpy")
+    return sol, res
+
+
+@pytest.fixture(scope="module")
+def chain():
+    mc = fpgen.MarkovChain.uniform(5, 1.0)
+    p = np.zeros(5)
+    p[0] = 1.0
+    times = [0.0, 0.5, 1.0]
+    sol = fpgen.solve_density(mc, p, None, (0, 1), save_at=times)
+    res = fpgen.simulate(mc, np.zeros((1000, 1), dtype=np.int64), (0, 1), save_at=times, seed=5)
+    return sol, res
+
+
+def _drawn(fig) -> int:
+    """Artists that carry data on the figure's axes (lines, images, patches, collections)."""
+    return sum(len(a.lines) + len(a.images) + len(a.patches) + len(a.collections)
+               for a in fig.axes)
+
+
+def _gif_frames(path) -> int:
+    with Image.open(path) as im:
+        return im.n_frames
+
+
+def test_import_fpgen_does_not_import_matplotlib():
+    code = "import fpgen, sys; print('matplotlib' in sys.modules, 'tqdm' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
+
+
+def test_density_1d_plot_draws_one_curve_per_time(ou_1d):
+    sol, _ = ou_1d
+    fig = sol.plot()
+    (ax,) = fig.axes
+    assert len(ax.lines) == len(TIMES)
+    np.testing.assert_array_equal(ax.lines[-1].get_ydata(), sol.final)
+    fig = sol.plot(t=[0.0, 1.0], title="(quick size)")
+    assert len(fig.axes[0].lines) == 2 and fig._suptitle.get_text() == "(quick size)"
+
+
+def test_density_plot_into_given_axes_and_refusals(ou_1d, kinetic):
+    sol, _ = ou_1d
+    fig, ax = plt.subplots()
+    assert sol.plot(t=0.5, ax=ax) is fig and len(ax.lines) == 1
+    with pytest.raises(ValueError, match=r"t = 0.3 is not a save time .*save times are \[0.0"):
+        sol.plot(t=0.3)
+    ksol, _ = kinetic
+    with pytest.raises(ValueError, match="this picture has 3 panels; pass ax only with one time"):
+        ksol.plot(ax=ax)
+    with pytest.raises(ValueError, match=r"axes must be distinct axes in 0..1; got \(0, 0\)"):
+        ksol.plot(axes=(0, 0))
+
+
+def test_phase_space_density_plots_images_and_marginals(kinetic):
+    sol, _ = kinetic
+    fig = sol.plot()
+    images = [a for a in fig.axes if a.images]
+    assert len(images) == 3 and images[0].get_xlabel() == "x" and images[0].get_ylabel() == "v"
+    np.testing.assert_array_equal(images[-1].images[0].get_array(), sol.final.T)
+    fig = sol.plot(axes=1)  # the velocity marginal as curves
+    assert len(fig.axes[0].lines) == 3 and fig.axes[0].get_xlabel() == "v"
+
+
+def test_density_animation_gif_has_one_frame_per_save_time(ou_1d, kinetic, chain, tmp_path):
+    for name, (sol, _) in {"ou": ou_1d, "kinetic": kinetic, "chain": chain}.items():
+        path = sol.animate(tmp_path / f"{name}.gif", fps=5)
+        assert path == str(tmp_path / f"{name}.gif")
+        assert (tmp_path / f"{name}.gif").stat().st_size > 1000
+        assert _gif_frames(path) == len(sol.times)
+
+
+def test_ensemble_plots_histograms_scatter_and_bars(ou_1d, kinetic, chain):
+    _, res = ou_1d
+    fig = res.plot()
+    assert len(fig.axes[0].patches) == len(TIMES)  # one histogram (StepPatch) per save time
+    # the histogram is a sub-probability density: it integrates to 1 without walls
+    step = fig.axes[0].patches[-1]
+    values, edges = step.get_data()[:2]
+    assert np.sum(values * np.diff(edges)) == pytest.approx(1.0, abs=1e-12)
+    _, kres = kinetic
+    fig = kres.plot()
+    assert len(fig.axes) == 3 and all(len(a.collections) == 1 for a in fig.axes)
+    assert fig.axes[0].get_xlabel() == "x" and fig.axes[0].get_ylabel() == "v"
+    assert len(kres.plot(coord=1).axes[0].patches) == 3
+    _, cres = chain
+    fig = cres.plot()
+    assert len(fig.axes[0].patches) == 3 * 5  # 3 times x 5 states
+    heights = [p.get_height() for p in fig.axes[0].patches[-5:]]
+    assert sum(heights) == pytest.approx(1.0)
+
+
+def test_ensemble_animation_gif(ou_1d, kinetic, chain, tmp_path):
+    for name, (_, res) in {"ou": ou_1d, "kinetic": kinetic, "chain": chain}.items():
+        path = res.animate(tmp_path / f"{name}.gif")
+        assert _gif_frames(path) == len(res.times)
+        assert (tmp_path / f"{name}.gif").stat().st_size > 1000
+
+
+def test_streamed_results_plot_their_histograms_or_refuse():
+    ou = fpgen.OrnsteinUhlenbeck(1)
+    res = fpgen.simulate(ou, P0, (0, 1), dt=0.05, n_particles=2000, save_at=TIMES, seed=1,
+                         keep_states=False, stats=["moments", fpgen.Histogram(30, (-4, 4))],
+                         backend="numpy")
+    fig = res.plot()
+    assert len(fig.axes[0].patches) == len(TIMES)
+    assert "streamed histogram" in fig.axes[0].get_ylabel()
+    bare = fpgen.simulate(ou, P0, (0, 1), dt=0.05, n_particles=100, seed=1, keep_states=False,
+                          backend="numpy")
+    with pytest.raises(StatesNotKeptError, match=r"plot\(\): this run did not keep the particle "
+                                                 r"states .*keep_states=True"):
+        bare.plot()
+    with pytest.raises(StatesNotKeptError, match="animate"):
+        bare.animate("never-written.gif")
+
+
+def test_density_and_ensemble_side_by_side(ou_1d, kinetic, chain):
+    sol, res = ou_1d
+    fig = fpgen.plot_density_and_ensemble(sol, res, times=[0.0, 1.0], title="(quick size)")
+    assert len(fig.axes) == 2
+    for a in fig.axes:
+        assert len(a.lines) == 1 and len(a.patches) == 1
+    # the title's L1 distance is that of the histogram on the grid's cells to the density
+    l1 = float(fig.axes[1].get_title().split("L1 = ")[1])
+    edges = sol.grid.faces(0)
+    h = np.histogram(res.final[:, 0], bins=edges)[0] / (res.n_particles * np.diff(edges))
+    assert l1 == pytest.approx(np.sum(np.abs(h - sol.final) * np.diff(edges)), rel=1e-2)
+    ksol, kres = kinetic
+    fig = fpgen.plot_density_and_ensemble(ksol, kres)
+    meshes = [a.collections[0] for a in fig.axes[:6]]  # then the colour bar
+    assert len(meshes) == 2 * 3  # grid row and particle row
+    np.testing.assert_allclose(meshes[2].get_array().reshape(24, 24), ksol.final.T)
+    fig = fpgen.plot_density_and_ensemble(ksol, kres, max_bins=10)  # 24 cells: blocks of 3
+    grid_final = fig.axes[2].collections[0].get_array().reshape(8, 8)
+    blocks = ksol.final.reshape(8, 3, 8, 3).mean(axis=(1, 3))
+    np.testing.assert_allclose(grid_final, blocks.T, rtol=1e-12)
+    fig = fpgen.plot_density_and_ensemble(ksol, kres, coord=1)
+    assert len([a for a in fig.axes if a.lines]) == 3
+    csol, cres = chain
+    fig = fpgen.plot_density_and_ensemble(csol, cres)
+    assert all(len(a.patches) == 2 * 5 for a in fig.axes)
+
+
+def test_density_and_ensemble_refusals(ou_1d, kinetic):
+    sol, res = ou_1d
+    ksol, kres = kinetic
+    with pytest.raises(ValueError, match="grid has 2 axes but the particles have 1 coordinates"):
+        fpgen.plot_density_and_ensemble(ksol, res)
+    with pytest.raises(ValueError, match=r"t = 0.3 is not a save time of both"):
+        fpgen.plot_density_and_ensemble(sol, res, times=[0.3])
+    late = fpgen.simulate(fpgen.OrnsteinUhlenbeck(1), P0, (0, 1), dt=0.1, n_particles=50,
+                          save_at=[0.9], seed=0, backend="numpy")
+    with pytest.raises(ValueError, match="share no save time"):
+        fpgen.plot_density_and_ensemble(sol, late)
+    with pytest.raises(ValueError, match="max_bins must be a positive integer or None; got 0"):
+        fpgen.plot_density_and_ensemble(sol, res, max_bins=0)
+
+
+def test_animation_formats_and_missing_ffmpeg(ou_1d, tmp_path, monkeypatch):
+    sol, res = ou_1d
+    monkeypatch.setattr(animation.writers, "is_available", lambda name: False)
+    with pytest.raises(RuntimeError, match="an MP4 needs ffmpeg, which was not found"):
+        sol.animate(tmp_path / "movie.mp4")
+    with pytest.raises(RuntimeError, match="ffmpeg"):
+        res.animate(tmp_path / "movie.mp4")
+    assert not (tmp_path / "movie.mp4").exists()
+    with pytest.raises(ValueError, match=r"path must end in .gif or .mp4"):
+        sol.animate(tmp_path / "movie.avi")
+    with pytest.raises(ValueError, match="fps must be a positive number"):
+        sol.animate(tmp_path / "movie.gif", fps=0)
+    with pytest.raises(ValueError, match="bins must be a positive integer"):
+        res.plot(bins=0)
+    with pytest.raises(ValueError, match=r"coord must be a state coordinate in 0..0"):
+        res.plot(coord=2)
+
+
+@pytest.mark.skipif(not animation.writers.is_available("ffmpeg"),
+                    reason="ffmpeg is not installed")
+def test_mp4_where_ffmpeg_exists(ou_1d, tmp_path):
+    sol, _ = ou_1d
+    path = sol.animate(tmp_path / "movie.mp4")
+    assert (tmp_path / "movie.mp4").stat().st_size > 1000 and path.endswith(".mp4")
