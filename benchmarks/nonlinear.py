@@ -2,6 +2,7 @@
 
     python benchmarks/nonlinear.py [--n 100000] [--steps 3] [--quick] [--only particles|grid]
                                    [--grid-n 256] [--grid-dt 0.025] [--grid-dt-linear 0.0025]
+                                   [--mesh-n 1000000] [--mesh-steps 20]
 
 Cases (float64, 1-D, V = x^4/4 - x^2/2, T = 0.5, dt = 1e-3):
 
@@ -12,7 +13,6 @@ Cases (float64, 1-D, V = x^4/4 - x^2/2, T = 0.5, dt = 1e-3):
    in NumPy the same way.  Goal: at least 5x a blocked torch implementation.
 2. Quadratic W = theta z^2/2, N = 10 N: fpgen's O(N) mean form (``"mean"``) against a torch loop
    doing the same O(N) update.
-
 3. Grid (``solve_density``): the porous medium dp/dt = T lap p^m, m = 2, T = 1, in 2-D on
    n x n cells (n = 256; 64 with --quick) of [-2.4, 2.4]^2 with no-flux walls, from the
    Barenblatt profile at t = 1 to t = 1.5: py-pde solving the same equation with its ``PDE``
@@ -28,6 +28,11 @@ Cases (float64, 1-D, V = x^4/4 - x^2/2, T = 0.5, dt = 1e-3):
    to the exact Barenblatt profile; the speed-up is printed only where fpgen's L1 is equal or
    better than py-pde's, so that speed is compared at equal or better accuracy.  Goal: fpgen
    at least 20x faster.
+4. Particle-mesh, the W of case 1, N = 1e6 (``--mesh-n``): fpgen's ``MeanField("mesh")`` at its
+   default mesh (cloud-in-cell deposit, FFT, interpolation; O(N + M log M) per step), its rate,
+   and the relative L2 error of its interaction force against the exact pairwise sum on a
+   1000-particle subsample (each against all N), at the default mesh and at 1/2 and 1/4 of it
+   (with the fitted order in the mesh width).
 
 Rates are particle-steps per second (and pair evaluations per second for case 1); ratios are
 fpgen's rate over the peer's; compile time is reported apart (the first call compiles or loads
@@ -49,7 +54,7 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 import fpgen  # noqa: E402
-from fpgen.particles import MeanField, pointwise, simulate  # noqa: E402
+from fpgen.particles import MeanField, mesh_drift, pointwise, simulate  # noqa: E402
 
 H, T, THETA = 1e-3, 0.5, 0.4
 
@@ -143,6 +148,31 @@ def torch_mean(torch, x0, steps):
         f = -(x**3 - x) - THETA * (x - x.mean())
         x = x + H * f + math.sqrt(2 * T * H) * torch.randn(x.shape[0], dtype=x.dtype)
     return x
+
+
+def pairwise_subsample(eq, x, sample, block=10_000):
+    """The exact interaction drift -(1/N) sum_j grad W(x_i - x_j) of the particles ``sample``
+    against all N, in blocks of the ensemble."""
+    xs = x[sample]
+    acc = np.zeros_like(xs)
+    d = x.shape[1]
+    for lo in range(0, x.shape[0], block):
+        z = (xs[:, None, :] - x[None, lo:lo + block, :]).reshape(-1, d)
+        acc += np.asarray(eq.grad_interaction(z)).reshape(xs.shape[0], -1, d).sum(axis=1)
+    return -(acc / x.shape[0])
+
+
+def mesh_errors(eq, x, cells, n_sample=1000):
+    """[(cells, relative L2 error of the mesh force on a subsample)] and the fitted order."""
+    sample = np.random.default_rng(3).choice(x.shape[0], size=min(n_sample, x.shape[0]),
+                                             replace=False)
+    exact = pairwise_subsample(eq, x, sample)
+    rows = []
+    for m in cells:
+        f = mesh_drift(eq, x, cells=m)[sample]
+        rows.append((m, float(np.sqrt(np.sum((f - exact) ** 2) / np.sum(exact**2)))))
+    slope = np.polyfit(np.log([1.0 / (m - 1) for m, _ in rows]), np.log([e for _, e in rows]), 1)[0]
+    return rows, float(slope)
 
 
 def report(title, rows, ref_rate, pairs=False):
@@ -249,7 +279,9 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=100_000, help="particles of the pairwise case")
     ap.add_argument("--steps", type=int, default=3, help="steps of the pairwise case")
-    ap.add_argument("--quick", action="store_true", help="n = 1e4, grid 64^2")
+    ap.add_argument("--mesh-n", type=int, default=1_000_000, help="particles of the mesh case")
+    ap.add_argument("--mesh-steps", type=int, default=20, help="steps of the mesh case")
+    ap.add_argument("--quick", action="store_true", help="n = 1e4, mesh n = 1e5, grid 64^2")
     ap.add_argument("--only", choices=("particles", "grid"), default=None,
                     help="run one section only")
     ap.add_argument("--grid-n", type=int, default=256, help="cells per axis of the grid case")
@@ -263,6 +295,7 @@ def main(argv=None) -> None:
     if args.only == "grid":
         return
     n, steps = (10_000, 3) if args.quick else (args.n, args.steps)
+    mesh_n = 100_000 if args.quick else args.mesh_n
     try:
         import torch
 
@@ -291,6 +324,22 @@ def main(argv=None) -> None:
             ("torch loop (mean per step)", msteps, big,
              _best(lambda: torch_mean(torch, xb, msteps)) if torch else None)]
     report(f"Quadratic W (O(N) mean form), N = {big:.0e}: compile/load {c:.2f} s", rows, ref)
+
+    eq = flow(False)
+    xm = np.random.default_rng(4).normal(size=(mesh_n, 1))
+    method = MeanField("mesh")
+    c, run = fpgen_run(eq, xm, args.mesh_steps, method)
+    cells = simulate(eq, xm, (0.0, H), dt=H, method=method, stats=None,
+                     keep_states=False).settings["mesh"]["cells"]
+    rows = [(f"fpgen numba particle-mesh ({cells} cells)", args.mesh_steps, mesh_n, run)]
+    report(f"Particle-mesh, N = {mesh_n:.0e}: compile/load {c:.2f} s", rows,
+           mesh_n * args.mesh_steps / run)
+    errs, slope = mesh_errors(eq, xm, [cells // 4, cells // 2, cells])
+    print("force error against the pairwise sum (1000-particle subsample against all N, "
+          "relative L2):")
+    for m, e in errs:
+        print(f"  {m:>6} cells: {e:.3e}")
+    print(f"  fitted order in the mesh width: {slope:.2f}")
 
 
 if __name__ == "__main__":

@@ -171,9 +171,11 @@ def _mean_field(x, grad_v, grad_w, has_v, mode, theta, sigma, lanes, key, first,
     steps per step; save_idx, out : states after those steps; check, bad_step : record the first
     step after which a particle is non-finite.
 
-    A pairwise step takes two sweeps (all drifts, then all moves); the mean form and no
-    interaction one (their drifts need only x_i and the mean, summed before the sweep).  An
-    ensemble of one block runs serially (a parallel launch would cost more than the sweep).
+    A pairwise step takes two sweeps (all drifts, then all moves); the mean form one (its
+    drifts need only x_i and the mean, summed in particle order before the sweep).  Without
+    interaction each block of particles runs all the steps at once (particle-outer, as the
+    Euler–Maruyama kernels).  An ensemble of one block runs serially (a parallel launch would
+    cost more than the sweep).
     """
     n, d = x.shape
     n_blocks = (n + BLOCK - 1) // BLOCK
@@ -182,9 +184,27 @@ def _mean_field(x, grad_v, grad_w, has_v, mode, theta, sigma, lanes, key, first,
     xi = np.empty((d, n))
     zs = np.empty((d, n))
     mean = np.zeros(d)
-    si = 0
-    while si < n_save and save_idx[si] <= k0:
-        si += 1
+    si0 = 0
+    while si0 < n_save and save_idx[si0] <= k0:
+        si0 += 1
+    if mode == MODE_NONE:
+        # independent particles: each block runs all its steps while its states stay in cache
+        # (the same arithmetic per particle as the step-outer loop below, so the same bits)
+        for b in prange(n_blocks):
+            lo = b * BLOCK
+            cnt = min(n, lo + BLOCK) - lo
+            si = si0
+            for k in range(k0, k1):
+                _step_block(x, f, xi, zs, grad_v, has_v, mode, theta, mean, sigma, lanes, key,
+                            first, k, k == k0, r, inv_sqrt_r, times[k], hs[k], sqrt_hs[k], check,
+                            bad_step, lo, cnt)
+                if si < n_save and save_idx[si] == k + 1:
+                    for i in range(lo, lo + cnt):
+                        for c in range(d):
+                            out[si, i, c] = x[i, c]
+                    si += 1
+        return
+    si = si0
     for k in range(k0, k1):
         t = times[k]
         h = hs[k]

@@ -39,6 +39,7 @@ from .noise import brownian_increments
 from .pointwise import PointwiseFunction, pointwise
 from .result import FileFormatError, NonFiniteStateError, SimulationResult, StatesNotKeptError, load_result
 from .stats import Histogram
+from .steppers.particle_mesh import mesh_drift
 from .walls import Walls
 
 __doc__ = __doc__.replace("{table}", solver_table("rst"))
@@ -58,6 +59,7 @@ __all__ = [
     "Method",
     "MethodInfo",
     "MeanField",
+    "mesh_drift",
     "fitting_methods",
     "solver_table",
     "NonFiniteStateError",

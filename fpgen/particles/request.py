@@ -165,6 +165,7 @@ def plan(request: Request, *, local: bool = True, stacklevel: int = 3) -> Job:
     stepper = method.build(eq, grid, seed, fdtype)
     if stepper.interacting:
         chunk = _one_system(method, init.n, chunk, local)
+        stepper.set_ensemble_size(init.n)
     if walls is not None:
         stepper.set_walls(walls, eq)
     fused = stepper.numba_reason is None and (backend != "cuda" or method.gpu)

@@ -115,6 +115,10 @@ class Stepper:
         self.seed = seed
         self.key = seed_key(seed)
 
+    def set_ensemble_size(self, n: int) -> None:
+        """The plan passes an interacting stepper the size N of its one system before the run
+        (a choice that depends on N, such as the interaction sum, is made here)."""
+
     def set_walls(self, walls, eq) -> None:
         """Run inside ``walls`` (a :class:`~fpgen.particles.Walls`); steppers of diffusions
         only."""
