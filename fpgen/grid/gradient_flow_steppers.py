@@ -57,6 +57,15 @@ the step, the step is redone at 0.9 of it (counted in ``info["retries"]``).  Sec
 time (measured 2.0), the accurate partner of ``reconstruction="linear"``.  With ``dt=None``
 both explicit steppers step at 0.9 of the bound (``AUTO_CFL``), recomputed every step.
 
+Fused kernel: without an interaction (W = 0) both explicit steppers run the whole time loop
+from one save time to the next in one compiled call
+(:func:`fpgen.kernels.flow_steps.flow_explicit_run`: the rates of either reconstruction or the
+fixed Scharfetter–Gummel rates, the bound, substeps, retries and the free energy after every
+step), with the floating-point operations of the NumPy stepper in the same order: the same
+densities and step sequence to round-off (``info["kernel"] = "numba"``).  With W the NumPy
+stepper runs (``"numpy"``; the convolution by FFT every stage); ``make_flow_stepper(...,
+kernel="numpy")`` keeps it as the reference.
+
 Chord Newton (``newton_implicit``): the first iterate is the linear extrapolation of the last
 accepted step (:math:`p^n + \tfrac{\Delta t}{\Delta t_{old}}(p^n - p^{n-1})`, clipped at 0);
 the Jacobian is factorised once and reused while each iteration cuts the residual by at least

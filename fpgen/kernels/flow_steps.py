@@ -51,6 +51,19 @@ def _pos(u):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
+def _power(q, e):  # pragma: no cover - compiled
+    """q**e as NumPy's array power computes it: exponents 1, 2 and 0.5 exactly (q, q*q,
+    sqrt(q)), others by pow."""
+    if e == 1.0:
+        return q
+    if e == 2.0:
+        return q * q
+    if e == 0.5:
+        return np.sqrt(q)
+    return q**e
+
+
+@njit(cache=True)
 def _axis_view(shape, a):  # pragma: no cover - compiled
     outer = 1
     for b in range(a):
@@ -110,7 +123,7 @@ def _generator(p, V, rates_f, rates_b, shape, periodic, hs, mode, T, m, xi, re, 
             if m == 1.0:
                 xi[c] = V[c] + 0.0
             else:
-                xi[c] = V[c] + cm * q ** (m - 1.0) / (m - 1.0)
+                xi[c] = V[c] + cm * _power(q, m - 1.0) / (m - 1.0)
     for a in range(shape.size):
         O, n, K = _axis_view(shape, a)
         per = periodic[a]
@@ -128,27 +141,36 @@ def _generator(p, V, rates_f, rates_b, shape, periodic, hs, mode, T, m, xi, re, 
             _ratios(P, RE, RW, per)
         for o in range(O):
             for i in range(n):
-                for k in range(K):
-                    if i == n - 1 and not per:
+                if i == n - 1 and not per:
+                    for k in range(K):
                         Fa[o, i, k] = 0.0
                         Ba[o, i, k] = 0.0
                         Ga[o, i, k] = 0.0
-                        continue
-                    j = i + 1 if i < n - 1 else 0
-                    if mode == 2:
+                    continue
+                j = i + 1 if i < n - 1 else 0
+                if mode == 2:
+                    for k in range(K):
                         f = RF[o, i, k]
                         b = RB[o, i, k]
-                    else:
+                        Fa[o, i, k] = f
+                        Ba[o, i, k] = b
+                        Ga[o, i, k] = f * P[o, i, k] - b * P[o, j, k]
+                elif mode == 1:
+                    for k in range(K):
                         u = -(X[o, j, k] - X[o, i, k]) / ha
-                        if mode == 1:
-                            f = _pos(u) * RE[o, i, k] / ha
-                            b = _pos(-u) * RW[o, j, k] / ha
-                        else:
-                            f = _pos(u) / ha
-                            b = _pos(-u) / ha
-                    Fa[o, i, k] = f
-                    Ba[o, i, k] = b
-                    Ga[o, i, k] = f * P[o, i, k] - b * P[o, j, k]
+                        f = _pos(u) * RE[o, i, k] / ha
+                        b = _pos(-u) * RW[o, j, k] / ha
+                        Fa[o, i, k] = f
+                        Ba[o, i, k] = b
+                        Ga[o, i, k] = f * P[o, i, k] - b * P[o, j, k]
+                else:
+                    for k in range(K):
+                        u = -(X[o, j, k] - X[o, i, k]) / ha
+                        f = _pos(u) / ha
+                        b = _pos(-u) / ha
+                        Fa[o, i, k] = f
+                        Ba[o, i, k] = b
+                        Ga[o, i, k] = f * P[o, i, k] - b * P[o, j, k]
         E = exits.reshape((O, n, K))
         R = out.reshape((O, n, K))
         for o in range(O):
@@ -193,7 +215,7 @@ def flow_free_energy(p, V, T, m, volume):  # pragma: no cover - compiled
         if m == 1.0:
             u = T * q * np.log(q) if q > 0 else 0.0
         else:
-            u = T * q**m / (m - 1.0)
+            u = T * _power(q, m) / (m - 1.0)
         s += u + V[c] * p[c]
     return s * volume
 
