@@ -193,7 +193,7 @@ class _UpwindExplicit(_FlowStepper):
                         full = np.zeros(s.grid.shape)
                         full[tuple(slice(0, m) for m in face.shape)] = face
                         rates[r, a] = full.ravel()
-            parabolic = s.kind == "upwind" and s.T > 0
+            parabolic = bool(s.kind == "upwind" and s.T > 0)
             self._fused = (np.ascontiguousarray(s.V, dtype=float).ravel(), rates[0], rates[1],
                            shape, np.asarray(s.periodic, dtype=np.bool_),
                            np.asarray(s.h, dtype=float), mode, parabolic)
