@@ -14,8 +14,9 @@ from fpgen.grid.gradient_flow import FlowScheme
 from fpgen.grid.gradient_flow_steppers import AUTO_CFL, make_flow_stepper
 
 #: the kernel performs the NumPy stepper's floating-point operations in the same order: the
-#: densities agree to round-off (measured: bit for bit, at most 1.3e-16 relative); the free
-#: energies are summed in another order (measured at most 1.5e-15 of max |F|)
+#: densities agree to round-off (measured: bit for bit, difference 0, in the 1-D, 2-D and 3-D
+#: cases here); the free energies are summed in another order (measured at most 1.5e-15 of
+#: max |F|)
 RTOL = 1e-12
 
 
