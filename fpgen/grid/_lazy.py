@@ -19,3 +19,10 @@ def sparse():
     import scipy.sparse as sp
 
     return sp
+
+
+def flow_kernels():
+    """:mod:`fpgen.kernels.flow_steps` (numba), imported on first use."""
+    from ..kernels import flow_steps
+
+    return flow_steps

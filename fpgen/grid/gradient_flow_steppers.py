@@ -57,6 +57,15 @@ the step, the step is redone at 0.9 of it (counted in ``info["retries"]``).  Sec
 time (measured 2.0), the accurate partner of ``reconstruction="linear"``.  With ``dt=None``
 both explicit steppers step at 0.9 of the bound (``AUTO_CFL``), recomputed every step.
 
+Fused kernel: without an interaction (W = 0) both explicit steppers run the whole time loop
+from one save time to the next in one compiled call
+(:func:`fpgen.kernels.flow_steps.flow_explicit_run`: the rates of either reconstruction or the
+fixed Scharfetter–Gummel rates, the bound, substeps, retries and the free energy after every
+step), with the floating-point operations of the NumPy stepper in the same order: the same
+densities and step sequence to round-off (``info["kernel"] = "numba"``).  With W the NumPy
+stepper runs (``"numpy"``; the convolution by FFT every stage); ``make_flow_stepper(...,
+kernel="numpy")`` keeps it as the reference.
+
 Chord Newton (``newton_implicit``): the first iterate is the linear extrapolation of the last
 accepted step (:math:`p^n + \tfrac{\Delta t}{\Delta t_{old}}(p^n - p^{n-1})`, clipped at 0);
 the Jacobian is factorised once and reused while each iteration cuts the residual by at least
@@ -80,6 +89,7 @@ import warnings
 
 import numpy as np
 
+from ._lazy import flow_kernels
 from .gradient_flow import FlowScheme, FlowState
 from .steppers import StepError
 
@@ -94,6 +104,10 @@ FLOW_STEPPER_ALIASES = {"implicit": "newton_implicit", "newton": "newton_implici
 AUTO_CFL = 0.9
 #: relative energy increase tolerated per step (round-off of the energy sums)
 ENERGY_RTOL = 1e-12
+#: the kernels of the explicit steppers: "numba" (fused time loop, W = 0 only) or "numpy"
+FLOW_KERNELS = ("numba", "numpy")
+#: free-energy records the fused kernel holds before it hands them back (it then resumes)
+_RECORD_CHUNK = 4096
 
 
 def resolve_flow_stepper(name) -> str:
@@ -110,6 +124,7 @@ def resolve_flow_stepper(name) -> str:
 
 class _FlowStepper:
     name = "?"
+    kernel = "numpy"
 
     def __init__(self, scheme: FlowScheme):
         self.scheme = scheme
@@ -124,16 +139,96 @@ class _FlowStepper:
     def check(self, times: np.ndarray, p0: np.ndarray) -> None:
         """Refuse an unusable time grid before any work."""
 
+    def advance(self, times: np.ndarray, k0: int, k1: int, p: np.ndarray) -> np.ndarray:
+        """The density at times[k1] from p at times[k0], one ``step`` per interval; a
+        FloatingPointError names the first interval after which the density is not finite."""
+        for k in range(k0 + 1, k1 + 1):
+            p = self.step(times[k - 1], times[k], p)
+            if not np.all(np.isfinite(p)):
+                raise FloatingPointError(f"the density became non-finite at step {k} "
+                                         f"(t = {times[k]:.6g})")
+        return p
+
     def info(self) -> dict:
         return {"substeps": self.substeps, "halvings": self.halvings,
                 "newton_iterations": self.newton_iterations, "linear_solves": self.linear_solves,
-                "factorizations": self.factorizations, "retries": self.retries}
+                "factorizations": self.factorizations, "retries": self.retries,
+                "kernel": self.kernel}
 
 
 class _UpwindExplicit(_FlowStepper):
     name = "upwind_explicit"
     #: steps are split at this fraction of the bound (1: a given dt up to the bound is kept)
     cfl = 1.0
+    _rk2 = False
+
+    def __init__(self, scheme: FlowScheme, kernel: str | None = None):
+        super().__init__(scheme)
+        fused = scheme.conv is None
+        if kernel is None:
+            kernel = "numba" if fused else "numpy"
+        if kernel not in FLOW_KERNELS:
+            raise ValueError(f"kernel must be None (automatic), 'numba' or 'numpy'; got "
+                             f"{kernel!r}")
+        if kernel == "numba" and not fused:
+            raise ValueError("kernel='numba' (the fused explicit time loop) needs a flow without "
+                             "interaction (W = 0); with W the NumPy stepper convolves by FFT "
+                             "every stage: use kernel=None or 'numpy'")
+        self.kernel = kernel
+        self._fused = None
+
+    def _fused_args(self) -> tuple:
+        """The kernel's fixed arguments: flat V, the per-axis rates (SG form), the grid."""
+        if self._fused is None:
+            s = self.scheme
+            shape = np.asarray(s.grid.shape, dtype=np.int64)
+            n = int(np.prod(shape))
+            rates = np.zeros((2, s.grid.ndim, n))
+            mode = {"constant": 0, "linear": 1}[s.reconstruction]
+            if s.kind == "scharfetter_gummel":
+                mode = 2
+                st = s.state(np.ones(s.grid.shape))  # W = 0: the rates do not depend on p
+                for a in range(s.grid.ndim):
+                    for r, face in enumerate((st.fwd[a], st.bwd[a])):
+                        full = np.zeros(s.grid.shape)
+                        full[tuple(slice(0, m) for m in face.shape)] = face
+                        rates[r, a] = full.ravel()
+            parabolic = bool(s.kind == "upwind" and s.T > 0)
+            self._fused = (np.ascontiguousarray(s.V, dtype=float).ravel(), rates[0], rates[1],
+                           shape, np.asarray(s.periodic, dtype=np.bool_),
+                           np.asarray(s.h, dtype=float), mode, parabolic)
+        return self._fused
+
+    def advance(self, times: np.ndarray, k0: int, k1: int, p: np.ndarray) -> np.ndarray:
+        if self.kernel == "numpy":
+            return super().advance(times, k0, k1, p)
+        s = self.scheme
+        V, rf, rb, shape, periodic, hs, mode, parabolic = self._fused_args()
+        c1 = 2.0 * s.T * s.m
+        sumh2 = float(np.sum(s.h**-2.0))
+        rec_t, rec_f = np.empty(_RECORD_CHUNK), np.empty(_RECORD_CHUNK)
+        run = flow_kernels().flow_explicit_run
+        q = np.ascontiguousarray(p, dtype=float).ravel()
+        k, t = k0, float(times[k0])
+        while True:
+            status, q, k, t, nrec, sub, ret, h, b1 = run(
+                q, V, rf, rb, shape, periodic, hs, mode, self._rk2, float(s.T), float(s.m), c1,
+                sumh2, parabolic, times, k, t, k1, float(self.cfl), AUTO_CFL,
+                int(getattr(self, "max_tries", 1)), float(s.volume), rec_t, rec_f)
+            self.substeps += sub
+            self.retries += ret
+            self.energies.extend(zip(rec_t[:nrec].tolist(), rec_f[:nrec].tolist(),
+                                     strict=True))
+            kernels = flow_kernels()
+            if status == kernels.STATUS_DONE:
+                return q.reshape(p.shape)
+            if status == kernels.STATUS_NONFINITE:
+                raise FloatingPointError(f"the density became non-finite at step {k} "
+                                         f"(t = {times[k]:.6g})")
+            if status == kernels.STATUS_NO_SUBSTEP:
+                raise FloatingPointError(
+                    f"ssp_rk2 found no substep at t = {t:.6g} whose second stage satisfies the "
+                    f"positivity bound (last tried {h:.3g} against {b1:.3g})")
 
     def _bound(self, st: FlowState, p: np.ndarray) -> float:
         s = self.scheme
@@ -171,6 +266,7 @@ class _UpwindExplicit(_FlowStepper):
 
 class _SSPRK2(_UpwindExplicit):
     name = "ssp_rk2"
+    _rk2 = True
     #: tries to find a substep whose second stage also satisfies the bound
     max_tries = 30
 
@@ -353,5 +449,14 @@ _CLASSES = {"newton_implicit": _NewtonImplicit, "upwind_explicit": _UpwindExplic
             "ssp_rk2": _SSPRK2}
 
 
-def make_flow_stepper(name: str, scheme: FlowScheme) -> _FlowStepper:
-    return _CLASSES[resolve_flow_stepper(name)](scheme)
+def make_flow_stepper(name: str, scheme: FlowScheme, kernel: str | None = None) -> _FlowStepper:
+    """The stepper ``name`` on ``scheme``.  ``kernel`` (explicit steppers only): None picks the
+    fused numba time loop when the flow has no interaction (W = 0) and NumPy otherwise;
+    "numba" or "numpy" forces one (the NumPy stepper is the reference)."""
+    key = resolve_flow_stepper(name)
+    if key == "newton_implicit":
+        if kernel not in (None, "numpy"):
+            raise ValueError(f"kernel={kernel!r}: the newton_implicit stepper has only the "
+                             "NumPy/SciPy implementation (kernel None or 'numpy')")
+        return _NewtonImplicit(scheme)
+    return _CLASSES[key](scheme, kernel)

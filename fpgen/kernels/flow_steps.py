@@ -1,0 +1,299 @@
+r"""Numba kernel of the explicit gradient-flow steppers: the whole time loop in one compiled call.
+
+For :class:`~fpgen.GradientFlow` without interaction (W = 0),
+:math:`\partial_t p = \nabla\cdot(p\nabla\xi)`, :math:`\xi = U'(p) + V`, the finite-volume
+scheme of :mod:`fpgen.grid.gradient_flow` writes the flux through the face between cells i and
+i + 1 of an axis (spacing h) with two non-negative rates, :math:`G = r^\to p_i - r^\leftarrow
+p_{i+1}`:
+
+* mode 0, upwind (Carrillo, Chertock & Huang 2015), ``reconstruction="constant"``:
+  :math:`u = -(\xi_{i+1} - \xi_i)/h`, :math:`r^\to = u^+/h`, :math:`r^\leftarrow = (-u)^+/h`;
+* mode 1, the same with the MC-limited linear reconstruction: the rates times the ratios
+  :math:`p^E_i/p_i` and :math:`p^W_{i+1}/p_{i+1}` (1 on an empty cell);
+* mode 2, rates given (the Scharfetter–Gummel rates of exponent 1 with T > 0: with W = 0 they
+  do not depend on p and are computed once by the caller).
+
+``rates_f``, ``rates_b`` (shape (ndim, cells); read in mode 2 only) hold the rates of the face
+right of every cell per axis (zero at a no-flux wall).
+
+:func:`flow_explicit_run` advances the density over the time grid ``times[k] .. times[kend]``
+with forward Euler (``rk2 = False``) or the SSP Runge–Kutta method of order 2 (Heun, Shu &
+Osher 1988), splitting a step at ``cfl`` times the positivity bound
+:math:`\big(\max_i \sum r^{out}_i + 2Tm(\max p)^{m-1}\sum_a h_a^{-2}\big)^{-1}` and, for ssp_rk2,
+redoing a step whose second stage violates the bound at ``auto_cfl`` of that stage's bound —
+the rules of :mod:`fpgen.grid.gradient_flow_steppers`, written with the same floating-point
+operations in the same order, so that the two agree to round-off.  After every (sub)step it
+records the time and the discrete free energy
+:math:`F_h = \sum_i [U(p_i) + V_i p_i]\,|\text{cell}|`.
+
+Arrays are C-contiguous and flat (the cells in C order); ``shape`` holds the grid's axis
+lengths, and every axis is handled through the view (outer, n, inner) of the flat array, as
+:func:`fpgen.kernels.grid_ops.axis_apply` does.  Time convention: t = 0 is the data; time runs
+toward equilibrium.  Nothing is compiled at import; this module imports nothing else of fpgen.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+__all__ = ["flow_explicit_run", "flow_free_energy", "STATUS_DONE", "STATUS_FULL",
+           "STATUS_NONFINITE", "STATUS_NO_SUBSTEP"]
+
+#: return codes of :func:`flow_explicit_run`
+STATUS_DONE, STATUS_FULL, STATUS_NONFINITE, STATUS_NO_SUBSTEP = 0, 1, 2, 3
+
+
+@njit(cache=True)
+def _pos(u):  # pragma: no cover - compiled
+    """max(u, 0) propagating NaN (as np.maximum)."""
+    return u if (u > 0.0 or u != u) else 0.0
+
+
+@njit(cache=True)
+def _power(q, e):  # pragma: no cover - compiled
+    """q**e as NumPy's array power computes it: exponents 1, 2 and 0.5 exactly (q, q*q,
+    sqrt(q)), others by pow."""
+    if e == 1.0:
+        return q
+    if e == 2.0:
+        return q * q
+    if e == 0.5:
+        return np.sqrt(q)
+    return q**e
+
+
+@njit(cache=True)
+def _axis_view(shape, a):  # pragma: no cover - compiled
+    outer = 1
+    for b in range(a):
+        outer *= shape[b]
+    inner = 1
+    for b in range(a + 1, shape.size):
+        inner *= shape[b]
+    return outer, shape[a], inner
+
+
+@njit(cache=True)
+def _ratios(P, RE, RW, periodic):  # pragma: no cover - compiled
+    """The limited reconstruction's ratios p^E/p and p^W/p along the middle axis of (O, n, K)."""
+    O, n, K = P.shape
+    for o in range(O):
+        for i in range(n):
+            for k in range(K):
+                q = max(P[o, i, k], 0.0)
+                if i < n - 1:
+                    dr = max(P[o, i + 1, k], 0.0) - q
+                elif periodic:
+                    dr = max(P[o, 0, k], 0.0) - q
+                else:
+                    dr = 0.0
+                if i > 0:
+                    dl = q - max(P[o, i - 1, k], 0.0)
+                elif periodic:
+                    dl = q - max(P[o, n - 1, k], 0.0)
+                else:
+                    dl = 0.0
+                sigma = 0.0
+                if dr * dl > 0.0:
+                    mag = min(min(2.0 * abs(dl), 2.0 * abs(dr)), 0.5 * abs(dl + dr))
+                    sigma = np.sign(dr) * mag
+                east = q + 0.5 * sigma
+                west = q - 0.5 * sigma
+                if q > 0.0:
+                    RE[o, i, k] = max(east / q, 0.0)
+                    RW[o, i, k] = max(west / q, 0.0)
+                else:
+                    RE[o, i, k] = 1.0
+                    RW[o, i, k] = 1.0
+
+
+@njit(cache=True)
+def _generator(p, V, rates_f, rates_b, shape, periodic, hs, mode, T, m, xi, re, rw, F, B, G,
+               exits, out):  # pragma: no cover - compiled
+    """out = A(p) p and exits = the exit rates of the cells (the diagonal of -A)."""
+    N = p.size
+    for c in range(N):
+        exits[c] = 0.0
+        out[c] = 0.0
+    if mode != 2:
+        cm = T * m
+        for c in range(N):
+            q = max(p[c], 0.0)
+            if m == 1.0:
+                xi[c] = V[c] + 0.0
+            else:
+                xi[c] = V[c] + cm * _power(q, m - 1.0) / (m - 1.0)
+    for a in range(shape.size):
+        O, n, K = _axis_view(shape, a)
+        per = periodic[a]
+        ha = hs[a]
+        P = p.reshape((O, n, K))
+        X = xi.reshape((O, n, K))
+        Fa = F.reshape((O, n, K))
+        Ba = B.reshape((O, n, K))
+        Ga = G.reshape((O, n, K))
+        RE = re.reshape((O, n, K))
+        RW = rw.reshape((O, n, K))
+        RF = rates_f[a].reshape((O, n, K))
+        RB = rates_b[a].reshape((O, n, K))
+        if mode == 1:
+            _ratios(P, RE, RW, per)
+        for o in range(O):
+            for i in range(n):
+                if i == n - 1 and not per:
+                    for k in range(K):
+                        Fa[o, i, k] = 0.0
+                        Ba[o, i, k] = 0.0
+                        Ga[o, i, k] = 0.0
+                    continue
+                j = i + 1 if i < n - 1 else 0
+                if mode == 2:
+                    for k in range(K):
+                        f = RF[o, i, k]
+                        b = RB[o, i, k]
+                        Fa[o, i, k] = f
+                        Ba[o, i, k] = b
+                        Ga[o, i, k] = f * P[o, i, k] - b * P[o, j, k]
+                elif mode == 1:
+                    for k in range(K):
+                        u = -(X[o, j, k] - X[o, i, k]) / ha
+                        f = _pos(u) * RE[o, i, k] / ha
+                        b = _pos(-u) * RW[o, j, k] / ha
+                        Fa[o, i, k] = f
+                        Ba[o, i, k] = b
+                        Ga[o, i, k] = f * P[o, i, k] - b * P[o, j, k]
+                else:
+                    for k in range(K):
+                        u = -(X[o, j, k] - X[o, i, k]) / ha
+                        f = _pos(u) / ha
+                        b = _pos(-u) / ha
+                        Fa[o, i, k] = f
+                        Ba[o, i, k] = b
+                        Ga[o, i, k] = f * P[o, i, k] - b * P[o, j, k]
+        E = exits.reshape((O, n, K))
+        R = out.reshape((O, n, K))
+        for o in range(O):
+            for i in range(n):
+                for k in range(K):
+                    if i > 0:
+                        bl = Ba[o, i - 1, k]
+                        gl = Ga[o, i - 1, k]
+                    elif per:
+                        bl = Ba[o, n - 1, k]
+                        gl = Ga[o, n - 1, k]
+                    else:
+                        bl = 0.0
+                        gl = 0.0
+                    E[o, i, k] += Fa[o, i, k] + bl
+                    R[o, i, k] += -Ga[o, i, k] + gl
+
+
+@njit(cache=True)
+def _bound(exits, p, parabolic, c1, m, sumh2):  # pragma: no cover - compiled
+    """The positivity bound 1/(max exit rate + 2 T m max(p)^(m-1) sum 1/h^2)."""
+    lam = exits[0]
+    for c in range(1, exits.size):
+        if exits[c] > lam or exits[c] != exits[c]:
+            lam = exits[c]
+    if parabolic:
+        pm = p[0]
+        for c in range(1, p.size):
+            if p[c] > pm or p[c] != p[c]:
+                pm = p[c]
+        lam += c1 * pm ** (m - 1.0) * sumh2
+    return 1.0 / lam if lam > 0 else np.inf
+
+
+@njit(cache=True)
+def flow_free_energy(p, V, T, m, volume):  # pragma: no cover - compiled
+    r""":math:`F_h = \sum_i [U(p_i) + V_i p_i]\,|\text{cell}|`, U(q) = T q^m/(m - 1)
+    (T q log q at m = 1), evaluated at q = max(p, 0)."""
+    s = 0.0
+    for c in range(p.size):
+        q = max(p[c], 0.0)
+        if m == 1.0:
+            u = T * q * np.log(q) if q > 0 else 0.0
+        else:
+            u = T * _power(q, m) / (m - 1.0)
+        s += u + V[c] * p[c]
+    return s * volume
+
+
+@njit(cache=True)
+def flow_explicit_run(p_in, V, rates_f, rates_b, shape, periodic, hs, mode, rk2, T, m, c1, sumh2,
+                      parabolic, times, k, t, kend, cfl, auto_cfl, max_tries, volume, rec_t,
+                      rec_f):  # pragma: no cover - compiled
+    """Advance over times[k] .. times[kend] starting at time t in [times[k], times[k + 1]).
+
+    Returns (status, p, k, t, n_records, substeps, retries, last_h, last_bound): status
+    STATUS_DONE when k reached kend; STATUS_FULL when the record buffers (rec_t, rec_f) are
+    full — call again with the returned p, k and t; STATUS_NONFINITE when the density is not
+    finite at times[k]; STATUS_NO_SUBSTEP when ssp_rk2 found no step whose second stage
+    satisfies the bound (last_h against last_bound).
+    """
+    N = p_in.size
+    p = p_in.copy()
+    xi = np.empty(N)
+    re = np.empty(N)
+    rw = np.empty(N)
+    F = np.empty(N)
+    B = np.empty(N)
+    G = np.empty(N)
+    ex = np.empty(N)
+    f0 = np.empty(N)
+    p1 = np.empty(N)
+    f1 = np.empty(N)
+    nrec = 0
+    substeps = 0
+    retries = 0
+    h = 0.0
+    b1 = np.nan
+    cap = rec_t.size
+    while k < kend:
+        t1 = times[k + 1]
+        while t < t1:
+            if nrec >= cap:
+                return STATUS_FULL, p, k, t, nrec, substeps, retries, h, b1
+            _generator(p, V, rates_f, rates_b, shape, periodic, hs, mode, T, m, xi, re, rw, F, B,
+                       G, ex, f0)
+            bound = cfl * _bound(ex, p, parabolic, c1, m, sumh2)
+            if not rk2:
+                h = t1 - t
+                last = h <= bound * (1.0 + 1e-12)
+                if not last:
+                    h = bound
+                    substeps += 1
+                for c in range(N):
+                    p[c] = p[c] + h * f0[c]
+            else:
+                h = min(t1 - t, bound)
+                ok = False
+                for _ in range(max_tries):
+                    for c in range(N):
+                        p1[c] = p[c] + h * f0[c]
+                    _generator(p1, V, rates_f, rates_b, shape, periodic, hs, mode, T, m, xi, re,
+                               rw, F, B, G, ex, f1)
+                    b1 = _bound(ex, p1, parabolic, c1, m, sumh2)
+                    if h <= b1 * (1.0 + 1e-12):
+                        ok = True
+                        break
+                    retries += 1
+                    h = auto_cfl * b1
+                if not ok:
+                    return STATUS_NO_SUBSTEP, p, k, t, nrec, substeps, retries, h, b1
+                last = h >= t1 - t
+                if not last:
+                    substeps += 1
+                for c in range(N):
+                    p[c] = 0.5 * (p[c] + p1[c] + h * f1[c])
+            t = t1 if last else t + h
+            rec_t[nrec] = t
+            rec_f[nrec] = flow_free_energy(p, V, T, m, volume)
+            nrec += 1
+        k += 1
+        t = times[k]
+        for c in range(N):
+            if not np.isfinite(p[c]):
+                return STATUS_NONFINITE, p, k, t, nrec, substeps, retries, h, b1
+    return STATUS_DONE, p, k, t, nrec, substeps, retries, h, b1
