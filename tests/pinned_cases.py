@@ -114,7 +114,16 @@ def _gradient_flows():
     free = fpgen.GradientFlow(2, potential=V, grad_potential=_dw_force, temperature=0.4)
     return {"gf-pairwise": (soft, MeanField("pairwise")), "gf-mean": (quad, MeanField("mean")),
             "gf-quadratic-pairwise": (quad, MeanField("pairwise")),
-            "gf-none": (free, MeanField())}
+            "gf-none": (free, MeanField()),
+            "gf-mesh": (soft, MeanField("mesh", cells=64))}
+
+
+def _bridges():
+    """Bridges (issue 20): the exact Gaussian bridge step and Euler–Maruyama on the h-transform."""
+    ou = OrnsteinUhlenbeck(2, "linear").bridge(np.array([1.0, -0.5]), 1.0)
+    kin = KineticLangevin(1, gamma=1.3).bridge(np.array([0.5, 0.0]), 1.0)
+    return {"bridge-ou-exact": (ou, "exact_bridge"), "bridge-ou-em": (ou, "euler_maruyama"),
+            "bridge-kinetic-exact": (kin, "exact_bridge")}
 
 
 def _reversed_cases():
@@ -172,6 +181,11 @@ def particle_results(backends=("numpy", "numba")) -> dict:
                                backend=backend, brownian_dt=DT / 2, stats=_stats(False, 2))
                 _record(out, f"{name}/float64/{backend}", res)
         if "numpy" in backends:
+            for name, (eq, method) in _bridges().items():
+                d = eq.x_T.size
+                res = simulate(eq, np.zeros((N, d)), (0.0, 0.8), dt=DT, method=method, seed=9,
+                               save_at=[0.4, 0.8], backend="numpy", stats=_stats(False, d))
+                _record(out, f"{name}/float64/numpy", res)
             for name, (eq, method, d, discrete) in _reversed_cases().items():
                 rng = np.random.default_rng(2)
                 x0 = rng.integers(0, 3, size=(N, d)) if discrete else rng.normal(size=(N, d))
