@@ -22,7 +22,8 @@ Pieces, one job each:
 ``discrete``        D3PM (x0-prediction, posterior, hybrid loss, bound), concrete-score models
 ``guidance``        classifier-free guidance
 ``models``          MLP with time embedding, a small CNN for 8x8 images, a discrete MLP
-``training``        seeded, device-aware training with checkpoints (read weights-only)
+``training``        seeded, device-aware training (cosine rate, EMA weights by default) with
+                    checkpoints (read weights-only)
 ``adapters``        a model as the numpy / CuPy callable ``score(x, t)`` / ``velocity(x, t)``
 ``likelihood``      NLL through the probability-flow ODE (exact or Hutchinson divergence)
 ``reference``       exact models of Gaussian-mixture data (the yardstick of the tests)
