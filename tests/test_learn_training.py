@@ -50,8 +50,9 @@ def test_checkpoint_reloads_to_identical_outputs(tmp_path):
     torch.manual_seed(999)
     fresh = load_model(path, MLP(2, width=32, depth=2))
     assert torch.equal(fresh(x, t), tr.averaged()(x, t))
+    assert torch.equal(fresh(x, t), tr.model(x, t))  # after train() the model holds the average
     raw = load_model(path, MLP(2, width=32, depth=2), ema=False)
-    assert torch.equal(raw(x, t), tr.model(x, t))
+    assert torch.equal(raw(x, t), tr.raw_model()(x, t))
     assert not torch.equal(raw(x, t), fresh(x, t))  # the EMA weights are distinct
 
 
@@ -122,6 +123,17 @@ def test_bad_inputs_are_refused():
         Trainer(MLP(2), DenoisingScoreMatching(PATH), np.full((4, 2), np.nan), steps=1)
     with pytest.raises(ValueError, match="lr_schedule"):
         Trainer(MLP(2), DenoisingScoreMatching(PATH), DATA, steps=1, lr_schedule="step")
+    for kw, words in (({"ema_decay": 1.0}, "ema_decay must be None or a number in"),
+                      ({"ema_decay": -0.1}, "ema_decay"),
+                      ({"lr_floor": 1.5}, "lr_floor must be a fraction"),
+                      ({"lr": 0.0}, "lr must be a finite number > 0; got 0.0"),
+                      ({"lr": float("nan")}, "lr must be"),
+                      ({"warmup": -1}, "warmup must be an integer >= 0; got -1"),
+                      ({"steps": 0}, "steps must be an integer >= 1; got 0"),
+                      ({"batch_size": 2.5}, "batch_size must be an integer")):
+        kw.setdefault("steps", 1)
+        with pytest.raises(ValueError, match=words):
+            Trainer(MLP(2), DenoisingScoreMatching(PATH), DATA, **kw)
     if not torch.cuda.is_available():
         with pytest.raises(RuntimeError, match="CUDA"):
             Trainer(MLP(2), DenoisingScoreMatching(PATH), DATA, steps=1, device="cuda")

@@ -24,7 +24,8 @@ Pieces, one job each:
 ``discrete``        D3PM (x0-prediction, posterior, hybrid loss, bound), concrete-score models
 ``guidance``        classifier-free guidance
 ``models``          MLP with time embedding, a small CNN for 8x8 images, a discrete MLP
-``training``        seeded, device-aware training with checkpoints (read weights-only)
+``training``        seeded, device-aware training (cosine rate, EMA weights by default) with
+                    checkpoints (read weights-only)
 ``adapters``        a model as the numpy / CuPy callable ``score(x, t)`` / ``velocity(x, t)``
 ``jacobians``       the Jacobian of a learned score by autograd (for ``fpgen.guidance``)
 ``likelihood``      NLL through the probability-flow ODE (exact or Hutchinson divergence)
