@@ -558,13 +558,13 @@ def plot_density_and_ensemble(solution, result, times=None, *, coord: int | None
     * a grid of 2 or more axes: the density (the marginal on its first two axes, (x1, v1) on a
       phase-space grid) as images above the particles' 2-D histogram on the same cells, one
       colour scale;
+    * a Markov chain: the probabilities and the particle frequencies as bars (coordinate
+      ``coord``, default 0).
 
     The histogram bins are the grid's cells, joined in blocks of k consecutive cells when there
     are more than ``max_bins`` along an axis (default 100 in 1-D, 64 per axis in 2-D: a
     histogram on 1600 cells is mostly noise); the images then show the density's block
     averages.
-    * a Markov chain: the probabilities and the particle frequencies as bars (coordinate
-      ``coord``, default 0).
     """
     plt = _plt()
     pairs = _common_times(solution, result, times)

@@ -146,9 +146,10 @@ class Trainer:
     steps : the planned number of steps (for the cosine learning-rate schedule)
     batch_size, lr, weight_decay : Adam settings (AdamW when ``weight_decay`` > 0; torch's
         fused implementation where available)
-    lr_schedule : ``"cosine"`` (default: :math:`\eta_k = \eta\,[f + (1 - f)\,\tfrac12(1 +
-        \cos(\pi u))]`, :math:`u = (k - w)/(\mathrm{steps} - w)` the fraction of the run after
-        the warm-up, :math:`f` = ``lr_floor``) or ``"constant"``; either after ``warmup``
+    lr_schedule : ``"cosine"`` (the default) or ``"constant"``; the cosine is
+        :math:`\eta_k = \eta\,[f + (1 - f)\,\tfrac12(1 + \cos(\pi u))]`, with
+        :math:`u = (k - w)/(\mathrm{steps} - w)` the fraction of the run after
+        the warm-up and :math:`f` = ``lr_floor``; either after ``warmup``
         linear warm-up steps (:math:`\eta_k = \eta\,(k + 1)/w` for k < w).  Steps past
         ``steps`` keep the final rate.  :meth:`learning_rate` gives :math:`\eta_k`.
     lr_floor : the cosine's final rate as a fraction of ``lr`` (default 0)
@@ -156,8 +157,8 @@ class Trainer:
         after update k, :math:`\bar w_k = d_k\,\bar w_{k-1} + (1 - d_k)\,w_k`,
         :math:`\bar w_0 = w_0`, with :math:`d_k = \min(d, (1 + k)/(10 + k))` when
         ``ema_warmup`` (default; TensorFlow's ``ExponentialMovingAverage(num_updates=k)``
-        form: a short run averages over its last ~10 % of steps instead of keeping ~
-        :math:`d^k` of the initial weights) else :math:`d_k = d`.  When :meth:`train` (and
+        form: a short run averages over its last 10 % of steps or so instead of keeping a
+        share :math:`d^k` of the initial weights) else :math:`d_k = d`.  When :meth:`train` (and
         :func:`fit`) returns, **the model holds the averaged weights** — so the adapters,
         :meth:`averaged`, evaluation and :func:`load_model` all use them — and the raw weights
         are kept aside (:meth:`raw_model`); the next :meth:`train` / :meth:`train_step` puts
