@@ -45,7 +45,7 @@ def _user_gbm() -> SDEProblem:
         drift=lambda x, t: MU * x,
         diffusion=lambda x, t: SIGMA * x[..., None],
         diffusion_derivative=lambda x, t: np.full(x.shape + (1, 1), SIGMA),
-        _exact=lambda path: x0 * np.exp((MU - 0.5 * SIGMA**2) * path.t_end
+        solution=lambda path: x0 * np.exp((MU - 0.5 * SIGMA**2) * path.t_end
                                         + SIGMA * path.final_value),
         mean=np.array([x0 * math.exp(MU)]),
         second_moment=np.array([[x0**2 * math.exp(2 * MU + SIGMA**2)]]),

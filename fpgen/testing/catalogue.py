@@ -99,8 +99,11 @@ class SDEProblem:
 
     ``drift(x, t)`` -> (n, dim); ``diffusion(x, t)`` -> (n, dim, noise_dim);
     ``diffusion_derivative(x, t)`` -> (n, dim, noise_dim, dim), :math:`\partial g_{ij}/\partial x_k`
-    (for Milstein-type schemes).  ``exact(path)`` maps a :class:`BrownianPath` from
-    :meth:`brownian` to :math:`X_T` (n_paths, dim).  ``mean`` and ``second_moment`` are the
+    (for Milstein-type schemes).  ``solution(path)`` is the pathwise exact solution: it maps a
+    :class:`BrownianPath` from :meth:`brownian` to :math:`X_T` (n_paths, dim); :meth:`exact`
+    calls it.  A problem of your own is built the same way (keywords ``name``, ``dim``,
+    ``noise_dim``, ``x0``, ``t_end``, ``drift``, ``diffusion``, ``diffusion_derivative``,
+    ``solution``, ``mean``, ``second_moment``, ``additive``).  ``mean`` and ``second_moment`` are the
     exact :math:`E X_T` and :math:`E X_T X_T^\top`.
     """
 
@@ -112,7 +115,7 @@ class SDEProblem:
     drift: Callable
     diffusion: Callable
     diffusion_derivative: Callable
-    _exact: Callable
+    solution: Callable
     mean: np.ndarray
     second_moment: np.ndarray
     additive: bool
@@ -154,7 +157,7 @@ class SDEProblem:
 
     def exact(self, path: BrownianPath) -> np.ndarray:
         """Exact :math:`X_T` on each path."""
-        return self._exact(path)
+        return self.solution(path)
 
     @property
     def cov(self) -> np.ndarray:
@@ -207,7 +210,7 @@ def geometric_brownian_motion(mu: float = 1.0, sigma: float = 0.5, x0: float = 1
         drift=lambda x, t: mu * x,
         diffusion=lambda x, t: sigma * x[..., None],
         diffusion_derivative=lambda x, t: np.full(x.shape + (1, 1), sigma),
-        _exact=exact,
+        solution=exact,
         mean=x0v * math.exp(mu * t_end),
         second_moment=np.array([[x0v[0] ** 2 * math.exp((2 * mu + sigma**2) * t_end)]]),
         additive=False, em_strong_order=0.5,
@@ -232,7 +235,7 @@ def stratonovich_gbm(a: float = 1.0, b: float = 0.5, x0: float = 1.0,
         drift=lambda x, t: a * x,
         diffusion=lambda x, t: b * x[..., None],
         diffusion_derivative=lambda x, t: np.full(x.shape + (1, 1), b),
-        _exact=exact,
+        solution=exact,
         mean=x0v * math.exp(mean_rate * t_end),
         second_moment=np.array([[x0v[0] ** 2 * math.exp((2 * a + 2 * b * b) * t_end)]]),
         additive=False, stratonovich=True, em_strong_order=0.5,
@@ -279,7 +282,7 @@ def linear_additive(A, B, x0, t_end: float = 1.0, name: str = "linear-additive")
         drift=lambda x, t: x @ A.T,
         diffusion=lambda x, t: np.broadcast_to(B, x.shape[:-1] + (d, m)),
         diffusion_derivative=lambda x, t: np.zeros(x.shape[:-1] + (d, m, d)),
-        _exact=exact, mean=mean, second_moment=sigT + np.outer(mean, mean),
+        solution=exact, mean=mean, second_moment=sigT + np.outer(mean, mean),
         additive=True, em_strong_order=1.0, _joint=(joint_cov, d),
     )
 
@@ -337,7 +340,7 @@ def linear_multiplicative(a0: float = 0.5, a1: float = -0.4, b: float = 0.4, x0=
         drift=lambda x, t: x @ A.T,
         diffusion=lambda x, t: (x @ B.T)[..., None],
         diffusion_derivative=lambda x, t: np.broadcast_to(B[:, None, :], x.shape[:-1] + (2, 1, 2)),
-        _exact=exact, mean=expm(A * t_end) @ x0v, second_moment=P,
+        solution=exact, mean=expm(A * t_end) @ x0v, second_moment=P,
         additive=False, em_strong_order=0.5, _pointwise=compiled,
     )
 
@@ -413,7 +416,7 @@ def sinh_sde(a: float = 1.0, b: float = 1.0, x0: float = 0.0, t_end: float = 1.0
     return SDEProblem(
         name=f"sinh(a={a}, b={b})", dim=1, noise_dim=1, x0=x0v, t_end=float(t_end),
         drift=drift, diffusion=diffusion, diffusion_derivative=diffusion_derivative,
-        _exact=exact, mean=np.array([math.sinh(m) * math.exp(0.5 * v)]),
+        solution=exact, mean=np.array([math.sinh(m) * math.exp(0.5 * v)]),
         second_moment=np.array([[0.5 * (math.cosh(2.0 * m) * math.exp(2.0 * v) - 1.0)]]),
         additive=False, em_strong_order=0.5, _pointwise=compiled,
     )
@@ -456,7 +459,7 @@ def arctan_sde(a: float = 1.5, x0: float = 0.5, t_end: float = 1.0) -> SDEProble
     return SDEProblem(
         name=f"arctan(a={a}, x0={x0})", dim=1, noise_dim=1, x0=x0v, t_end=float(t_end),
         drift=drift, diffusion=diffusion, diffusion_derivative=diffusion_derivative,
-        _exact=exact, mean=np.array([mean]), second_moment=np.array([[second]]),
+        solution=exact, mean=np.array([mean]), second_moment=np.array([[second]]),
         additive=False, em_strong_order=0.5, _pointwise=compiled,
     )
 
