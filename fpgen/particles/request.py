@@ -218,7 +218,8 @@ def _one_system(method, n: int, chunk: int | None, local: bool) -> int:
     if not local:
         raise ValueError(f"method {method.name!r} runs the particles as one interacting system, "
                          "which a cluster would split into independent chunks; run it in one "
-                         "process (independent replicas: one simulate call per seed)")
+                         "process (independent replicas of the whole system on a cluster: "
+                         "fpgen.distributed.simulate_replicas)")
     if chunk is not None and chunk < n:
         raise ValueError(f"method {method.name!r} runs the {n} particles as one interacting "
                          f"system; chunk_size = {chunk} would split it (leave chunk_size unset)")
