@@ -98,9 +98,12 @@ def _ratios(P, RE, RW, periodic):  # pragma: no cover - compiled
                 if dr * dl > 0.0:
                     mag = min(min(2.0 * abs(dl), 2.0 * abs(dr)), 0.5 * abs(dl + dr))
                     sigma = np.sign(dr) * mag
-                east = q + 0.5 * sigma
-                west = q - 0.5 * sigma
-                if q > 0.0:
+                if sigma == 0.0 and q < np.inf:  # q/q = 1 exactly (and 1 on an empty cell)
+                    RE[o, i, k] = 1.0
+                    RW[o, i, k] = 1.0
+                elif q > 0.0:
+                    east = q + 0.5 * sigma
+                    west = q - 0.5 * sigma
                     RE[o, i, k] = max(east / q, 0.0)
                     RW[o, i, k] = max(west / q, 0.0)
                 else:
@@ -109,20 +112,79 @@ def _ratios(P, RE, RW, periodic):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
+def _face(mode, ha, pi, pj, xi_i, xi_j, re_i, rw_j, rf, rb):  # pragma: no cover - compiled
+    """(forward rate, backward rate, flux) of the face between cells i and j = i + 1."""
+    if mode == 2:
+        f = rf
+        b = rb
+    else:
+        # u > 0: _pos(-u) = 0 and (0 r)/h = 0 r bit for bit (h > 0 finite), one division saved
+        u = -(xi_j - xi_i) / ha
+        if mode == 1:
+            if u > 0.0:
+                f = u * re_i / ha
+                b = 0.0 * rw_j
+            else:
+                f = _pos(u) * re_i / ha
+                b = _pos(-u) * rw_j / ha
+        elif u > 0.0:
+            f = u / ha
+            b = 0.0
+        else:
+            f = _pos(u) / ha
+            b = _pos(-u) / ha
+    return f, b, f * pi - b * pj
+
+
+@njit(cache=True)
+def _axis_pass(p, xi, re, rw, RF, RB, base, K, n, per, ha, mode, E, R):  # pragma: no cover - compiled
+    """Add one axis' part to the exit rates E and to R = A(p) p along the line p[base + i K]:
+    E_i += F_i + B_{i-1}, R_i += -G_i + G_{i-1} (face i right of cell i; zero at a wall), each
+    face computed once, in one sweep."""
+    if per:
+        cl = base + (n - 1) * K
+        _, bl, gl = _face(mode, ha, p[cl], p[base], xi[cl], xi[base], re[cl], rw[base], RF[cl],
+                          RB[cl])
+    else:
+        bl = 0.0
+        gl = 0.0
+    for i in range(n):
+        c = base + i * K
+        if i == n - 1 and not per:
+            fi = 0.0
+            bi = 0.0
+            gi = 0.0
+        else:
+            j = i + 1 if i < n - 1 else 0
+            cj = base + j * K
+            fi, bi, gi = _face(mode, ha, p[c], p[cj], xi[c], xi[cj], re[c], rw[cj], RF[c], RB[c])
+        E[c] += fi + bl
+        R[c] += -gi + gl
+        bl = bi
+        gl = gi
+
+
+@njit(cache=True)
 def _generator(p, V, rates_f, rates_b, shape, periodic, hs, mode, T, m, xi, re, rw, F, B, G,
                exits, out):  # pragma: no cover - compiled
-    """out = A(p) p and exits = the exit rates of the cells (the diagonal of -A)."""
+    """out = A(p) p and exits = the exit rates of the cells (the diagonal of -A); along an axis
+    of stride 1 by :func:`_axis_pass`, along the others face rows (vectorised over the inner
+    index) and then the cells."""
     N = p.size
     for c in range(N):
         exits[c] = 0.0
         out[c] = 0.0
     if mode != 2:
         cm = T * m
-        for c in range(N):
-            q = max(p[c], 0.0)
-            if m == 1.0:
+        if m == 1.0:
+            for c in range(N):
                 xi[c] = V[c] + 0.0
-            else:
+        elif m == 2.0:  # q**1 = q and x/1 = x exactly
+            for c in range(N):
+                xi[c] = V[c] + cm * max(p[c], 0.0)
+        else:
+            for c in range(N):
+                q = max(p[c], 0.0)
                 xi[c] = V[c] + cm * _power(q, m - 1.0) / (m - 1.0)
     for a in range(shape.size):
         O, n, K = _axis_view(shape, a)
@@ -139,6 +201,11 @@ def _generator(p, V, rates_f, rates_b, shape, periodic, hs, mode, T, m, xi, re, 
         RB = rates_b[a].reshape((O, n, K))
         if mode == 1:
             _ratios(P, RE, RW, per)
+        if K == 1:  # a contiguous axis: one sweep per line, faces and both neighbours together
+            for o in range(O):
+                _axis_pass(p, xi, re, rw, rates_f[a], rates_b[a], o * n, 1, n, per, ha, mode,
+                           exits, out)
+            continue
         for o in range(O):
             for i in range(n):
                 if i == n - 1 and not per:
