@@ -257,18 +257,24 @@ def _generator(p, V, rates_f, rates_b, shape, periodic, hs, mode, T, m, xi, re, 
 
 
 @njit(cache=True)
+def _max_nan(x):  # pragma: no cover - compiled
+    """max(x), NaN when x holds a NaN (the first of equal values when they differ in sign, as
+    a scan that keeps x[0] and takes x[c] > max); without branches in the loop."""
+    mx = x[0]
+    bad = mx != mx
+    for c in range(1, x.size):
+        v = x[c]
+        bad |= v != v
+        mx = v if v > mx else mx
+    return np.nan if bad else mx
+
+
+@njit(cache=True)
 def _bound(exits, p, parabolic, c1, m, sumh2):  # pragma: no cover - compiled
     """The positivity bound 1/(max exit rate + 2 T m max(p)^(m-1) sum 1/h^2)."""
-    lam = exits[0]
-    for c in range(1, exits.size):
-        if exits[c] > lam or exits[c] != exits[c]:
-            lam = exits[c]
+    lam = _max_nan(exits)
     if parabolic:
-        pm = p[0]
-        for c in range(1, p.size):
-            if p[c] > pm or p[c] != p[c]:
-                pm = p[c]
-        lam += c1 * pm ** (m - 1.0) * sumh2
+        lam += c1 * _max_nan(p) ** (m - 1.0) * sumh2
     return 1.0 / lam if lam > 0 else np.inf
 
 
