@@ -75,6 +75,23 @@ def _axis_view(shape, a):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
+def _limited(q, dr, dl):  # pragma: no cover - compiled
+    """(p^E/p, p^W/p) of a cell of value q with the differences dr, dl to its neighbours (MC
+    limiter; 1 on an empty cell)."""
+    sigma = 0.0
+    if dr * dl > 0.0:
+        mag = min(min(2.0 * abs(dl), 2.0 * abs(dr)), 0.5 * abs(dl + dr))
+        sigma = np.sign(dr) * mag
+    if sigma == 0.0 and q < np.inf:  # q/q = 1 exactly (and 1 on an empty cell)
+        return 1.0, 1.0
+    if q > 0.0:
+        east = q + 0.5 * sigma
+        west = q - 0.5 * sigma
+        return max(east / q, 0.0), max(west / q, 0.0)
+    return 1.0, 1.0
+
+
+@njit(cache=True)
 def _ratios(P, RE, RW, periodic):  # pragma: no cover - compiled
     """The limited reconstruction's ratios p^E/p and p^W/p along the middle axis of (O, n, K)."""
     O, n, K = P.shape
@@ -94,21 +111,29 @@ def _ratios(P, RE, RW, periodic):  # pragma: no cover - compiled
                     dl = q - max(P[o, n - 1, k], 0.0)
                 else:
                     dl = 0.0
-                sigma = 0.0
-                if dr * dl > 0.0:
-                    mag = min(min(2.0 * abs(dl), 2.0 * abs(dr)), 0.5 * abs(dl + dr))
-                    sigma = np.sign(dr) * mag
-                if sigma == 0.0 and q < np.inf:  # q/q = 1 exactly (and 1 on an empty cell)
-                    RE[o, i, k] = 1.0
-                    RW[o, i, k] = 1.0
-                elif q > 0.0:
-                    east = q + 0.5 * sigma
-                    west = q - 0.5 * sigma
-                    RE[o, i, k] = max(east / q, 0.0)
-                    RW[o, i, k] = max(west / q, 0.0)
-                else:
-                    RE[o, i, k] = 1.0
-                    RW[o, i, k] = 1.0
+                RE[o, i, k], RW[o, i, k] = _limited(q, dr, dl)
+
+
+@njit(cache=True)
+def _ratios_rows(P, RE, RW, periodic):  # pragma: no cover - compiled
+    """:func:`_ratios` along the last axis of (O, n)."""
+    O, n = P.shape
+    for o in range(O):
+        for i in range(n):
+            q = max(P[o, i], 0.0)
+            if i < n - 1:
+                dr = max(P[o, i + 1], 0.0) - q
+            elif periodic:
+                dr = max(P[o, 0], 0.0) - q
+            else:
+                dr = 0.0
+            if i > 0:
+                dl = q - max(P[o, i - 1], 0.0)
+            elif periodic:
+                dl = q - max(P[o, n - 1], 0.0)
+            else:
+                dl = 0.0
+            RE[o, i], RW[o, i] = _limited(q, dr, dl)
 
 
 @njit(cache=True)
@@ -200,7 +225,10 @@ def _generator(p, V, rates_f, rates_b, shape, periodic, hs, mode, T, m, xi, re, 
         RF = rates_f[a].reshape((O, n, K))
         RB = rates_b[a].reshape((O, n, K))
         if mode == 1:
-            _ratios(P, RE, RW, per)
+            if K == 1:  # the same operations on the (O, n) view: no inner loop of length 1
+                _ratios_rows(p.reshape((O, n)), re.reshape((O, n)), rw.reshape((O, n)), per)
+            else:
+                _ratios(P, RE, RW, per)
         if K == 1:  # a contiguous axis: one sweep per line, faces and both neighbours together
             for o in range(O):
                 _axis_pass(p, xi, re, rw, rates_f[a], rates_b[a], o * n, 1, n, per, ha, mode,
