@@ -28,7 +28,13 @@ records the time and the discrete free energy
 
 Arrays are C-contiguous and flat (the cells in C order); ``shape`` holds the grid's axis
 lengths, and every axis is handled through the view (outer, n, inner) of the flat array, as
-:func:`fpgen.kernels.grid_ops.axis_apply` does.  Time convention: t = 0 is the data; time runs
+:func:`fpgen.kernels.grid_ops.axis_apply` does: an axis of stride 1 (inner = 1) in one sweep
+per line that computes each face once and adds it to both neighbours, the others by face rows
+vectorised over the inner index.  Every cell's value is the same expression as in the NumPy
+stepper, in the same association; a division is left out only where the IEEE result is the
+other operand bit for bit (:math:`(0\cdot r)/h = 0\cdot r` for h > 0, q/q = 1, x/1 = x), so
+the densities are those of the NumPy stepper bit for bit (see tests/test_gradient_flow_kernel.py).
+Time convention: t = 0 is the data; time runs
 toward equilibrium.  Nothing is compiled at import; this module imports nothing else of fpgen.
 """
 
