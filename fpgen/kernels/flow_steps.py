@@ -34,8 +34,8 @@ vectorised over the inner index.  Every cell's value is the same expression as i
 stepper, in the same association; a division is left out only where the IEEE result is the
 other operand bit for bit (:math:`(0\cdot r)/h = 0\cdot r` for h > 0, q/q = 1, x/1 = x), so
 the densities are those of the NumPy stepper bit for bit (see tests/test_gradient_flow_kernel.py).
-Time convention: t = 0 is the data; time runs
-toward equilibrium.  Nothing is compiled at import; this module imports nothing else of fpgen.
+Time convention: t = 0 is the data; time runs toward equilibrium.  Nothing is compiled at
+import; this module imports nothing else of fpgen.
 """
 
 from __future__ import annotations
