@@ -28,8 +28,14 @@ records the time and the discrete free energy
 
 Arrays are C-contiguous and flat (the cells in C order); ``shape`` holds the grid's axis
 lengths, and every axis is handled through the view (outer, n, inner) of the flat array, as
-:func:`fpgen.kernels.grid_ops.axis_apply` does.  Time convention: t = 0 is the data; time runs
-toward equilibrium.  Nothing is compiled at import; this module imports nothing else of fpgen.
+:func:`fpgen.kernels.grid_ops.axis_apply` does: an axis of stride 1 (inner = 1) in one sweep
+per line that computes each face once and adds it to both neighbours, the others by face rows
+vectorised over the inner index.  Every cell's value is the same expression as in the NumPy
+stepper, in the same association; a division is left out only where the IEEE result is the
+other operand bit for bit (:math:`(0\cdot r)/h = 0\cdot r` for h > 0, q/q = 1, x/1 = x), so
+the densities are those of the NumPy stepper bit for bit (see tests/test_gradient_flow_kernel.py).
+Time convention: t = 0 is the data; time runs toward equilibrium.  Nothing is compiled at
+import; this module imports nothing else of fpgen.
 """
 
 from __future__ import annotations
@@ -75,6 +81,23 @@ def _axis_view(shape, a):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
+def _limited(q, dr, dl):  # pragma: no cover - compiled
+    """(p^E/p, p^W/p) of a cell of value q with the differences dr, dl to its neighbours (MC
+    limiter; 1 on an empty cell)."""
+    sigma = 0.0
+    if dr * dl > 0.0:
+        mag = min(min(2.0 * abs(dl), 2.0 * abs(dr)), 0.5 * abs(dl + dr))
+        sigma = np.sign(dr) * mag
+    if sigma == 0.0 and q < np.inf:  # q/q = 1 exactly (and 1 on an empty cell)
+        return 1.0, 1.0
+    if q > 0.0:
+        east = q + 0.5 * sigma
+        west = q - 0.5 * sigma
+        return max(east / q, 0.0), max(west / q, 0.0)
+    return 1.0, 1.0
+
+
+@njit(cache=True)
 def _ratios(P, RE, RW, periodic):  # pragma: no cover - compiled
     """The limited reconstruction's ratios p^E/p and p^W/p along the middle axis of (O, n, K)."""
     O, n, K = P.shape
@@ -94,35 +117,105 @@ def _ratios(P, RE, RW, periodic):  # pragma: no cover - compiled
                     dl = q - max(P[o, n - 1, k], 0.0)
                 else:
                     dl = 0.0
-                sigma = 0.0
-                if dr * dl > 0.0:
-                    mag = min(min(2.0 * abs(dl), 2.0 * abs(dr)), 0.5 * abs(dl + dr))
-                    sigma = np.sign(dr) * mag
-                east = q + 0.5 * sigma
-                west = q - 0.5 * sigma
-                if q > 0.0:
-                    RE[o, i, k] = max(east / q, 0.0)
-                    RW[o, i, k] = max(west / q, 0.0)
-                else:
-                    RE[o, i, k] = 1.0
-                    RW[o, i, k] = 1.0
+                RE[o, i, k], RW[o, i, k] = _limited(q, dr, dl)
+
+
+@njit(cache=True)
+def _ratios_rows(P, RE, RW, periodic):  # pragma: no cover - compiled
+    """:func:`_ratios` along the last axis of (O, n)."""
+    O, n = P.shape
+    for o in range(O):
+        for i in range(n):
+            q = max(P[o, i], 0.0)
+            if i < n - 1:
+                dr = max(P[o, i + 1], 0.0) - q
+            elif periodic:
+                dr = max(P[o, 0], 0.0) - q
+            else:
+                dr = 0.0
+            if i > 0:
+                dl = q - max(P[o, i - 1], 0.0)
+            elif periodic:
+                dl = q - max(P[o, n - 1], 0.0)
+            else:
+                dl = 0.0
+            RE[o, i], RW[o, i] = _limited(q, dr, dl)
+
+
+@njit(cache=True)
+def _face(mode, ha, pi, pj, xi_i, xi_j, re_i, rw_j, rf, rb):  # pragma: no cover - compiled
+    """(forward rate, backward rate, flux) of the face between cells i and j = i + 1."""
+    if mode == 2:
+        f = rf
+        b = rb
+    else:
+        # u > 0: _pos(-u) = 0 and (0 r)/h = 0 r bit for bit (h > 0 finite), one division saved
+        u = -(xi_j - xi_i) / ha
+        if mode == 1:
+            if u > 0.0:
+                f = u * re_i / ha
+                b = 0.0 * rw_j
+            else:
+                f = _pos(u) * re_i / ha
+                b = _pos(-u) * rw_j / ha
+        elif u > 0.0:
+            f = u / ha
+            b = 0.0
+        else:
+            f = _pos(u) / ha
+            b = _pos(-u) / ha
+    return f, b, f * pi - b * pj
+
+
+@njit(cache=True)
+def _axis_pass(p, xi, re, rw, RF, RB, base, K, n, per, ha, mode, E, R):  # pragma: no cover - compiled
+    """Add one axis' part to the exit rates E and to R = A(p) p along the line p[base + i K]:
+    E_i += F_i + B_{i-1}, R_i += -G_i + G_{i-1} (face i right of cell i; zero at a wall), each
+    face computed once, in one sweep."""
+    if per:
+        cl = base + (n - 1) * K
+        _, bl, gl = _face(mode, ha, p[cl], p[base], xi[cl], xi[base], re[cl], rw[base], RF[cl],
+                          RB[cl])
+    else:
+        bl = 0.0
+        gl = 0.0
+    for i in range(n):
+        c = base + i * K
+        if i == n - 1 and not per:
+            fi = 0.0
+            bi = 0.0
+            gi = 0.0
+        else:
+            j = i + 1 if i < n - 1 else 0
+            cj = base + j * K
+            fi, bi, gi = _face(mode, ha, p[c], p[cj], xi[c], xi[cj], re[c], rw[cj], RF[c], RB[c])
+        E[c] += fi + bl
+        R[c] += -gi + gl
+        bl = bi
+        gl = gi
 
 
 @njit(cache=True)
 def _generator(p, V, rates_f, rates_b, shape, periodic, hs, mode, T, m, xi, re, rw, F, B, G,
                exits, out):  # pragma: no cover - compiled
-    """out = A(p) p and exits = the exit rates of the cells (the diagonal of -A)."""
+    """out = A(p) p and exits = the exit rates of the cells (the diagonal of -A); along an axis
+    of stride 1 by :func:`_axis_pass`, along the others face rows (vectorised over the inner
+    index) and then the cells."""
     N = p.size
     for c in range(N):
         exits[c] = 0.0
         out[c] = 0.0
     if mode != 2:
         cm = T * m
-        for c in range(N):
-            q = max(p[c], 0.0)
-            if m == 1.0:
+        if m == 1.0:
+            for c in range(N):
                 xi[c] = V[c] + 0.0
-            else:
+        elif m == 2.0:  # q**1 = q and x/1 = x exactly
+            for c in range(N):
+                xi[c] = V[c] + cm * max(p[c], 0.0)
+        else:
+            for c in range(N):
+                q = max(p[c], 0.0)
                 xi[c] = V[c] + cm * _power(q, m - 1.0) / (m - 1.0)
     for a in range(shape.size):
         O, n, K = _axis_view(shape, a)
@@ -138,7 +231,15 @@ def _generator(p, V, rates_f, rates_b, shape, periodic, hs, mode, T, m, xi, re, 
         RF = rates_f[a].reshape((O, n, K))
         RB = rates_b[a].reshape((O, n, K))
         if mode == 1:
-            _ratios(P, RE, RW, per)
+            if K == 1:  # the same operations on the (O, n) view: no inner loop of length 1
+                _ratios_rows(p.reshape((O, n)), re.reshape((O, n)), rw.reshape((O, n)), per)
+            else:
+                _ratios(P, RE, RW, per)
+        if K == 1:  # a contiguous axis: one sweep per line, faces and both neighbours together
+            for o in range(O):
+                _axis_pass(p, xi, re, rw, rates_f[a], rates_b[a], o * n, 1, n, per, ha, mode,
+                           exits, out)
+            continue
         for o in range(O):
             for i in range(n):
                 if i == n - 1 and not per:
@@ -190,18 +291,24 @@ def _generator(p, V, rates_f, rates_b, shape, periodic, hs, mode, T, m, xi, re, 
 
 
 @njit(cache=True)
+def _max_nan(x):  # pragma: no cover - compiled
+    """max(x), NaN when x holds a NaN (the first of equal values when they differ in sign, as
+    a scan that keeps x[0] and takes x[c] > max); without branches in the loop."""
+    mx = x[0]
+    bad = mx != mx
+    for c in range(1, x.size):
+        v = x[c]
+        bad |= v != v
+        mx = v if v > mx else mx
+    return np.nan if bad else mx
+
+
+@njit(cache=True)
 def _bound(exits, p, parabolic, c1, m, sumh2):  # pragma: no cover - compiled
     """The positivity bound 1/(max exit rate + 2 T m max(p)^(m-1) sum 1/h^2)."""
-    lam = exits[0]
-    for c in range(1, exits.size):
-        if exits[c] > lam or exits[c] != exits[c]:
-            lam = exits[c]
+    lam = _max_nan(exits)
     if parabolic:
-        pm = p[0]
-        for c in range(1, p.size):
-            if p[c] > pm or p[c] != p[c]:
-                pm = p[c]
-        lam += c1 * pm ** (m - 1.0) * sumh2
+        lam += c1 * _max_nan(p) ** (m - 1.0) * sumh2
     return 1.0 / lam if lam > 0 else np.inf
 
 
