@@ -64,3 +64,25 @@ def test_examples_write_under_example_output_and_mark_quick_figures(tmp_path, mo
         with open(os.path.join(EXAMPLES, f"{name}.py")) as fh:
             source = fh.read()
         assert 'default="figures"' not in source, name
+
+
+def test_inpainting_gaussian_fill_is_the_least_squares_fill_and_ema_forgets_the_start():
+    import numpy as np
+
+    ex = _load("inpainting")
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((500, 6)) @ rng.standard_normal((6, 6)) + rng.standard_normal(6)
+    mask = np.array([True, False, True, True, False, True])
+    fill = ex.gaussian_fill(x, x[:, mask], mask)
+    assert np.array_equal(fill[:, mask], x[:, mask])
+    # the best linear fill is the least-squares regression of x_U on x_O: in-sample its
+    # residual has mean 0 and is orthogonal to x_O (exact identities; the 1e-6 ridge leaves a
+    # cross-covariance of 1e-6 x the gain, whose entries are O(1) here: tolerance 1e-5)
+    res = x[:, ~mask] - fill[:, ~mask]
+    centred = x[:, mask] - x[:, mask].mean(0)
+    assert np.abs(res.mean(0)).max() < 1e-8
+    assert np.abs(centred.T @ res / len(x)).max() < 1e-5
+    # EMA decay: the average keeps at most e^-10 of the initial weights, and 0.999 for long runs
+    for steps in (300, 1500, 2000):
+        assert ex.ema_decay(steps) ** steps < 5e-5
+    assert ex.ema_decay(20000) == 0.999
