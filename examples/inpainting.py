@@ -30,6 +30,8 @@ mean of 4, SE 0.02-0.03): centre -- mean fill 0.780, Gaussian fill 0.560, replac
 0.793 / 0.625, RePaint 0.804 / 0.627, DPS 0.565 / 0.448, PiGDM 0.668 / 0.519; half -- mean
 fill 0.548, Gaussian fill 0.462, replacement 0.615 / 0.489, RePaint 0.679 / 0.519, DPS
 0.461 / 0.366, PiGDM 0.556 / 0.425 (``docs/guidance.md``, ``docs/examples/README.md``).
+These were measured just before ``fit`` gained its EMA warm-up form as a default
+(``ema_warmup=True``), which changes the averaged weights slightly; rerun to refresh them.
 
     python examples/inpainting.py [--quick] [--out DIR] [--steps N] [--width W] [--n-test N]
                                   [--samples K] [--n-steps N] [--zeta Z] [--alpha-min A]
