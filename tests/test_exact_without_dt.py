@@ -91,7 +91,7 @@ def test_absorbing_walls_with_the_exact_step_and_no_dt():
 def test_dt_none_is_refused_for_methods_with_a_time_step_error():
     ou = OrnsteinUhlenbeck(1)
     x0 = np.zeros((10, 1))
-    exact = "exact, jump, ctmc, ctmc_gillespie"
+    exact = "exact, exact_bridge, jump, ctmc, ctmc_gillespie"
     with pytest.raises(ValueError) as info:
         simulate(ou, x0, (0, 1), method="euler_maruyama")
     msg = str(info.value)
