@@ -31,7 +31,7 @@ from ..schedules import get_schedule
 from .barenblatt import Barenblatt
 from .base import Equation
 
-__all__ = ["GradientFlow"]
+__all__ = ["GradientFlow", "InteractionConvolution"]
 
 #: relative tolerance of the probes that recognise a quadratic V or W and an even W
 _PROBE_RTOL = 1e-12
@@ -197,27 +197,15 @@ class GradientFlow(Equation):
         r""":math:`(W * p)(x_i) = \sum_j W(x_i - x_j)\,p_j\,|\text{cell}|` on the cells (a
         midpoint quadrature of :math:`\int W(x_i - y)p(y)\,dy`, second order for smooth W), by
         FFT: zero-padded on bounded axes, circular on periodic ones (displacements taken to the
-        nearest image, :math:`z \in [-L/2, L/2)`)."""
+        nearest image, :math:`z \in [-L/2, L/2)`).  For many densities on one grid, build
+        :meth:`interaction_convolution` once."""
         p = self._cells(p, grid)
-        if self.interaction is None:
-            return np.zeros_like(p)
-        sizes, disp = [], []
-        for a in range(grid.ndim):
-            n, h = grid.shape[a], grid.spacing[a]
-            if grid.is_periodic(a):
-                k = np.arange(n)
-                k = np.where(k < (n + 1) // 2, k, k - n)
-                sizes.append(n)
-            else:
-                k = np.concatenate([np.arange(n), np.arange(-n, 0)])
-                sizes.append(2 * n)
-            disp.append(k * h)
-        z = np.stack(np.meshgrid(*disp, indexing="ij"), axis=-1).reshape(-1, grid.ndim)
-        kernel = np.asarray(self.interaction(z), dtype=float).reshape(sizes)
-        axes = list(range(grid.ndim))
-        field = np.fft.irfftn(np.fft.rfftn(kernel, axes=axes)
-                              * np.fft.rfftn(p, s=sizes, axes=axes), s=sizes, axes=axes)
-        return field[tuple(slice(0, n) for n in grid.shape)] * grid.volume
+        return self.interaction_convolution(grid)(p)
+
+    def interaction_convolution(self, grid) -> InteractionConvolution:
+        """:meth:`interaction_field` on ``grid`` as a callable ``p -> W * p`` with W's kernel
+        sampled and transformed once (the same numbers)."""
+        return InteractionConvolution(self, grid)
 
     def _internal(self, p) -> tuple[np.ndarray, np.ndarray]:
         """(U(p), U'(p)) cell by cell (U'(0) = -inf at exponent 1)."""
@@ -316,3 +304,40 @@ class GradientFlow(Equation):
                          else "W=given")
         parts += [f"temperature={self.temperature:g}", f"exponent={self.exponent:g}"]
         return f"GradientFlow({', '.join(parts)})"
+
+
+class InteractionConvolution:
+    r"""``p -> W * p`` on a grid's cells (:meth:`GradientFlow.interaction_field`) with W sampled on
+    the displacement lattice and transformed once: zero-padded (2n points) on bounded axes,
+    circular with nearest-image displacements on periodic ones.  Zero without an interaction."""
+
+    def __init__(self, eq: GradientFlow, grid):
+        self.shape = tuple(grid.shape)
+        self.volume = grid.volume
+        self.hat = None
+        if eq.interaction is None:
+            return
+        sizes, disp = [], []
+        for a in range(grid.ndim):
+            n, h = grid.shape[a], grid.spacing[a]
+            if grid.is_periodic(a):
+                k = np.arange(n)
+                k = np.where(k < (n + 1) // 2, k, k - n)
+                sizes.append(n)
+            else:
+                k = np.concatenate([np.arange(n), np.arange(-n, 0)])
+                sizes.append(2 * n)
+            disp.append(k * h)
+        z = np.stack(np.meshgrid(*disp, indexing="ij"), axis=-1).reshape(-1, grid.ndim)
+        kernel = np.asarray(eq.interaction(z), dtype=float).reshape(sizes)
+        self.axes = list(range(grid.ndim))
+        self.sizes = sizes
+        self.hat = np.fft.rfftn(kernel, axes=self.axes)
+        self.crop = tuple(slice(0, n) for n in grid.shape)
+
+    def __call__(self, p: np.ndarray) -> np.ndarray:
+        if self.hat is None:
+            return np.zeros(self.shape)
+        f = np.fft.irfftn(self.hat * np.fft.rfftn(p, s=self.sizes, axes=self.axes),
+                          s=self.sizes, axes=self.axes)
+        return f[self.crop] * self.volume

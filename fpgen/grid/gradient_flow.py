@@ -95,35 +95,6 @@ class FlowState:
     curvature: np.ndarray | None
 
 
-class _Interaction:
-    """W * p on the cells by FFT with the kernel transformed once (as interaction_field)."""
-
-    def __init__(self, eq: GradientFlow, grid: Grid):
-        sizes, disp = [], []
-        for a in range(grid.ndim):
-            n, h = grid.shape[a], grid.spacing[a]
-            if grid.is_periodic(a):
-                k = np.arange(n)
-                k = np.where(k < (n + 1) // 2, k, k - n)
-                sizes.append(n)
-            else:
-                k = np.concatenate([np.arange(n), np.arange(-n, 0)])
-                sizes.append(2 * n)
-            disp.append(k * h)
-        z = np.stack(np.meshgrid(*disp, indexing="ij"), axis=-1).reshape(-1, grid.ndim)
-        kernel = np.asarray(eq.interaction(z), dtype=float).reshape(sizes)
-        self.axes = list(range(grid.ndim))
-        self.sizes = sizes
-        self.hat = np.fft.rfftn(kernel, axes=self.axes)
-        self.crop = tuple(slice(0, n) for n in grid.shape)
-        self.volume = grid.volume
-
-    def __call__(self, p: np.ndarray) -> np.ndarray:
-        f = np.fft.irfftn(self.hat * np.fft.rfftn(p, s=self.sizes, axes=self.axes),
-                          s=self.sizes, axes=self.axes)
-        return f[self.crop] * self.volume
-
-
 def _check_reach(eq: GradientFlow, grid: Grid) -> None:
     """On a periodic axis W must be periodic with the axis's length or have decayed (its force)
     within half of it; the nearest-image convolution is otherwise not the model."""
@@ -225,7 +196,7 @@ class FlowScheme:
         self.conv = None
         if eq.interaction is not None:
             _check_reach(eq, grid)
-            self.conv = _Interaction(eq, grid)
+            self.conv = eq.interaction_convolution(grid)
         idx = np.arange(grid.n_cells).reshape(grid.shape)
         self._pairs = [tuple(s.ravel() for s in _faces(idx, a, self.periodic[a]))
                        for a in range(grid.ndim)]

@@ -98,8 +98,8 @@ class GradientFlowSteadyState:
     method: str
 
 
-def _fixed_point_map(eq: GradientFlow, grid: Grid, mass: float):
-    """The map p -> (Phi(p), d, w) of the module docstring for the flow's exponent."""
+def _fixed_point_map(eq: GradientFlow, grid: Grid, mass: float, conv):
+    """The map p -> (Phi(p), d, w) of the module docstring for the flow's exponent (conv: W * p)."""
     T, m, vol = eq.temperature, eq.exponent, grid.volume
     V = (np.zeros(grid.shape) if eq.potential is None
          else np.asarray(eq.potential(grid.points()), dtype=float).reshape(grid.shape))
@@ -108,7 +108,7 @@ def _fixed_point_map(eq: GradientFlow, grid: Grid, mass: float):
 
     if m == 1.0:
         def gibbs(p):
-            psi = (V + eq.interaction_field(p, grid)) / T
+            psi = (V + conv(p)) / T
             e = np.exp(-(psi - psi.min()))
             phi = e * (mass / (e.sum() * vol))
             return phi, phi / T, phi * (vol / mass)
@@ -117,7 +117,7 @@ def _fixed_point_map(eq: GradientFlow, grid: Grid, mass: float):
     beta, kappa = 1.0 / (m - 1.0), (m - 1.0) / (m * T)
 
     def porous(p):
-        psi = V + eq.interaction_field(p, grid)
+        psi = V + conv(p)
         C = _mass_constant(psi, mass, vol, kappa, beta)
         s = np.maximum(C - psi, 0.0)
         phi = (kappa * s) ** beta
@@ -145,25 +145,25 @@ def _mass_constant(psi: np.ndarray, mass: float, vol: float, kappa: float, beta:
     return brentq(excess, lo, hi, xtol=1e-300, rtol=1e-15, maxiter=400)
 
 
-def _jacobian(eq: GradientFlow, grid: Grid, d: np.ndarray, w: np.ndarray):
+def _jacobian(conv, grid: Grid, d: np.ndarray, w: np.ndarray):
     """J v = v + d (K v - <w, K v>) as a LinearOperator on flattened cell arrays."""
     from scipy.sparse.linalg import LinearOperator
 
     def matvec(v):
-        kv = eq.interaction_field(np.asarray(v, dtype=float).reshape(grid.shape), grid)
+        kv = conv(np.asarray(v, dtype=float).reshape(grid.shape))
         return (v.reshape(grid.shape) + d * (kv - np.sum(w * kv))).ravel()
 
     return LinearOperator((grid.n_cells, grid.n_cells), matvec=matvec, dtype=float)
 
 
-def _newton_step(eq, grid, G, d, w):
+def _newton_step(eq, conv, grid, G, d, w):
     from scipy.sparse.linalg import gmres
 
     if eq.interaction is None:
         return G
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        delta, _ = gmres(_jacobian(eq, grid, d, w), G.ravel(), rtol=1e-12, atol=0.0,
+        delta, _ = gmres(_jacobian(conv, grid, d, w), G.ravel(), rtol=1e-12, atol=0.0,
                          restart=min(100, grid.n_cells), maxiter=4)
     if not np.all(np.isfinite(delta)):
         return None
@@ -172,7 +172,8 @@ def _newton_step(eq, grid, G, d, w):
 
 def _iterate(eq, grid, p, mass, method, tol, max_iter):
     """Run the iteration from p; returns (last iterate, its residual, iterations)."""
-    fmap = _fixed_point_map(eq, grid, mass)
+    conv = eq.interaction_convolution(grid)
+    fmap = _fixed_point_map(eq, grid, mass, conv)
     vol = grid.volume
 
     def residual(q):
@@ -187,7 +188,7 @@ def _iterate(eq, grid, p, mass, method, tol, max_iter):
             return p, res, k
         newton = newton or (method == "newton" and (res <= _NEWTON_FROM or k >= _PICARD_FIRST))
         if newton:
-            delta = _newton_step(eq, grid, G, d, w)
+            delta = _newton_step(eq, conv, grid, G, d, w)
             lam, moved = 1.0, False
             while delta is not None and lam >= _MIN_STEP:
                 q = p - lam * delta
@@ -291,7 +292,7 @@ def gradient_flow_steady_state(eq: GradientFlow, grid: Grid, p_init=None, *,
         p = _start(p_init, grid)
     mass = float(p.sum()) * grid.volume
     p, res, k = _iterate(eq, grid, p, mass, method, tol, int(max_iter))
-    density = _fixed_point_map(eq, grid, mass)(p)[0]
+    density = _fixed_point_map(eq, grid, mass, eq.interaction_convolution(grid))(p)[0]
     mean, circular = _moments(density, grid, mass)
     return GradientFlowSteadyState(density=density, mass=mass,
                                    free_energy=eq.free_energy(density, grid), mean=mean,
