@@ -216,7 +216,8 @@ class GradientFlow(Equation):
             return T * np.where(p > 0, p * logp, 0.0), T * (logp + 1.0)
         return T * p**m / (m - 1.0), T * m * p ** (m - 1.0) / (m - 1.0)
 
-    def _potential_cells(self, grid) -> np.ndarray:
+    def potential_cells(self, grid) -> np.ndarray:
+        """V at the grid's cell centres, shape ``grid.shape`` (zeros without a potential)."""
         if self.potential is None:
             return np.zeros(grid.shape)
         return np.asarray(self.potential(grid.points()), dtype=float).reshape(grid.shape)
@@ -225,14 +226,14 @@ class GradientFlow(Equation):
         r""":math:`\delta F/\delta p = U'(p) + V + W * p` on the cells (``-inf`` where p = 0 at
         exponent 1)."""
         p = self._cells(p, grid)
-        return self._internal(p)[1] + self._potential_cells(grid) + self.interaction_field(p, grid)
+        return self._internal(p)[1] + self.potential_cells(grid) + self.interaction_field(p, grid)
 
     def free_energy(self, p, grid) -> float:
         r""":math:`F[p] = \sum_i [U(p_i) + V_i p_i + \tfrac12 p_i (W * p)_i]\,|\text{cell}|`."""
         p = self._cells(p, grid)
         if np.any(p < 0) or not np.all(np.isfinite(p)):
             raise ValueError("p must be a finite, non-negative density")
-        integrand = (self._internal(p)[0] + self._potential_cells(grid) * p
+        integrand = (self._internal(p)[0] + self.potential_cells(grid) * p
                      + 0.5 * p * self.interaction_field(p, grid))
         return float(np.sum(integrand) * grid.volume)
 

@@ -191,8 +191,7 @@ class FlowScheme:
         self.volume = grid.volume
         self.periodic = [grid.is_periodic(a) for a in range(grid.ndim)]
         _check_periodic_potential(eq, grid)
-        self.V = (np.zeros(grid.shape) if eq.potential is None else
-                  np.asarray(eq.potential(grid.points()), dtype=float).reshape(grid.shape))
+        self.V = eq.potential_cells(grid)
         self.conv = None
         if eq.interaction is not None:
             _check_reach(eq, grid)

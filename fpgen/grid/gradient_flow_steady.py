@@ -101,8 +101,7 @@ class GradientFlowSteadyState:
 def _fixed_point_map(eq: GradientFlow, grid: Grid, mass: float, conv):
     """The map p -> (Phi(p), d, w) of the module docstring for the flow's exponent (conv: W * p)."""
     T, m, vol = eq.temperature, eq.exponent, grid.volume
-    V = (np.zeros(grid.shape) if eq.potential is None
-         else np.asarray(eq.potential(grid.points()), dtype=float).reshape(grid.shape))
+    V = eq.potential_cells(grid)
     if not np.all(np.isfinite(V)):
         raise ValueError("the potential V is not finite on every cell of the grid")
 
