@@ -82,6 +82,10 @@ class Equation:
             "spectral gap measures it"
         )
 
+    def check_start(self, x0, t0: float = 0.0) -> None:
+        """Refuse starting states the equation is not defined at (``simulate`` calls it on host
+        arrays); every state is a valid start unless a subclass says otherwise."""
+
     def _check_time(self, t, name: str = "t") -> float:
         t = as_real(t, name, nonnegative=True)
         horizon = getattr(getattr(self, "schedule", None), "horizon", np.inf)

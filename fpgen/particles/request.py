@@ -143,9 +143,8 @@ def plan(request: Request, *, local: bool = True, stacklevel: int = 3) -> Job:
         init = check_device_x0(r.x0, eq, r.n_particles)
     else:
         init = check_x0(r.x0, eq, r.n_particles)
-    check_start = getattr(eq, "check_start", None)
-    if check_start is not None and init.array is not None and not on_device:
-        check_start(init.array, grid.t0)
+    if init.array is not None and not on_device:
+        eq.check_start(init.array, grid.t0)
     spec = check_stats(r.stats, init.discrete)
     chunk = check_chunk_size(r.chunk_size, init.n)
     off = r.particle_offset
