@@ -73,9 +73,11 @@ def test_the_wall_step_on_random_boxes(walls, kinetic, scale, seed, coef_value, 
     assert np.array_equal(a, b.T)
     dead = ex_a >= 0
     assert np.array_equal(a[dead], xo[dead])  # the killed keep their old state
-    # killed in step k, at a fraction of it in (0, 1]: the end of the step without a bridge
+    # killed in step k, at a fraction of it in (0, 1]: the end of the step without a bridge,
+    # except kinetic positions with a clock (lam > 0), whose exit time is the first zero of the
+    # Hermite path through the two states (with or without the bridge)
     assert np.all((ex_a[dead] > k) & (ex_a[dead] <= k + 1))
-    if not (walls.bridge and coef_value > 0):
+    if not (walls.bridge and coef_value > 0) and not (kinetic and clock > 0):
         assert np.all(ex_a[dead] == k + 1)
     live = ~dead
     for j, lo, hi, clo, chi, va in rows:
