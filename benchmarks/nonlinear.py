@@ -2,6 +2,7 @@
 
     python benchmarks/nonlinear.py [--n 100000] [--steps 3] [--quick] [--only particles|grid]
                                    [--grid-n 256] [--grid-dt 0.025] [--grid-dt-linear 0.0025]
+                                   [--grid-dt-rkl2 0.05]
                                    [--mesh-n 1000000] [--mesh-steps 20]
 
 Cases (float64, 1-D, V = x^4/4 - x^2/2, T = 0.5, dt = 1e-3):
@@ -23,7 +24,9 @@ Cases (float64, 1-D, V = x^4/4 - x^2/2, T = 0.5, dt = 1e-3):
    small), and ``ssp_rk2`` with ``reconstruction="linear"`` and dt=None (0.9 of its positivity
    bound every step: second order in space and time; W = 0, so it runs fpgen's fused numba
    time loop, ``fpgen.kernels.flow_steps``, save to save in one compiled call), also with the
-   first-order flux.  Each row gives the first call's time (py-pde: numba compilation; fpgen:
+   first-order flux, and ``rkl2`` (Runge–Kutta–Legendre super-time-stepping, second order in
+   time, s ~ sqrt(dt / bound) evaluations per step; fused too) with the linear flux at dt =
+   ``--grid-dt-rkl2`` (0.05: 10 steps, L1 just under py-pde's at 256^2).  Each row gives the first call's time (py-pde: numba compilation; fpgen:
    a short warm-up — for the fused rows the kernel's compilation or disk-cache load), the run's
    time (py-pde compiles its stepper again on every call: its own profiler's solver time is
    the run, the compilation is printed apart), its steps and time per step, and its L1 error
@@ -213,7 +216,7 @@ def _fpgen_grid_run(eq, b0, g, span, dt, stepper, reconstruction):
     return first, run, sol.step_times.size - 1, sol
 
 
-def porous_medium(n: int, dt: float, dt_linear: float) -> None:
+def porous_medium(n: int, dt: float, dt_linear: float, dt_rkl2: float) -> None:
     """Case 3: the 2-D porous medium on n x n cells, fpgen against py-pde (time and L1)."""
     span, box = 0.5, 2.4
     eq = fpgen.GradientFlow(2, exponent=2.0, temperature=1.0)
@@ -252,13 +255,16 @@ def porous_medium(n: int, dt: float, dt_linear: float) -> None:
     variants = (("newton_implicit, constant (default)", dt, "newton_implicit", "constant"),
                 ("newton_implicit, linear", dt_linear, "newton_implicit", "linear"),
                 ("ssp_rk2, linear, dt=None (0.9 CFL)", None, "ssp_rk2", "linear"),
-                ("ssp_rk2, constant, dt=None (0.9 CFL)", None, "ssp_rk2", "constant"))
+                ("ssp_rk2, constant, dt=None (0.9 CFL)", None, "ssp_rk2", "constant"),
+                ("rkl2, linear", dt_rkl2, "rkl2", "linear"))
     for name, step, stepper, rec in variants:
         first, run, steps, sol = _fpgen_grid_run(eq, b0, g, span, step, stepper, rec)
         its = sol.info["newton_iterations"]
         note = (f"{its} Newton its, {sol.info['factorizations']} LU" if its else
                 f"{sol.info['kernel']} kernel, {sol.info['substeps']} substeps, "
                 f"{sol.info['retries']} retries")
+        if "stages" in sol.info:
+            note += f", {sol.info['stages']} evaluations, {sol.info['halvings']} halvings"
         label = f"fpgen {name}" + ("" if step is None else f", dt = {step:g}")
         rows.append((label, first, run, steps, _barenblatt_l1(sol.final, pts, exact, g.volume),
                      note))
@@ -275,7 +281,7 @@ def porous_medium(n: int, dt: float, dt_linear: float) -> None:
         elif err > peer[1]:
             up = f"{'L1 worse':>10}{'L1 worse':>9}"
         else:
-            up = f"{peer[0] / run:>9.3g}x{peer[2] / run:>8.3g}x"
+            up = f"{peer[0] / run:>9.3g}x {peer[2] / run:>8.3g}x"
         print(f"{name:<52}{first:>9.3f}{run:>9.3f}{steps:>7d}{1e3 * run / steps:>9.3f}"
               f"{err:>13.3e}{up}  {note}")
     if peer is None:
@@ -294,11 +300,14 @@ def main(argv=None) -> None:
     ap.add_argument("--grid-n", type=int, default=256, help="cells per axis of the grid case")
     ap.add_argument("--grid-dt", type=float, default=0.025,
                     help="time step of fpgen's default (first-order) implicit grid run")
+    ap.add_argument("--grid-dt-rkl2", type=float, default=0.05,
+                    help="dt of the rkl2 stepper in the grid case")
     ap.add_argument("--grid-dt-linear", type=float, default=0.0025,
                     help="time step of fpgen's implicit run with reconstruction='linear'")
     args = ap.parse_args(argv)
     if args.only != "particles":
-        porous_medium(64 if args.quick else args.grid_n, args.grid_dt, args.grid_dt_linear)
+        porous_medium(64 if args.quick else args.grid_n, args.grid_dt, args.grid_dt_linear,
+                      args.grid_dt_rkl2)
     if args.only == "grid":
         return
     n, steps = (10_000, 3) if args.quick else (args.n, args.steps)

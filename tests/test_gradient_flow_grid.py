@@ -434,7 +434,7 @@ def test_bad_input_is_refused_early():
     g = Grid((-3.0, 3.0), 40)
     b0 = Barenblatt(1, 2.0, t=1.0)
     with pytest.raises(ValueError, match=r"does not fit a GradientFlow.*'newton_implicit' \(the "
-                                         r"default\), 'upwind_explicit' and 'ssp_rk2'"):
+                                         r"default\), 'upwind_explicit', 'ssp_rk2' and 'rkl2'"):
         fpgen.solve_density(eq, b0, g, (0, 1), dt=0.1, stepper="crank_nicolson")
     with pytest.raises(ValueError, match=r"p0 must have the grid's shape \(40,\); got \(39,\)"):
         fpgen.solve_density(eq, np.ones(39), g, (0, 1), dt=0.1)

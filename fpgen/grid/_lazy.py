@@ -26,3 +26,10 @@ def flow_kernels():
     from ..kernels import flow_steps
 
     return flow_steps
+
+
+def rkl_kernels():
+    """:mod:`fpgen.kernels.flow_rkl` (numba), imported on first use."""
+    from ..kernels import flow_rkl
+
+    return flow_rkl

@@ -66,6 +66,28 @@ densities and step sequence to round-off (``info["kernel"] = "numba"``).  With W
 stepper runs (``"numpy"``; the convolution by FFT every stage); ``make_flow_stepper(...,
 kernel="numpy")`` keeps it as the reference.
 
+``"rkl2"`` (aliases ``"rkl"``, ``"runge_kutta_legendre"``): Runge–Kutta–Legendre
+super-time-stepping of order 2 (Meyer, Balsara & Aslam, J. Comput. Phys. 257 (2014) 594):
+
+.. math:: Y_j = \mu_j Y_{j-1} + \nu_j Y_{j-2} + (1 - \mu_j - \nu_j) Y_0
+          + \tilde\mu_j \Delta t\,A(Y_{j-1})Y_{j-1} + \tilde\gamma_j \Delta t\,A(Y_0)Y_0 ,
+
+s stages (:func:`rkl2_coefficients`), stable for :math:`\Delta t \le b\,(s^2 + s - 2)/4`
+with b the forward-Euler bound above: a step of many bounds costs about the square root of
+their number in evaluations.  Any dt runs: s is the fewest stages with
+:math:`\Delta t \le 0.9\,b\,(s^2 + s - 2)/4` (b at :math:`p^n`; steps over ``max_stages`` = 200
+stages are split into substeps).  Every stage combines flux-form updates with coefficients
+summing to 1: mass exact to round-off.  Positivity is not part of the method and is checked:
+a step that leaves a negative or non-finite cell is halved (``info["halvings"]``), and a step
+outside the stability interval at its end (:math:`\Delta t > b_1 (s^2+s-2)/4`, b_1 the bound at
+:math:`p^{n+1}`) is redone with the stages from 0.9 min(b, b_1) (``info["retries"]``).  The
+right-hand side at :math:`p^{n+1}` is the next step's first stage, so a step costs s
+evaluations (``info["stages"]`` counts them all).  Second order in time (measured 2.15).  For
+diffusion-dominated flows: porous medium m = 2 at 256², dt = 0.05: L1 to Barenblatt 1.2e-4 in
+305 evaluations, where ``ssp_rk2``, held to 0.9 of its bound, needs 4 564 (L1 4.2e-5).
+With W = 0 it runs fused (:func:`fpgen.kernels.flow_rkl.flow_rkl2_run`, the NumPy
+stepper's operations in the same order: bit for bit).
+
 Chord Newton (``newton_implicit``): the first iterate is the linear extrapolation of the last
 accepted step (:math:`p^n + \tfrac{\Delta t}{\Delta t_{old}}(p^n - p^{n-1})`, clipped at 0);
 the Jacobian is factorised once and reused while each iteration cuts the residual by at least
@@ -89,17 +111,18 @@ import warnings
 
 import numpy as np
 
-from ._lazy import flow_kernels
+from ._lazy import flow_kernels, rkl_kernels
 from .gradient_flow import FlowScheme, FlowState
 from .steppers import StepError
 
 __all__ = ["AUTO_CFL", "FLOW_STEPPERS", "FLOW_STEPPER_ALIASES", "resolve_flow_stepper",
            "make_flow_stepper"]
 
-FLOW_STEPPERS = ("newton_implicit", "upwind_explicit", "ssp_rk2")
+FLOW_STEPPERS = ("newton_implicit", "upwind_explicit", "ssp_rk2", "rkl2")
 FLOW_STEPPER_ALIASES = {"implicit": "newton_implicit", "newton": "newton_implicit",
                         "explicit": "upwind_explicit", "forward_euler": "upwind_explicit",
-                        "heun": "ssp_rk2", "rk2": "ssp_rk2"}
+                        "heun": "ssp_rk2", "rk2": "ssp_rk2",
+                        "rkl": "rkl2", "runge_kutta_legendre": "rkl2"}
 #: the fraction of the explicit steppers' bound used per step when solve_density gets dt=None
 AUTO_CFL = 0.9
 #: relative energy increase tolerated per step (round-off of the energy sums)
@@ -118,7 +141,7 @@ def resolve_flow_stepper(name) -> str:
         aliases = ", ".join(f"{a!r} = {b!r}" for a, b in FLOW_STEPPER_ALIASES.items())
         raise ValueError(f"stepper {name!r} does not fit a GradientFlow (a nonlinear equation); "
                          f"the steppers that fit are 'newton_implicit' (the default), "
-                         f"'upwind_explicit' and 'ssp_rk2' (aliases: {aliases})")
+                         f"'upwind_explicit', 'ssp_rk2' and 'rkl2' (aliases: {aliases})")
     return key
 
 
@@ -299,6 +322,151 @@ class _SSPRK2(_UpwindExplicit):
         return p
 
 
+def rkl2_stages(h: float, cb: float) -> int:
+    """The fewest stages s >= 2 of RKL2 whose stability interval covers the step h:
+    h <= cb (s^2 + s - 2)/4, cb the (scaled) forward-Euler bound."""
+    s = max(2, int(np.ceil(0.5 * (np.sqrt(9.0 + 16.0 * (h / cb)) - 1.0))))
+    while (s * s + s - 2.0) / 4.0 * cb < h:
+        s += 1
+    while s > 2 and ((s - 1) * (s - 1) + (s - 1) - 2.0) / 4.0 * cb >= h:
+        s -= 1
+    return s
+
+
+def rkl2_coefficients(j: int, s: int) -> tuple[float, float, float, float]:
+    """(mu_j, nu_j, mu~_j, gamma~_j) of stage j >= 2 of the s-stage RKL2 method (Meyer, Balsara
+    & Aslam 2014, eqs. 16-17): b_j = (j^2 + j - 2)/(2 j (j + 1)), b_0 = b_1 = b_2 = 1/3,
+    w_1 = 4/(s^2 + s - 2), mu_j = (2j - 1)/j b_j/b_{j-1}, nu_j = -(j - 1)/j b_j/b_{j-2},
+    mu~_j = mu_j w_1, gamma~_j = -(1 - b_{j-1}) mu~_j.  The fused kernel writes the same
+    operations in the same order."""
+    w1 = 4.0 / (s * s + s - 2.0)
+    bj = (j * j + j - 2.0) / (2.0 * j * (j + 1.0))
+    bj1 = 1.0 / 3.0 if j - 1 <= 2 else ((j - 1) * (j - 1) + (j - 1) - 2.0) / (2.0 * (j - 1) * j)
+    bj2 = 1.0 / 3.0 if j - 2 <= 2 else ((j - 2) * (j - 2) + (j - 2) - 2.0) / (2.0 * (j - 2) * (j - 1.0))
+    mu = (2.0 * j - 1.0) / j * bj / bj1
+    nu = -(j - 1.0) / j * bj / bj2
+    mut = mu * w1
+    return mu, nu, mut, -(1.0 - bj1) * mut
+
+
+class _RKL2(_UpwindExplicit):
+    name = "rkl2"
+    #: the most stages of one step: a longer step is split into substeps of this many stages
+    max_stages = 200
+    #: tries per step (a stage-count raise or a halving each)
+    max_tries = 30
+
+    def __init__(self, scheme: FlowScheme, kernel: str | None = None):
+        super().__init__(scheme, kernel)
+        self.stages = 0  # right-hand-side evaluations
+        self._last = None  # (p, f = A(p) p, bound at p) of the last accepted step
+
+    def info(self) -> dict:
+        return {**super().info(), "stages": self.stages}
+
+    def check(self, times, p0):
+        """Any dt runs (the stages grow like sqrt(dt / bound)): nothing to refuse."""
+
+    def advance(self, times: np.ndarray, k0: int, k1: int, p: np.ndarray) -> np.ndarray:
+        if self.kernel == "numpy":
+            return _FlowStepper.advance(self, times, k0, k1, p)
+        s = self.scheme
+        V, rf, rb, shape, periodic, hs, mode, parabolic = self._fused_args()
+        rec_t, rec_f = np.empty(_RECORD_CHUNK), np.empty(_RECORD_CHUNK)
+        run = rkl_kernels().flow_rkl2_run
+        q = np.ascontiguousarray(p, dtype=float).ravel()
+        last = self._last
+        fresh = last is None or last[0] is not p
+        f0 = np.empty(q.size) if fresh else np.array(last[1], dtype=float).ravel()
+        bound = np.nan if fresh else float(last[2])
+        k, t = k0, float(times[k0])
+        while True:
+            status, q, k, t, nrec, sub, ret, hal, stg, bound, h, b1 = run(
+                q, f0, fresh, bound, V, rf, rb, shape, periodic, hs, mode, float(s.T),
+                float(s.m), 2.0 * s.T * s.m, float(np.sum(s.h**-2.0)), parabolic, times, k, t,
+                k1, AUTO_CFL, int(self.max_stages), int(self.max_tries), float(s.volume), rec_t,
+                rec_f)
+            fresh = False
+            self.substeps += sub
+            self.retries += ret
+            self.halvings += hal
+            self.stages += stg
+            self.energies.extend(zip(rec_t[:nrec].tolist(), rec_f[:nrec].tolist(),
+                                     strict=True))
+            kernels = flow_kernels()
+            if status == kernels.STATUS_DONE:
+                out = q.reshape(p.shape)
+                self._last = (out, f0.reshape(p.shape), bound)
+                return out
+            if status == kernels.STATUS_NONFINITE:
+                raise FloatingPointError(f"the density became non-finite at step {k} "
+                                         f"(t = {times[k]:.6g})")
+            if status == kernels.STATUS_NO_SUBSTEP:
+                raise FloatingPointError(
+                    f"rkl2 found no step at t = {t:.6g} within {self.max_tries} tries (last "
+                    f"tried {h:.3g}; the forward-Euler bound at its end {b1:.3g})")
+
+    def _start(self, p):
+        last = self._last
+        if last is not None and last[0] is p:
+            return last[1], last[2]
+        s = self.scheme
+        st = s.state(p)
+        self.stages += 1
+        return s.rhs(st, p), self._bound(st, p)
+
+    def _stage_sweep(self, p, f0, h, n):
+        s = self.scheme
+        y0 = p
+        ym2 = p
+        ym1 = p + (1.0 / 3.0 * (4.0 / (n * n + n - 2.0)) * h) * f0
+        for j in range(2, n + 1):
+            mu, nu, mut, gt = rkl2_coefficients(j, n)
+            fj = s.rhs(s.state(ym1), ym1)
+            yj = mu * ym1 + nu * ym2 + (1.0 - mu - nu) * y0 + (mut * h) * fj + (gt * h) * f0
+            ym2, ym1 = ym1, yj
+        self.stages += n - 1
+        return ym1
+
+    def step(self, t0: float, t1: float, p: np.ndarray) -> np.ndarray:
+        s = self.scheme
+        t = t0
+        top = self.max_stages
+        while t < t1:
+            f0, bound = self._start(p)
+            cb = AUTO_CFL * bound
+            h = min(t1 - t, cb * (top * top + top - 2.0) / 4.0)
+            why = ""
+            for _ in range(self.max_tries):
+                n = rkl2_stages(h, cb)
+                y = self._stage_sweep(p, f0, h, n)
+                st1 = s.state(y)
+                f1 = s.rhs(st1, y)
+                self.stages += 1
+                b1 = self._bound(st1, y)
+                if not (np.all(np.isfinite(y)) and y.min() >= 0.0):
+                    why = "negative or non-finite cells"
+                    self.halvings += 1
+                    h = 0.5 * h
+                    continue
+                if h <= b1 * (n * n + n - 2.0) / 4.0 * (1.0 + 1e-12):
+                    break
+                why = f"the stability interval at the step's end ({b1:.3g} per Euler step)"
+                self.retries += 1
+                cb = min(cb, AUTO_CFL * b1)
+            else:
+                raise FloatingPointError(f"rkl2 found no step at t = {t:.6g} within "
+                                         f"{self.max_tries} tries (last tried {h:.3g}: {why})")
+            last = h >= t1 - t
+            if not last:
+                self.substeps += 1
+            p = y
+            self._last = (p, f1, b1)
+            t = t1 if last else t + h
+            self.energies.append((t, s.free_energy(p)))
+        return p
+
+
 class _NewtonImplicit(_FlowStepper):
     name = "newton_implicit"
 
@@ -446,7 +614,7 @@ def _lu(M):
 
 
 _CLASSES = {"newton_implicit": _NewtonImplicit, "upwind_explicit": _UpwindExplicit,
-            "ssp_rk2": _SSPRK2}
+            "ssp_rk2": _SSPRK2, "rkl2": _RKL2}
 
 
 def make_flow_stepper(name: str, scheme: FlowScheme, kernel: str | None = None) -> _FlowStepper:

@@ -234,7 +234,8 @@ def _refuse_linear_options(options: dict) -> None:
     if given:
         raise ValueError(f"{', '.join(given)} {'is an option' if len(given) == 1 else 'are options'}"
                          " of the linear grid operators; a GradientFlow runs its own nonlinear "
-                         "scheme on the CPU (stepper 'newton_implicit', 'upwind_explicit' or 'ssp_rk2')")
+                         "scheme on the CPU (stepper 'newton_implicit', 'upwind_explicit', 'ssp_rk2' or "
+                         "'rkl2')")
 
 
 def _solve_flow(equation: GradientFlow, p0, grid: Grid | None, t_span, run, wall0: float):
@@ -248,10 +249,12 @@ def _solve_flow(equation: GradientFlow, p0, grid: Grid | None, t_span, run, wall
     name = "newton_implicit" if default else resolve_flow_stepper(stepper)
     t0, t1 = _check_span(t_span)
     auto = dt is None
-    if auto and name == "newton_implicit":
-        raise ValueError(f"dt is required for the {name} stepper of a GradientFlow (the explicit "
-                         "steppers 'upwind_explicit' and 'ssp_rk2' take dt=None: steps at "
-                         f"{AUTO_CFL:g} of their positivity bound)")
+    if auto and name in ("newton_implicit", "rkl2"):
+        why = ("its stages grow like sqrt(dt / bound), so any dt runs and dt sets the O(dt^2) "
+               "time error" if name == "rkl2" else "its steps are unconditionally stable")
+        raise ValueError(f"dt is required for the {name} stepper of a GradientFlow ({why}); the "
+                         "explicit steppers 'upwind_explicit' and 'ssp_rk2' take dt=None: steps "
+                         f"at {AUTO_CFL:g} of their positivity bound")
     times, saves, save_index, dt = _time_grid(t0, t1, dt, save_at)
     scheme = FlowScheme(equation, grid,
                         "constant" if reconstruction is None else reconstruction)
@@ -326,7 +329,9 @@ def solve_density(equation, p0, grid: Grid | None, t_span, *, dt: float | None =
         Categorical equilibrium), ReversedBGK, MarkovChain or ReversedMarkovChain (grid=None),
         or a GradientFlow (1–3 D, no-flux / periodic axes: its own nonlinear scheme, see
         :mod:`fpgen.grid.gradient_flow`; steppers ``"newton_implicit"`` — the default —,
-        ``"upwind_explicit"`` and ``"ssp_rk2"``; ``reconstruction`` below; the linear
+        ``"upwind_explicit"``, ``"ssp_rk2"`` and ``"rkl2"`` (second-order Runge–Kutta–Legendre
+        super-time-stepping: any dt, s ~ sqrt(dt / bound) stages per step, the fastest for
+        accuracy on fine grids); ``reconstruction`` below; the linear
         operators' options are refused; the solution's
         ``free_energy``, ``step_times`` and ``step_free_energy`` record :math:`F_h`)
     p0 : the initial density — an array of ``grid.shape`` (density values per cell), a
@@ -364,7 +369,8 @@ def solve_density(equation, p0, grid: Grid | None, t_span, *, dt: float | None =
     reconstruction : a GradientFlow's face density for exponent m > 1: ``"constant"`` (None, the
         default: the first-order upwind flux) or ``"linear"`` (the second-order, limited,
         positivity-preserving reconstruction of Carrillo–Chertock–Huang; with the
-        ``"ssp_rk2"`` stepper second order in time too).  Refused for other equations
+        ``"ssp_rk2"`` and ``"rkl2"`` steppers second order in time too).  Refused for other
+        equations
     progress : show a progress bar over the time steps on standard error (as ``simulate``'s,
         see :mod:`fpgen.progress`); the result does not depend on it
 
