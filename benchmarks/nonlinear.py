@@ -26,8 +26,9 @@ Cases (float64, 1-D, V = x^4/4 - x^2/2, T = 0.5, dt = 1e-3):
    time loop, ``fpgen.kernels.flow_steps``, save to save in one compiled call), also with the
    first-order flux, and ``rkl2`` (Runge–Kutta–Legendre super-time-stepping, second order in
    time, s ~ sqrt(dt / bound) evaluations per step; fused too) with the linear flux at dt =
-   ``--grid-dt-rkl2`` (0.05: 10 steps, L1 just under py-pde's at 256^2).  Each row gives the first call's time (py-pde: numba compilation; fpgen:
-   a short warm-up — for the fused rows the kernel's compilation or disk-cache load), the run's
+   ``--grid-dt-rkl2`` (0.05: 10 steps, L1 just under py-pde's at 256^2).  Each row gives the
+   first call's time (py-pde: numba compilation; fpgen: a short warm-up — for the fused rows
+   the kernel's compilation or disk-cache load), the run's
    time (py-pde compiles its stepper again on every call: its own profiler's solver time is
    the run, the compilation is printed apart), its steps and time per step, and its L1 error
    to the exact Barenblatt profile; the speed-up is printed only where fpgen's L1 is equal or

@@ -181,3 +181,22 @@ def test_names_and_refusals():
                          temperature=1.0)
     sol = fpgen.solve_density(inter, _bump(g), g, (0.0, 0.02), dt=0.01, stepper="rkl2")
     assert sol.info["kernel"] == "numpy" and sol.info["stages"] > 0  # W: the NumPy stepper
+
+
+@pytest.mark.parametrize("stepper", ["ssp_rk2", "rkl2"])
+def test_threads_change_no_bit(monkeypatch, stepper):
+    # the fused kernels share lines, rows and cells among numba's threads on large grids
+    # (gfs.PARALLEL_CELLS); forced on a small grid they give the NumPy stepper's densities bit
+    # for bit, and the caller's thread count is restored
+    numba = pytest.importorskip("numba")
+    before = numba.get_num_threads()
+    monkeypatch.setattr(gfs, "PARALLEL_CELLS", 1)
+    g = Grid([(-2.0, 2.0), (-2.0, 2.0), (-1.5, 1.5)], (9, 8, 7),
+             boundary=[("periodic", "periodic"), ("no-flux", "no-flux"), ("no-flux", "no-flux")])
+    eq = GradientFlow(3, exponent=2.0, temperature=1.0)
+    ref, _, _ = _run(eq, g, _bump(g), stepper, "linear", 0.004, "numpy", span=0.02,
+                     save_at=None)
+    out, _, _ = _run(eq, g, _bump(g), stepper, "linear", 0.004, "numba", span=0.02,
+                     save_at=None)
+    assert np.array_equal(out, ref)
+    assert numba.get_num_threads() == before

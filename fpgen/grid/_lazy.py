@@ -6,6 +6,9 @@ the first call that needs them.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 
 def kernels():
     """:mod:`fpgen.kernels.grid_ops` (numba), imported on first use."""
@@ -33,3 +36,20 @@ def rkl_kernels():
     from ..kernels import flow_rkl
 
     return flow_rkl
+
+
+@contextmanager
+def kernel_threads(cells: int, threshold: int) -> Iterator[int]:
+    """Run the enclosed fused grid kernels on numba's threads (as many as
+    ``numba.get_num_threads()``) when the grid has at least ``threshold`` cells, on one thread
+    below (where a parallel region costs more than its work); restored afterwards.  The results
+    do not depend on the number of threads (every cell's value is the same expression)."""
+    import numba
+
+    before = numba.get_num_threads()
+    used = before if cells >= threshold else 1
+    numba.set_num_threads(used)
+    try:
+        yield used
+    finally:
+        numba.set_num_threads(before)

@@ -111,7 +111,7 @@ import warnings
 
 import numpy as np
 
-from ._lazy import flow_kernels, rkl_kernels
+from ._lazy import flow_kernels, kernel_threads, rkl_kernels
 from .gradient_flow import FlowScheme, FlowState
 from .steppers import StepError
 
@@ -131,6 +131,9 @@ ENERGY_RTOL = 1e-12
 FLOW_KERNELS = ("numba", "numpy")
 #: free-energy records the fused kernel holds before it hands them back (it then resumes)
 _RECORD_CHUNK = 4096
+#: grids with at least this many cells run the fused kernels on numba's threads (fewer: one
+#: thread, where starting the threads costs more than the work)
+PARALLEL_CELLS = 1 << 15
 
 
 def resolve_flow_stepper(name) -> str:
@@ -234,10 +237,11 @@ class _UpwindExplicit(_FlowStepper):
         q = np.ascontiguousarray(p, dtype=float).ravel()
         k, t = k0, float(times[k0])
         while True:
-            status, q, k, t, nrec, sub, ret, h, b1 = run(
-                q, V, rf, rb, shape, periodic, hs, mode, self._rk2, float(s.T), float(s.m), c1,
-                sumh2, parabolic, times, k, t, k1, float(self.cfl), AUTO_CFL,
-                int(getattr(self, "max_tries", 1)), float(s.volume), rec_t, rec_f)
+            with kernel_threads(q.size, PARALLEL_CELLS):
+                status, q, k, t, nrec, sub, ret, h, b1 = run(
+                    q, V, rf, rb, shape, periodic, hs, mode, self._rk2, float(s.T), float(s.m),
+                    c1, sumh2, parabolic, times, k, t, k1, float(self.cfl), AUTO_CFL,
+                    int(getattr(self, "max_tries", 1)), float(s.volume), rec_t, rec_f)
             self.substeps += sub
             self.retries += ret
             self.energies.extend(zip(rec_t[:nrec].tolist(), rec_f[:nrec].tolist(),
@@ -381,11 +385,12 @@ class _RKL2(_UpwindExplicit):
         bound = np.nan if fresh else float(last[2])
         k, t = k0, float(times[k0])
         while True:
-            status, q, k, t, nrec, sub, ret, hal, stg, bound, h, b1 = run(
-                q, f0, fresh, bound, V, rf, rb, shape, periodic, hs, mode, float(s.T),
-                float(s.m), 2.0 * s.T * s.m, float(np.sum(s.h**-2.0)), parabolic, times, k, t,
-                k1, AUTO_CFL, int(self.max_stages), int(self.max_tries), float(s.volume), rec_t,
-                rec_f)
+            with kernel_threads(q.size, PARALLEL_CELLS):
+                status, q, k, t, nrec, sub, ret, hal, stg, bound, h, b1 = run(
+                    q, f0, fresh, bound, V, rf, rb, shape, periodic, hs, mode, float(s.T),
+                    float(s.m), 2.0 * s.T * s.m, float(np.sum(s.h**-2.0)), parabolic, times, k,
+                    t, k1, AUTO_CFL, int(self.max_stages), int(self.max_tries),
+                    float(s.volume), rec_t, rec_f)
             fresh = False
             self.substeps += sub
             self.retries += ret

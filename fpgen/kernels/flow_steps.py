@@ -34,6 +34,9 @@ vectorised over the inner index.  Every cell's value is the same expression as i
 stepper, in the same association; a division is left out only where the IEEE result is the
 other operand bit for bit (:math:`(0\cdot r)/h = 0\cdot r` for h > 0, q/q = 1, x/1 = x), so
 the densities are those of the NumPy stepper bit for bit (see tests/test_gradient_flow_kernel.py).
+The lines of a contiguous axis, the face rows of the others and the cells are shared among
+numba's threads (``prange``; the caller sets their number, one on small grids): every cell's
+value is the same expression for any number of threads, so the results do not depend on it.
 Time convention: t = 0 is the data; time runs toward equilibrium.  Nothing is compiled at
 import; this module imports nothing else of fpgen.
 """
@@ -41,7 +44,7 @@ import; this module imports nothing else of fpgen.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 __all__ = ["flow_explicit_run", "flow_free_energy", "STATUS_DONE", "STATUS_FULL",
            "STATUS_NONFINITE", "STATUS_NO_SUBSTEP"]
@@ -97,49 +100,50 @@ def _limited(q, dr, dl):  # pragma: no cover - compiled
     return 1.0, 1.0
 
 
-@njit(cache=True)
+@njit(cache=True, parallel=True)
 def _ratios(P, RE, RW, periodic):  # pragma: no cover - compiled
-    """The limited reconstruction's ratios p^E/p and p^W/p along the middle axis of (O, n, K)."""
+    """The limited reconstruction's ratios p^E/p and p^W/p along the middle axis of (O, n, K)
+    (threads over the rows (o, i))."""
     O, n, K = P.shape
-    for o in range(O):
-        for i in range(n):
-            for k in range(K):
-                q = max(P[o, i, k], 0.0)
-                if i < n - 1:
-                    dr = max(P[o, i + 1, k], 0.0) - q
-                elif periodic:
-                    dr = max(P[o, 0, k], 0.0) - q
-                else:
-                    dr = 0.0
-                if i > 0:
-                    dl = q - max(P[o, i - 1, k], 0.0)
-                elif periodic:
-                    dl = q - max(P[o, n - 1, k], 0.0)
-                else:
-                    dl = 0.0
-                RE[o, i, k], RW[o, i, k] = _limited(q, dr, dl)
-
-
-@njit(cache=True)
-def _ratios_rows(P, RE, RW, periodic):  # pragma: no cover - compiled
-    """:func:`_ratios` along the last axis of (O, n)."""
-    O, n = P.shape
-    for o in range(O):
-        for i in range(n):
-            q = max(P[o, i], 0.0)
+    for oi in prange(O * n):
+        o = oi // n
+        i = oi - o * n
+        for k in range(K):
+            q = max(P[o, i, k], 0.0)
             if i < n - 1:
-                dr = max(P[o, i + 1], 0.0) - q
+                dr = max(P[o, i + 1, k], 0.0) - q
             elif periodic:
-                dr = max(P[o, 0], 0.0) - q
+                dr = max(P[o, 0, k], 0.0) - q
             else:
                 dr = 0.0
             if i > 0:
-                dl = q - max(P[o, i - 1], 0.0)
+                dl = q - max(P[o, i - 1, k], 0.0)
             elif periodic:
-                dl = q - max(P[o, n - 1], 0.0)
+                dl = q - max(P[o, n - 1, k], 0.0)
             else:
                 dl = 0.0
-            RE[o, i], RW[o, i] = _limited(q, dr, dl)
+            RE[o, i, k], RW[o, i, k] = _limited(q, dr, dl)
+
+
+@njit(cache=True)
+def _ratios_line(P, RE, RW, o, periodic):  # pragma: no cover - compiled
+    """:func:`_ratios` along line o of (O, n)."""
+    n = P.shape[1]
+    for i in range(n):
+        q = max(P[o, i], 0.0)
+        if i < n - 1:
+            dr = max(P[o, i + 1], 0.0) - q
+        elif periodic:
+            dr = max(P[o, 0], 0.0) - q
+        else:
+            dr = 0.0
+        if i > 0:
+            dl = q - max(P[o, i - 1], 0.0)
+        elif periodic:
+            dl = q - max(P[o, n - 1], 0.0)
+        else:
+            dl = 0.0
+        RE[o, i], RW[o, i] = _limited(q, dr, dl)
 
 
 @njit(cache=True)
@@ -195,99 +199,124 @@ def _axis_pass(p, xi, re, rw, RF, RB, base, K, n, per, ha, mode, E, R):  # pragm
         gl = gi
 
 
+@njit(cache=True, parallel=True)
+def _start_cells(p, V, mode, T, m, xi, exits, out):  # pragma: no cover - compiled
+    """exits = out = 0 and xi = U'(max(p, 0)) + V on every cell (threads over the cells)."""
+    cm = T * m
+    for c in prange(p.size):
+        exits[c] = 0.0
+        out[c] = 0.0
+        if mode != 2:
+            if m == 1.0:
+                xi[c] = V[c] + 0.0
+            elif m == 2.0:  # q**1 = q and x/1 = x exactly
+                xi[c] = V[c] + cm * max(p[c], 0.0)
+            else:
+                q = max(p[c], 0.0)
+                xi[c] = V[c] + cm * _power(q, m - 1.0) / (m - 1.0)
+
+
+@njit(cache=True, parallel=True)
+def _lines(p, xi, re, rw, rf, rb, O, n, per, ha, mode, exits, out):  # pragma: no cover - compiled
+    """A contiguous axis (stride 1) as O lines of n cells: the ratios and :func:`_axis_pass`
+    line by line (threads over the lines)."""
+    P = p.reshape((O, n))
+    RE = re.reshape((O, n))
+    RW = rw.reshape((O, n))
+    for o in prange(O):
+        if mode == 1:
+            _ratios_line(P, RE, RW, o, per)
+        _axis_pass(p, xi, re, rw, rf, rb, o * n, 1, n, per, ha, mode, exits, out)
+
+
+@njit(cache=True, parallel=True)
+def _face_rows(P, X, RE, RW, RF, RB, Fa, Ba, Ga, per, ha, mode):  # pragma: no cover - compiled
+    """The rates and flux of every face of an axis of stride K > 1, face rows (o, i) vectorised
+    over the inner index k (threads over the rows)."""
+    O, n, K = P.shape
+    for oi in prange(O * n):
+        o = oi // n
+        i = oi - o * n
+        if i == n - 1 and not per:
+            for k in range(K):
+                Fa[o, i, k] = 0.0
+                Ba[o, i, k] = 0.0
+                Ga[o, i, k] = 0.0
+            continue
+        j = i + 1 if i < n - 1 else 0
+        if mode == 2:
+            for k in range(K):
+                f = RF[o, i, k]
+                b = RB[o, i, k]
+                Fa[o, i, k] = f
+                Ba[o, i, k] = b
+                Ga[o, i, k] = f * P[o, i, k] - b * P[o, j, k]
+        elif mode == 1:
+            for k in range(K):
+                u = -(X[o, j, k] - X[o, i, k]) / ha
+                f = _pos(u) * RE[o, i, k] / ha
+                b = _pos(-u) * RW[o, j, k] / ha
+                Fa[o, i, k] = f
+                Ba[o, i, k] = b
+                Ga[o, i, k] = f * P[o, i, k] - b * P[o, j, k]
+        else:
+            for k in range(K):
+                u = -(X[o, j, k] - X[o, i, k]) / ha
+                f = _pos(u) / ha
+                b = _pos(-u) / ha
+                Fa[o, i, k] = f
+                Ba[o, i, k] = b
+                Ga[o, i, k] = f * P[o, i, k] - b * P[o, j, k]
+
+
+@njit(cache=True, parallel=True)
+def _add_faces(Fa, Ba, Ga, E, R, per):  # pragma: no cover - compiled
+    """E_i += F_i + B_{i-1}, R_i += -G_i + G_{i-1} along the middle axis of (O, n, K) (threads
+    over the rows)."""
+    O, n, K = Fa.shape
+    for oi in prange(O * n):
+        o = oi // n
+        i = oi - o * n
+        for k in range(K):
+            if i > 0:
+                bl = Ba[o, i - 1, k]
+                gl = Ga[o, i - 1, k]
+            elif per:
+                bl = Ba[o, n - 1, k]
+                gl = Ga[o, n - 1, k]
+            else:
+                bl = 0.0
+                gl = 0.0
+            E[o, i, k] += Fa[o, i, k] + bl
+            R[o, i, k] += -Ga[o, i, k] + gl
+
+
 @njit(cache=True)
 def _generator(p, V, rates_f, rates_b, shape, periodic, hs, mode, T, m, xi, re, rw, F, B, G,
                exits, out):  # pragma: no cover - compiled
     """out = A(p) p and exits = the exit rates of the cells (the diagonal of -A); along an axis
-    of stride 1 by :func:`_axis_pass`, along the others face rows (vectorised over the inner
-    index) and then the cells."""
-    N = p.size
-    for c in range(N):
-        exits[c] = 0.0
-        out[c] = 0.0
-    if mode != 2:
-        cm = T * m
-        if m == 1.0:
-            for c in range(N):
-                xi[c] = V[c] + 0.0
-        elif m == 2.0:  # q**1 = q and x/1 = x exactly
-            for c in range(N):
-                xi[c] = V[c] + cm * max(p[c], 0.0)
-        else:
-            for c in range(N):
-                q = max(p[c], 0.0)
-                xi[c] = V[c] + cm * _power(q, m - 1.0) / (m - 1.0)
+    of stride 1 by :func:`_axis_pass` per line, along the others face rows (vectorised over
+    the inner index) and then the cells.  Threads share the lines, rows and cells; every cell's
+    value is the same expression for any number of threads."""
+    _start_cells(p, V, mode, T, m, xi, exits, out)
     for a in range(shape.size):
         O, n, K = _axis_view(shape, a)
         per = periodic[a]
         ha = hs[a]
+        if K == 1:  # a contiguous axis: one sweep per line, faces and both neighbours together
+            _lines(p, xi, re, rw, rates_f[a], rates_b[a], O, n, per, ha, mode, exits, out)
+            continue
         P = p.reshape((O, n, K))
-        X = xi.reshape((O, n, K))
+        RE = re.reshape((O, n, K))
+        RW = rw.reshape((O, n, K))
+        if mode == 1:
+            _ratios(P, RE, RW, per)
         Fa = F.reshape((O, n, K))
         Ba = B.reshape((O, n, K))
         Ga = G.reshape((O, n, K))
-        RE = re.reshape((O, n, K))
-        RW = rw.reshape((O, n, K))
-        RF = rates_f[a].reshape((O, n, K))
-        RB = rates_b[a].reshape((O, n, K))
-        if mode == 1:
-            if K == 1:  # the same operations on the (O, n) view: no inner loop of length 1
-                _ratios_rows(p.reshape((O, n)), re.reshape((O, n)), rw.reshape((O, n)), per)
-            else:
-                _ratios(P, RE, RW, per)
-        if K == 1:  # a contiguous axis: one sweep per line, faces and both neighbours together
-            for o in range(O):
-                _axis_pass(p, xi, re, rw, rates_f[a], rates_b[a], o * n, 1, n, per, ha, mode,
-                           exits, out)
-            continue
-        for o in range(O):
-            for i in range(n):
-                if i == n - 1 and not per:
-                    for k in range(K):
-                        Fa[o, i, k] = 0.0
-                        Ba[o, i, k] = 0.0
-                        Ga[o, i, k] = 0.0
-                    continue
-                j = i + 1 if i < n - 1 else 0
-                if mode == 2:
-                    for k in range(K):
-                        f = RF[o, i, k]
-                        b = RB[o, i, k]
-                        Fa[o, i, k] = f
-                        Ba[o, i, k] = b
-                        Ga[o, i, k] = f * P[o, i, k] - b * P[o, j, k]
-                elif mode == 1:
-                    for k in range(K):
-                        u = -(X[o, j, k] - X[o, i, k]) / ha
-                        f = _pos(u) * RE[o, i, k] / ha
-                        b = _pos(-u) * RW[o, j, k] / ha
-                        Fa[o, i, k] = f
-                        Ba[o, i, k] = b
-                        Ga[o, i, k] = f * P[o, i, k] - b * P[o, j, k]
-                else:
-                    for k in range(K):
-                        u = -(X[o, j, k] - X[o, i, k]) / ha
-                        f = _pos(u) / ha
-                        b = _pos(-u) / ha
-                        Fa[o, i, k] = f
-                        Ba[o, i, k] = b
-                        Ga[o, i, k] = f * P[o, i, k] - b * P[o, j, k]
-        E = exits.reshape((O, n, K))
-        R = out.reshape((O, n, K))
-        for o in range(O):
-            for i in range(n):
-                for k in range(K):
-                    if i > 0:
-                        bl = Ba[o, i - 1, k]
-                        gl = Ga[o, i - 1, k]
-                    elif per:
-                        bl = Ba[o, n - 1, k]
-                        gl = Ga[o, n - 1, k]
-                    else:
-                        bl = 0.0
-                        gl = 0.0
-                    E[o, i, k] += Fa[o, i, k] + bl
-                    R[o, i, k] += -Ga[o, i, k] + gl
+        _face_rows(P, xi.reshape((O, n, K)), RE, RW, rates_f[a].reshape((O, n, K)),
+                   rates_b[a].reshape((O, n, K)), Fa, Ba, Ga, per, ha, mode)
+        _add_faces(Fa, Ba, Ga, exits.reshape((O, n, K)), out.reshape((O, n, K)), per)
 
 
 @njit(cache=True)
