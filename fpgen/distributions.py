@@ -63,6 +63,12 @@ class Distribution:
         """``exp(logpdf(x))``."""
         return np.exp(self.logpdf(x))
 
+    def support_box(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """(lower, upper) corners of a box that holds all the mass, or None when the support
+        is unbounded or unknown (the default).  Lets a grid know without sampling that it cuts
+        off nothing."""
+        return None
+
     # helpers -----------------------------------------------------------------------------
     def _points(self, x, name: str = "x") -> np.ndarray:
         arr = np.asarray(x, dtype=float)

@@ -111,6 +111,14 @@ def test_barenblatt_law():
     np.testing.assert_allclose(b.score(y)[0], num, rtol=1e-6)
     with pytest.raises(ValueError, match="m > 1"):
         Barenblatt(1, 1.0)
+    # the support box: every sample inside; a grid around it cuts off exactly nothing (no
+    # sampling), a grid that cuts the ball gets the Monte-Carlo estimate
+    lo, hi = b.support_box()
+    assert np.all((x >= lo) & (x <= hi)) and np.allclose(hi, b.support_radius)
+    assert fpgen.Grid([(-1.01 * b.support_radius, b.support_radius)] * 2, 8).mass_outside(b) == 0.0
+    cut = fpgen.Grid([(-0.5 * b.support_radius, b.support_radius)] * 2, 8).mass_outside(b)
+    assert 0.1 < cut < 0.9
+    assert fpgen.Gaussian([0.0], 1.0).support_box() is None
 
 
 # ------------------------------------------------------------------------------------------------

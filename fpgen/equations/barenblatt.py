@@ -74,6 +74,11 @@ class Barenblatt(Distribution):
         r""":math:`R(t) = \sqrt{C/k}\,(T t)^{\beta}`."""
         return math.sqrt(self.C / self.k) * self.tau ** self.beta
 
+    def support_box(self) -> tuple[np.ndarray, np.ndarray]:
+        """The cube [-R(t), R(t)]^d around the ball that holds the profile."""
+        r = self.support_radius
+        return np.full(self.dim, -r), np.full(self.dim, r)
+
     def _base(self, x) -> np.ndarray:
         """:math:`C - k|x|^2\\tau^{-2\\beta}` at the points x (..., d)."""
         r2 = np.sum(x * x, axis=-1)

@@ -230,12 +230,16 @@ class Grid:
 
     def mass_outside(self, dist: Distribution, n: int = 200_000, seed: int = 0, *,
                      walls: Sequence[str] = ()) -> float:
-        """Monte-Carlo estimate of the probability of ``dist`` outside the grid box.
+        """Monte-Carlo estimate of the probability of ``dist`` outside the grid box (exactly 0,
+        without sampling, when ``dist.support_box()`` lies inside the box).
 
         Sides whose boundary kind is in ``walls`` (e.g. ``("specular",)``) are physical walls,
         not cuts: mass beyond them is not counted."""
         if dist.dim != self.ndim:
             raise ValueError(f"the distribution has dim {dist.dim}; the grid has {self.ndim} axes")
+        box = dist.support_box()
+        if box is not None and np.all(box[0] >= self.lower) and np.all(box[1] <= self.upper):
+            return 0.0
         x = np.asarray(dist.sample(n, np.random.default_rng(seed)), dtype=float).reshape(n, self.ndim)
         lo = np.array([-np.inf if b[0] in walls else lo for b, lo in zip(self.boundary, self.lower,
                                                                           strict=True)])
