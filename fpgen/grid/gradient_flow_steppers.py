@@ -133,7 +133,7 @@ FLOW_KERNELS = ("numba", "numpy")
 _RECORD_CHUNK = 4096
 #: grids with at least this many cells run the fused kernels on numba's threads (fewer: one
 #: thread, where starting the threads costs more than the work)
-PARALLEL_CELLS = 1 << 15
+PARALLEL_CELLS = 1 << 16
 
 
 def resolve_flow_stepper(name) -> str:
