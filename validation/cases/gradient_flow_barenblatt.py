@@ -16,6 +16,12 @@
    and its fitted order, checked within [1.0, 2.5] (second order where p is smooth; the kink of
    p at the free boundary allows down to first order); its L1 error at the finest grid at least
    5 times below the first-order flux's; mass to 1e-12 relative; no negative cell.
+4. The same second-order runs with ``rkl2`` (Runge–Kutta–Legendre super-time-stepping, order 2,
+   s ~ sqrt(dt / bound) evaluations per step) at dt = h (time error O(h^2), like the spatial
+   one): its L1 error within 15 % of ssp_rk2's at every n (measured within 10 %), and at the
+   finest grid at least 3 times fewer right-hand-side evaluations (measured 6.6x / 4.1x at
+   n = 200 / 64 and 9.6x / 5.9x at n = 400 / 128: the saving grows like n); mass to
+   1e-12 relative; no negative cell.
 """
 
 import numpy as np
@@ -32,20 +38,20 @@ def _energy_ok(sol) -> float:
     return float(np.max(np.diff(F) / np.abs(F[:-1])))
 
 
-def _barenblatt(dim, ns, span, box, reconstruction="constant"):
+def _barenblatt(dim, ns, span, box, reconstruction="constant", stepper=None):
     """The runs at every n: the first-order flux with newton_implicit (dt proportional to h), or
     the linear reconstruction with ssp_rk2 at 0.9 of its positivity bound (dt = None: a time
-    error O(dt^2) = O(h^4), far below the spatial one)."""
+    error O(dt^2) = O(h^4), far below the spatial one), or with ``stepper="rkl2"`` at dt = h."""
     eq = GradientFlow(dim, exponent=2.0, temperature=1.0)
     implicit = reconstruction == "constant"
+    stepper = stepper or ("newton_implicit" if implicit else "ssp_rk2")
     b0 = Barenblatt(dim, 2.0, t=1.0)
     exact = eq.marginal(b0, span)
     errs, worst_mass, worst_energy, minimum, sols = [], 0.0, -np.inf, np.inf, []
     for n in ns:
         g = Grid([(-box, box)] * dim, n)
-        sol = fpgen.solve_density(eq, b0, g, (0.0, span),
-                                  dt=2.0 * box / (3.0 * n) if implicit else None,
-                                  stepper="newton_implicit" if implicit else "ssp_rk2",
+        dt = {"newton_implicit": 2.0 * box / (3.0 * n), "rkl2": 2.0 * box / n}.get(stepper)
+        sol = fpgen.solve_density(eq, b0, g, (0.0, span), dt=dt, stepper=stepper,
                                   reconstruction=reconstruction,
                                   save_at=np.linspace(0.0, span, 5))
         ex = exact.density(g.points()).reshape(g.shape)
@@ -112,6 +118,26 @@ def run(ctx):
         checks.append(Check(f"{tag}: smallest density value", ">= 0", minimum, ">= 0",
                             minimum >= 0.0, "limited slopes keep 0 <= p^(E,W) <= 2 p; SSP stages "
                             "under the positivity bound"))
+    for dim, ns, lin in ((1, ns1, lin1), (2, ns2, lin2)):
+        errs, _, mass, _, minimum, sols, _ = _barenblatt(dim, ns, *((1.0, 3.0) if dim == 1 else
+                                                                   (0.5, 2.4)), "linear", "rkl2")
+        tag = f"Barenblatt m = 2, {dim}-D, reconstruction='linear' + rkl2 (dt = h)"
+        worst = float(np.max(np.array(errs) / np.array(lin[0])))
+        checks.append(Check.below(f"{tag}: largest L1 ratio to ssp_rk2's over n = {ns} (L1 "
+                                  f"{', '.join(f'{e:.3g}' for e in errs)})", 1.15, worst,
+                                  why="second order in time at dt = h: its time error stays "
+                                      "below the spatial one"))
+        evals_ssp = 2 * (lin[5][-1][1].step_times.size - 1)
+        saving = evals_ssp / sols[-1][1].info["stages"]
+        checks.append(Check(f"{tag}: evaluations saved against ssp_rk2 at n = {ns[-1]} "
+                            f"({sols[-1][1].info['stages']} vs {evals_ssp})", ">= 3", saving,
+                            ">= 3", bool(saving >= 3.0),
+                            "s ~ sqrt(dt / bound) stages per step instead of dt / bound steps"))
+        checks.append(Check.below(f"{tag}: relative mass change, all runs", 1e-12, mass,
+                                  why="every stage a combination of flux-form updates"))
+        checks.append(Check(f"{tag}: smallest density value", ">= 0", minimum, ">= 0",
+                            minimum >= 0.0, "checked after every step (a negative cell halves "
+                            "the step)"))
     rate, ct_sol, rel = _carrillo_toscani(160 if ctx.quick else 320)
     checks.append(Check.close("Carrillo-Toscani: rescaled relative free energy rate", 2.0, rate,
                               rtol=0.05, why="fit over s in [1, 5]; backward Euler bias -1 %"))
