@@ -112,6 +112,7 @@ def flow_rkl2_run(p_in, f0, fresh, bound, V, rates_f, rates_b, shape, periodic, 
     B = np.empty(N)
     G = np.empty(N)
     ex = np.empty(N)
+    no_exits = np.empty(0)  # the inner stages need A(Y) Y only, not the bound
     fj = np.empty(N)
     ym2 = np.empty(N)
     ym1 = np.empty(N)
@@ -153,7 +154,7 @@ def flow_rkl2_run(p_in, f0, fresh, bound, V, rates_f, rates_b, shape, periodic, 
                     aj = mut * h
                     gj = gt * h
                     _generator(ym1, V, rates_f, rates_b, shape, periodic, hs, mode, T, m, xi, re,
-                               rw, F, B, G, ex, fj)
+                               rw, F, B, G, no_exits, fj)
                     for c in range(N):
                         yj[c] = mu * ym1[c] + nu * ym2[c] + c0 * p[c] + aj * fj[c] + gj * f0[c]
                     ym2, ym1, yj = ym1, yj, ym2

@@ -172,11 +172,13 @@ def _face(mode, ha, pi, pj, xi_i, xi_j, re_i, rw_j, rf, rb):  # pragma: no cover
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _start_cells(p, V, mode, T, m, xi, exits, out):  # pragma: no cover - compiled
-    """exits = out = 0 and xi = U'(max(p, 0)) + V on every cell (threads over the cells)."""
+def _start_cells(p, V, mode, T, m, xi, exits, out, want):  # pragma: no cover - compiled
+    """out = 0 (and exits = 0 when ``want``) and xi = U'(max(p, 0)) + V on every cell (threads
+    over the cells)."""
     cm = T * m
     for c in prange(p.size):
-        exits[c] = 0.0
+        if want:
+            exits[c] = 0.0
         out[c] = 0.0
         if mode != 2:
             if m == 1.0:
@@ -229,7 +231,7 @@ def _line_faces(P, X, RE, RW, RF, RB, FF, BB, GG, o, n, per, ha, mode):  # pragm
 
 
 @njit(cache=True, error_model="numpy")
-def _line_add(FF, BB, GG, E, R, o, n, per):  # pragma: no cover - compiled
+def _line_add(FF, BB, GG, E, R, o, n, per, want):  # pragma: no cover - compiled
     """E_i += F_i + B_{i-1}, R_i += -G_i + G_{i-1} along line o (B, G of face -1: the wrap
     face on a periodic axis, 0 at a wall)."""
     if per:
@@ -238,16 +240,18 @@ def _line_add(FF, BB, GG, E, R, o, n, per):  # pragma: no cover - compiled
     else:
         bl = 0.0
         gl = 0.0
-    E[o, 0] += FF[o, 0] + bl
+    if want:
+        E[o, 0] += FF[o, 0] + bl
+        for i in range(1, n):
+            E[o, i] += FF[o, i] + BB[o, i - 1]
     R[o, 0] += -GG[o, 0] + gl
     for i in range(1, n):
-        E[o, i] += FF[o, i] + BB[o, i - 1]
         R[o, i] += -GG[o, i] + GG[o, i - 1]
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _lines(p, xi, re, rw, rf, rb, O, n, per, ha, mode, F, B, G, exits,
-           out):  # pragma: no cover - compiled
+def _lines(p, xi, re, rw, rf, rb, O, n, per, ha, mode, F, B, G, exits, out,
+           want):  # pragma: no cover - compiled
     """A contiguous axis (stride 1) as O lines of n cells: per line the ratios, the faces (into
     F, B, G) and their sums into the cells (threads over the lines)."""
     P = p.reshape((O, n))
@@ -265,7 +269,7 @@ def _lines(p, xi, re, rw, rf, rb, O, n, per, ha, mode, F, B, G, exits,
         if mode == 1:
             _ratios_line(P, RE, RW, o, per)
         _line_faces(P, X, RE, RW, RF, RB, FF, BB, GG, o, n, per, ha, mode)
-        _line_add(FF, BB, GG, E, R, o, n, per)
+        _line_add(FF, BB, GG, E, R, o, n, per, want)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -309,7 +313,7 @@ def _face_rows(P, X, RE, RW, RF, RB, Fa, Ba, Ga, per, ha, mode):  # pragma: no c
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _add_faces(Fa, Ba, Ga, E, R, per):  # pragma: no cover - compiled
+def _add_faces(Fa, Ba, Ga, E, R, per, want):  # pragma: no cover - compiled
     """E_i += F_i + B_{i-1}, R_i += -G_i + G_{i-1} along the middle axis of (O, n, K) (threads
     over the rows)."""
     O, n, K = Fa.shape
@@ -326,25 +330,28 @@ def _add_faces(Fa, Ba, Ga, E, R, per):  # pragma: no cover - compiled
             else:
                 bl = 0.0
                 gl = 0.0
-            E[o, i, k] += Fa[o, i, k] + bl
+            if want:
+                E[o, i, k] += Fa[o, i, k] + bl
             R[o, i, k] += -Ga[o, i, k] + gl
 
 
 @njit(cache=True, error_model="numpy")
 def _generator(p, V, rates_f, rates_b, shape, periodic, hs, mode, T, m, xi, re, rw, F, B, G,
                exits, out):  # pragma: no cover - compiled
-    """out = A(p) p and exits = the exit rates of the cells (the diagonal of -A); along an axis
+    """out = A(p) p and exits = the exit rates of the cells (the diagonal of -A; skipped when
+    exits is empty, as in the inner stages of rkl2); along an axis
     of stride 1 by :func:`_lines`, along the others face rows (vectorised over the inner
     index) and then the cells.  Threads share the lines, rows and cells; every cell's
     value is the same expression for any number of threads."""
-    _start_cells(p, V, mode, T, m, xi, exits, out)
+    want = exits.size == p.size  # an empty exits array: A(p) p only
+    _start_cells(p, V, mode, T, m, xi, exits, out, want)
     for a in range(shape.size):
         O, n, K = _axis_view(shape, a)
         per = periodic[a]
         ha = hs[a]
         if K == 1:  # a contiguous axis: line by line
-            _lines(p, xi, re, rw, rates_f[a], rates_b[a], O, n, per, ha, mode, F, B, G, exits,
-                   out)
+            _lines(p, xi, re, rw, rates_f[a], rates_b[a], O, n, per, ha, mode, F, B, G,
+                   exits if want else out, out, want)
             continue
         P = p.reshape((O, n, K))
         RE = re.reshape((O, n, K))
@@ -356,7 +363,8 @@ def _generator(p, V, rates_f, rates_b, shape, periodic, hs, mode, T, m, xi, re, 
         Ga = G.reshape((O, n, K))
         _face_rows(P, xi.reshape((O, n, K)), RE, RW, rates_f[a].reshape((O, n, K)),
                    rates_b[a].reshape((O, n, K)), Fa, Ba, Ga, per, ha, mode)
-        _add_faces(Fa, Ba, Ga, exits.reshape((O, n, K)), out.reshape((O, n, K)), per)
+        _add_faces(Fa, Ba, Ga, (exits if want else out).reshape((O, n, K)),
+                   out.reshape((O, n, K)), per, want)
 
 
 @njit(cache=True, error_model="numpy")
