@@ -101,6 +101,63 @@ def test_barenblatt_1d_density_and_second_moment(n):
         f"M2 relative error {m2:.3e} at N = {n}, eps = {eps:.4f} (measured -0.26 eps^2/var)")
 
 
+#: CDFs of the 1-D Barenblatt shapes (1 - u²)_+^{1/(m-1)}, u = x/R, for the quantile starts
+_CDF = {
+    3.0: lambda u: (u * np.sqrt(1.0 - u * u) + np.arcsin(u)) / math.pi + 0.5,
+    1.5: lambda u: (15.0 / 16.0) * (u - 2.0 * u**3 / 3.0 + u**5 / 5.0) + 0.5,
+}
+
+
+def _quantiles(n: int, radius: float, cdf) -> np.ndarray:
+    f = (np.arange(n) + 0.5) / n
+    lo, hi = -np.ones(n), np.ones(n)
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        below = cdf(mid) < f
+        lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
+    return (radius * 0.5 * (lo + hi))[:, None]
+
+
+@pytest.mark.parametrize("m, l1_bound, m2_bound", [(3.0, 4.6e-3, 0.36), (1.5, 9.4e-3, 0.55)])
+def test_barenblatt_1d_other_exponents(m, l1_bound, m2_bound):
+    # m != 2: the rho^(m-2) weights matter.  N = 200, default eps, t = 1 -> 2, dt below the
+    # stability limit eps²/(T m p_max^(m-1)) by 2.  Measured at N = 200, 400, 800:
+    #   m = 3:   L1 3.54e-3, 2.08e-3, 1.24e-3 (order 0.76); M2 -0.275, -0.272, -0.271 eps²/var
+    #   m = 1.5: L1 7.25e-3, 4.24e-3, 2.48e-3 (order 0.77); M2 -0.417, -0.383, -0.357 eps²/var
+    # bounds: 1.3 times the N = 200 values
+    eq = GradientFlow(1, exponent=m, temperature=1.0)
+    b1 = Barenblatt(1, m, t=1.0)
+    x0 = _quantiles(200, b1.support_radius, _CDF[m])
+    eps = default_epsilon(x0)
+    p_max = float(b1.density(np.zeros((1, 1)))[0])
+    steps = int(math.ceil(2.0 * m * p_max ** (m - 1.0) / eps**2))
+    x = simulate(eq, x0, (0.0, 1.0), dt=1.0 / steps, method=Blob(), backend="numba").final
+    exact = eq.marginal(b1, 1.0)
+    grid = np.linspace(-4.0, 4.0, 8001)[:, None]
+    l1 = float(np.sum(np.abs(Blob(eps).density(x, grid) - exact.density(grid)))
+               * (grid[1, 0] - grid[0, 0]))
+    rel = (float(np.mean(x[:, 0] ** 2)) - exact.cov[0, 0]) / exact.cov[0, 0]
+    assert l1 < l1_bound, f"m = {m}: L1 = {l1:.3e}"
+    assert abs(rel) < m2_bound * eps**2 / b1.cov[0, 0], f"m = {m}: M2 relative error {rel:.3e}"
+
+
+def test_thread_count_changes_no_bit():
+    numba = pytest.importorskip("numba")
+    eq = _aggregation_flow()
+    x0 = np.sin(np.arange(600.0))[:, None] * 1.5  # three blocks of 256
+    before = numba.get_num_threads()
+    finals = []
+    try:
+        for threads in sorted({1, before}):
+            numba.set_num_threads(threads)
+            finals.append(simulate(eq, x0, (0.0, 0.05), dt=0.01, method=Blob(0.2),
+                                   backend="numba").final)
+    finally:
+        numba.set_num_threads(before)
+    for f in finals[1:]:
+        np.testing.assert_array_equal(f, finals[0])
+
+
 @pytest.mark.slow
 def test_barenblatt_1d_order_in_n():
     ns = [200, 400, 800, 1600]

@@ -43,11 +43,13 @@ class Blob(Method):
 
     Parameters
     ----------
-    epsilon : the width of the Gaussian mollifier; None takes
-        :math:`c_d\,s\,N^{-1/(d+1)}` from the starting ensemble (s its root-mean-square
-        standard deviation per coordinate; :math:`c_1 = 1`, :math:`c_2 = 1.5`).  The width used
-        is ``result.settings["epsilon"]``.
+    epsilon : float or None
+        The width of the Gaussian mollifier; None takes :math:`c_d\,s\,N^{-1/(d+1)}` from the
+        starting ensemble (s its root-mean-square standard deviation per coordinate;
+        :math:`c_1 = 1`, :math:`c_2 = 1.5`).  The width used is ``result.settings["epsilon"]``.
 
+    Notes
+    -----
     Explicit steps are stable for dt below about :math:`\varepsilon^2/(T\,m\,p_{max}^{m-1})`.
     """
 
