@@ -37,7 +37,12 @@ import fpgen
 from fpgen import Barenblatt, Blob, GradientFlow
 from fpgen.kernels.blob import blob_velocities
 from fpgen.particles import BackendFallbackWarning, MeanField, pointwise, simulate
-from fpgen.particles.steppers.blob import blob_velocity, default_epsilon
+from fpgen.particles.steppers.blob import (
+    STABILITY_LIMIT,
+    blob_stiffness,
+    blob_velocity,
+    default_epsilon,
+)
 from fpgen.testing import fit_order
 
 
@@ -256,10 +261,14 @@ def test_fused_kernel_equals_numpy_path():
     np.testing.assert_allclose(a.states, b.states, rtol=0, atol=1e-12)
     # the 2-D velocity of the kernel's sums against the reference, V = W = 0
     x = np.stack([np.cos(np.arange(50.0)), np.sin(1.7 * np.arange(50.0))], axis=1)
-    v, rho = blob_velocities(x, 0.3, 0.7, 1.5)
-    ref = blob_velocity(GradientFlow(2, exponent=1.5, temperature=0.7), x, 0.3)
-    np.testing.assert_allclose(v, ref, rtol=1e-12, atol=1e-14)
+    v, rho, stiff = blob_velocities(x, 0.3, 0.7, 1.5)
+    flow = GradientFlow(2, exponent=1.5, temperature=0.7)
+    np.testing.assert_allclose(v, blob_velocity(flow, x, 0.3), rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(rho, Blob(0.3).density(x, x), rtol=1e-12)
+    assert stiff.max() == pytest.approx(blob_stiffness(flow, x, 0.3), rel=1e-12)
+    # at m = 2 the stiffness is 2 T rho_i / eps² exactly
+    _, rho2, stiff2 = blob_velocities(x, 0.3, 0.7, 2.0)
+    np.testing.assert_allclose(stiff2, 2.0 * 0.7 * rho2 / 0.09, rtol=1e-12)
 
 
 def test_heun_order_two_in_dt():
@@ -271,11 +280,11 @@ def test_heun_order_two_in_dt():
         return simulate(eq, x0, (0.0, 0.5), dt=0.5 / steps, method=Blob(eps),
                         backend="numba").final
 
-    ref = run(1024)
-    steps = [16, 32, 64, 128]
+    ref = run(2048)
+    steps = [32, 64, 128, 256]  # dt <= 0.0156, inside the stability limit 0.024
     errs = [float(np.max(np.abs(run(k) - ref))) for k in steps]
     fit = fit_order([0.5 / k for k in steps], errs)
-    # Heun (SSP-RK2) is order 2 for the ODE: measured 4.3e-6, 1.05e-6, 2.6e-7, 6.4e-8, slope 2.02
+    # Heun (SSP-RK2) is order 2 for the ODE: measured 1.05e-6, 2.6e-7, 6.4e-8, 1.6e-8, slope 2.02
     assert abs(fit.slope - 2.0) < 0.15, f"fitted order {fit.slope:.3f}; errors {errs}"
 
 
@@ -330,6 +339,31 @@ def test_blob_and_mean_field_fit_their_exponents():
         simulate(heat, x0, (0, 0.1), dt=0.01, method="blob")
     with pytest.raises(ValueError, match="does not fit GradientFlow.*methods that fit: blob"):
         simulate(GradientFlow(1, exponent=2.0), x0, (0, 0.1), dt=0.01, method=MeanField())
+
+
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_a_step_beyond_the_stability_limit_is_refused(backend):
+    # explicit steps past the limit give finite but wrong particles (measured: at N = 200,
+    # m = 2, dt = 0.05 the second moment is 2.1e-2 off instead of 1.3e-3), so they are refused
+    eq = GradientFlow(1, exponent=2.0, temperature=1.0)
+    x0 = _quantiles_1d(200, Barenblatt(1, 2.0, t=1.0).support_radius)
+    eps = default_epsilon(x0)
+    limit = STABILITY_LIMIT / blob_stiffness(eq, x0, eps)
+    with pytest.raises(ValueError, match=r"dt = 0.05 is too large for the explicit blob steps "
+                                         r"at step 0 \(t = 0\).*use dt <= 0.01"):
+        simulate(eq, x0, (0.0, 0.1), dt=0.05, method=Blob(), backend=backend)
+    # the density grows under a strong confinement: refused at a later step
+    squeeze = GradientFlow(1, potential=lambda x: 20.0 * x[:, 0] ** 2,
+                           grad_potential=_strong_spring, exponent=2.0, temperature=1.0)
+    dt = 0.5 * limit
+    with pytest.raises(ValueError, match=r"too large for the explicit blob steps at step [1-9]"):
+        simulate(squeeze, x0, (0.0, 200 * dt), dt=dt, method=Blob(eps), backend=backend)
+
+
+@pointwise
+def _strong_spring(x, out):
+    for c in range(x.shape[0]):
+        out[c] = 40.0 * x[c]
 
 
 def test_refusals():

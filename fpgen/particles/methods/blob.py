@@ -50,7 +50,10 @@ class Blob(Method):
 
     Notes
     -----
-    Explicit steps are stable for dt below about :math:`\varepsilon^2/(T\,m\,p_{max}^{m-1})`.
+    Explicit steps: before each, the stiffness of the diffusion term
+    :math:`\lambda_i = \frac{T}{N\varepsilon^2}\sum_j(\rho_i^{m-2} + \rho_j^{m-2})
+    \varphi_\varepsilon(X_i - X_j)` is checked and a step with :math:`dt\max_i\lambda_i > 2`
+    is refused (a ValueError naming the step and the largest dt that passes).
     """
 
     name = "blob"

@@ -23,7 +23,9 @@ Along it :math:`F_\varepsilon(\mu^N)` does not increase; as N grows and ε shrin
 (h/ε -> 0, h the spacing of the particles) :math:`\mu^N` and the blob density
 :math:`\varphi_\varepsilon * \mu^N` converge to p (CCP, Theorems 1.1–1.2).  The ODE is advanced by
 Heun's method (SSP-RK2, order 2 in h; Hairer, Nørsett & Wanner 1993, §II.1; Shu & Osher 1988).
-Explicit: stable for h below about :math:`\varepsilon^2/(T\,m\,p_{max}^{m-1})`.
+Explicit: a step h with :math:`h\max_i\lambda_i >` :data:`STABILITY_LIMIT` is refused, where
+:math:`\lambda_i = \frac{T}{N\varepsilon^2}\sum_j(\rho_i^{m-2} + \rho_j^{m-2})
+\varphi_\varepsilon(X_i - X_j)` bounds the stiffness of the diffusion term (:func:`blob_stiffness`).
 
 Time convention: t = 0 is the data; time runs toward equilibrium.  No random numbers.  The NumPy
 reference (:func:`blob_velocity`) sums in blocks and agrees with the fused kernel
@@ -43,8 +45,9 @@ from ..pointwise import PointwiseFunction
 from ..timegrid import TimeGrid
 from .base import Chunk, Stepper, check_finite, next_slot
 
-__all__ = ["BlobStepper", "EPSILON_FACTOR", "check_epsilon", "default_epsilon",
-           "blob_density", "blob_velocity", "blob_free_energy"]
+__all__ = ["BlobStepper", "EPSILON_FACTOR", "STABILITY_LIMIT", "check_epsilon",
+           "default_epsilon", "blob_density", "blob_velocity", "blob_stiffness",
+           "blob_free_energy"]
 
 #: the default width :math:`\varepsilon = c_d\,s\,N^{-1/(d+1)}` (s the starting ensemble's
 #: spread, the root-mean-square standard deviation per coordinate): c_d by dimension, measured
@@ -56,6 +59,12 @@ EPSILON_FACTOR = {1: 1.0, 2: 1.5}
 # (mass ~(N ε^d)^{-2}); the blob density's L1 error then falls like N^{-2/(d+1)} (measured: 1.0
 # in 1-D, 0.66 in 2-D).  CCP's ε = 4 h^0.99 assumes particles on a grid with unequal masses;
 # with equal masses at quantiles it stalls (measured: L1 1.0e-3 at N = 400 and 800 in 1-D)
+#: a step h is refused when h max_i lambda_i exceeds this (lambda_i the stiffness of the
+#: diffusion term, :func:`blob_stiffness`, a Gershgorin bound of its Jacobian's eigenvalues):
+#: Heun is stable for real eigenvalues with h lambda in [-2, 0].  Measured on the Barenblatt
+#: runs of tests/test_blob.py (N = 200): the results go wrong from h max lambda ~ 4 (m = 1.5,
+#: 2 and 3: fine at 3.3 - 3.7, wrong at 4.2 - 5.4), so 2 leaves a factor 2
+STABILITY_LIMIT = 2.0
 #: rows of the pair blocks of the NumPy reference
 _ROWS = 256
 
@@ -122,24 +131,38 @@ def blob_density(x, points, epsilon: float) -> np.ndarray:
 def blob_velocity(eq: GradientFlow, x, epsilon: float, t: float = 0.0) -> np.ndarray:
     r"""The particles' velocities :math:`\dot X_i` (module docstring) at the states x (N, d):
     the NumPy reference of the fused kernel."""
-    x = _states(x)
+    return _velocity_and_stiffness(eq, _states(x), float(epsilon), t)[0]
+
+
+def blob_stiffness(eq: GradientFlow, x, epsilon: float) -> float:
+    r"""The stiffness of the diffusion term at the states x (N, d),
+    :math:`\max_i \frac{T}{N\varepsilon^2}\sum_j(\rho_i^{m-2} + \rho_j^{m-2})
+    \varphi_\varepsilon(X_i - X_j)` (2Tρ_max/ε² at m = 2): a step h is refused when
+    h times it exceeds :data:`STABILITY_LIMIT`."""
+    return _velocity_and_stiffness(eq, _states(x), float(epsilon), 0.0)[1]
+
+
+def _velocity_and_stiffness(eq: GradientFlow, x: np.ndarray, eps: float,
+                            t: float) -> tuple[np.ndarray, float]:
     n, d = x.shape
-    eps = float(epsilon)
     T, m = eq.temperature, eq.exponent
     inv2 = 1.0 / (2.0 * eps * eps)
     q = blob_density(x, x, eps) ** (m - 2.0)
     acc = np.empty_like(x)
+    rows = np.empty(n)
     for lo in range(0, n, _ROWS):
         z = x[lo:lo + _ROWS, None, :] - x[None, :, :]
         e = np.exp(-np.sum(z * z, axis=2) * inv2)
         w = (q[lo:lo + _ROWS, None] + q[None, :]) * e
         acc[lo:lo + _ROWS] = np.einsum("ij,ijc->ic", w, z)
-    v = (T * _norm(eps, d) / (n * eps * eps)) * acc
+        rows[lo:lo + _ROWS] = w.sum(axis=1)
+    coef = T * _norm(eps, d) / (n * eps * eps)
+    v = coef * acc
     if eq.grad_potential is not None:
         v = v - np.asarray(eq.grad_potential(x), dtype=float)
     if eq.grad_interaction is not None:
         v = v + eq.interaction_drift(x)
-    return v
+    return v, float(coef * np.max(rows))
 
 
 def blob_free_energy(eq: GradientFlow, x, epsilon: float) -> float:
@@ -216,7 +239,9 @@ class BlobStepper(Stepper):
         for k in range(k0, k1):
             h = self.hs[k]
             with np.errstate(all="ignore"):
-                v1 = blob_velocity(self.eq, x, eps, times[k])
+                v1, lam = _velocity_and_stiffness(self.eq, x, eps, times[k])
+                if h * lam > STABILITY_LIMIT:
+                    self._refuse(k, h, lam)
                 v2 = blob_velocity(self.eq, x + h * v1, eps, times[k + 1])
                 x[...] = x + (0.5 * h) * (v1 + v2)
             check_finite(x, k, self.grid, chunk.pids)
@@ -224,6 +249,14 @@ class BlobStepper(Stepper):
                 out[si] = x
                 si += 1
             progress(1)
+
+    def _refuse(self, k: int, h: float, lam: float) -> None:
+        raise ValueError(
+            f"dt = {h:.4g} is too large for the explicit blob steps at step {k} (t = "
+            f"{self.grid.times[k]:.6g}): dt times the stiffness of the diffusion term "
+            f"(max_i lambda_i = {lam:.4g}, 2 T rho_max / epsilon^2 at m = 2) is "
+            f"{h * lam:.3g} > {STABILITY_LIMIT:g}, where Heun's steps stop being stable; use dt <= "
+            f"{STABILITY_LIMIT / lam:.4g} or a larger epsilon (now {self.epsilon:.4g})")
 
     def _forces(self):
         from ...kernels.interacting import no_force  # imports numba
@@ -233,7 +266,8 @@ class BlobStepper(Stepper):
         gw = eq.grad_interaction.inline_fn if eq.grad_interaction is not None else no_force
         return gv, gw
 
-    def _kernel(self, chunk: Chunk, k0: int, k1: int, eps: float) -> None:
+    def _kernel(self, chunk: Chunk, k0: int, k1: int, eps: float,
+                limit: float = STABILITY_LIMIT) -> None:
         # the disk-cached kernel (fpgen.kernels.pointwise_cache) when the forces can be
         # fingerprinted, else the per-process kernel, which takes them as arguments
         from ...kernels import blob  # imports numba
@@ -241,22 +275,27 @@ class BlobStepper(Stepper):
 
         eq, g = self.eq, self.grid
         fns = self._forces()
+        unstable = np.full(3, -1.0)
         args = (eq.grad_potential is not None, eq.grad_interaction is not None, float(eps),
                 float(eq.temperature), float(eq.exponent), g.times, self.hs, k0, k1,
                 chunk.save_idx, chunk.out, chunk.bad_step is not None,
-                self.bad_buffer(chunk.bad_step))
+                self.bad_buffer(chunk.bad_step), limit, unstable)
         cached = cached_kernel("blob", *fns)
+        done = False
         if cached is not None:
             try:
                 with warnings.catch_warnings():
                     warnings.filterwarnings("ignore", message="Cannot cache compiled function")
                     cached(chunk.x, *args)
-                return
+                done = True
             except Exception:
                 # kernels raise only while loading or compiling (before touching x): run the
                 # per-process kernel, which raises the user's own error if a force is at fault
                 discard("blob", *fns)
-        blob.blob_kernel(chunk.x, *fns, *args)
+        if not done:
+            blob.blob_kernel(chunk.x, *fns, *args)
+        if unstable[0] >= 0:
+            self._refuse(int(unstable[0]), unstable[1], unstable[2])
 
     def run_numba(self, chunk: Chunk, k0: int, k1: int) -> None:
         self._kernel(chunk, k0, k1, self._start(chunk.x))
@@ -266,4 +305,4 @@ class BlobStepper(Stepper):
         d = self.state_dim
         chunk = Chunk(np.zeros((1, d)), 0, np.empty((0, 1, d)), np.empty(0, dtype=np.int64),
                       np.zeros(1, np.int64))
-        self._kernel(chunk, 0, 1, 1.0)
+        self._kernel(chunk, 0, 1, 1.0, math.inf)
