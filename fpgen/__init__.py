@@ -66,7 +66,7 @@ from .guidance import (
     tweedie_guidance_score,
 )
 from .kernels.cuda_support import BackendUnavailableError
-from .particles import Histogram, SimulationResult, Walls, load_result, pointwise, simulate
+from .particles import Blob, Histogram, SimulationResult, Walls, load_result, pointwise, simulate
 from .plotting import plot_density_and_ensemble
 from .schedules import (
     ConstantSchedule,
@@ -112,6 +112,7 @@ __all__ = [
     "ReversedMarkovChain",
     "DiscreteTimeChain",
     "simulate",
+    "Blob",
     "SimulationResult",
     "load_result",
     "FileFormatError",

@@ -262,9 +262,9 @@ def test_an_interacting_ensemble_is_one_system():
         simulate(eq, x0, (0, 1), dt=0.1, method="euler_maruyama")
     with pytest.raises(ValueError, match="interaction must be one of"):
         MeanField("mesh-of-stars")
-    pm = GradientFlow(1, exponent=2.0)
-    with pytest.raises(TypeError, match="no particle method for GradientFlow"):
-        simulate(pm, x0, (0, 1), dt=0.1)
+    pm = GradientFlow(1, exponent=2.0)  # a porous medium: the blob method (tests/test_blob.py)
+    with pytest.raises(ValueError, match="methods that fit: blob"):
+        simulate(pm, x0, (0, 1), dt=0.1, method=MeanField())
     with pytest.warns(BackendFallbackWarning, match="grad_potential is a Python callable"):
         simulate(eq, x0, (0, 0.2), dt=0.1, backend="numba")
 

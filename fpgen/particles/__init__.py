@@ -34,7 +34,7 @@ variances" (1979).
 """
 
 from ._simulate import BackendFallbackWarning, simulate
-from .methods import METHODS, MeanField, Method, fitting_methods, solver_table
+from .methods import METHODS, Blob, MeanField, Method, fitting_methods, solver_table
 from .noise import brownian_increments
 from .pointwise import PointwiseFunction, pointwise
 from .result import FileFormatError, NonFiniteStateError, SimulationResult, StatesNotKeptError, load_result
@@ -59,6 +59,7 @@ __all__ = [
     "Method",
     "MethodInfo",
     "MeanField",
+    "Blob",
     "mesh_drift",
     "fitting_methods",
     "solver_table",

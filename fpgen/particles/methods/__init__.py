@@ -10,6 +10,7 @@ from . import heun  # noqa: F401
 from . import jumps  # noqa: F401
 from . import chains  # noqa: F401
 from . import mean_field  # noqa: F401
+from . import blob  # noqa: F401
 
 # isort: on
 from .base import (
@@ -20,8 +21,9 @@ from .base import (
     fitting_methods,
     resolve_method,
 )
+from .blob import Blob
 from .mean_field import MeanField
 from .table import solver_table
 
-__all__ = ["Method", "MeanField", "METHODS", "fitting_methods", "default_method", "resolve_method",
+__all__ = ["Method", "MeanField", "Blob", "METHODS", "fitting_methods", "default_method", "resolve_method",
            "solver_table", "FLOAT32_SUPPORT"]
