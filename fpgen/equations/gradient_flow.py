@@ -15,7 +15,10 @@ Particles (exponent 1): the N particles of the McKean–Vlasov system
 .. math:: dX_i = -\nabla V(X_i)\,dt - \frac1N\sum_j \nabla W(X_i - X_j)\,dt + \sqrt{2T}\,dB_i,
 
 one interacting system whose empirical law converges to p as N grows (propagation of chaos:
-Sznitman 1991).  Time convention: t = 0 is the data; time runs toward equilibrium.
+Sznitman 1991; method ``mean_field``).  Exponent m > 1: deterministic particles by the blob
+method (Carrillo, Craig & Patacchini 2019; method ``blob``), whose mollified internal energy
+makes the porous-medium diffusion an interaction.  Time convention: t = 0 is the data; time
+runs toward equilibrium.
 """
 
 from __future__ import annotations
