@@ -230,8 +230,7 @@ class _UpwindExplicit(_FlowStepper):
             return super().advance(times, k0, k1, p)
         s = self.scheme
         V, rf, rb, shape, periodic, hs, mode, parabolic = self._fused_args()
-        c1 = 2.0 * s.T * s.m
-        sumh2 = float(np.sum(s.h**-2.0))
+        c1, sumh2 = self._bound_constants()
         rec_t, rec_f = np.empty(_RECORD_CHUNK), np.empty(_RECORD_CHUNK)
         run = flow_kernels().flow_explicit_run
         q = np.ascontiguousarray(p, dtype=float).ravel()
@@ -244,18 +243,28 @@ class _UpwindExplicit(_FlowStepper):
                     int(getattr(self, "max_tries", 1)), float(s.volume), rec_t, rec_f)
             self.substeps += sub
             self.retries += ret
-            self.energies.extend(zip(rec_t[:nrec].tolist(), rec_f[:nrec].tolist(),
-                                     strict=True))
-            kernels = flow_kernels()
-            if status == kernels.STATUS_DONE:
+            if self._kernel_returned(status, rec_t[:nrec], rec_f[:nrec], times, k):
                 return q.reshape(p.shape)
-            if status == kernels.STATUS_NONFINITE:
-                raise FloatingPointError(f"the density became non-finite at step {k} "
-                                         f"(t = {times[k]:.6g})")
-            if status == kernels.STATUS_NO_SUBSTEP:
+            if status == flow_kernels().STATUS_NO_SUBSTEP:
                 raise FloatingPointError(
                     f"ssp_rk2 found no substep at t = {t:.6g} whose second stage satisfies the "
                     f"positivity bound (last tried {h:.3g} against {b1:.3g})")
+
+    def _bound_constants(self) -> tuple[float, float]:
+        """(2 T m, sum_a 1/h_a^2): the parabolic term of the bound, as the kernels take it."""
+        s = self.scheme
+        return 2.0 * s.T * s.m, float(np.sum(s.h**-2.0))
+
+    def _kernel_returned(self, status, rec_t, rec_f, times, k) -> bool:
+        """Keep a fused call's free-energy records; True when it reached the end of its
+        interval, a FloatingPointError when the density became non-finite, False otherwise
+        (records full: call again; or the stepper's own failure)."""
+        self.energies.extend(zip(rec_t.tolist(), rec_f.tolist(), strict=True))
+        kernels = flow_kernels()
+        if status == kernels.STATUS_NONFINITE:
+            raise FloatingPointError(f"the density became non-finite at step {k} "
+                                     f"(t = {times[k]:.6g})")
+        return status == kernels.STATUS_DONE
 
     def _bound(self, st: FlowState, p: np.ndarray) -> float:
         s = self.scheme
@@ -376,6 +385,7 @@ class _RKL2(_UpwindExplicit):
             return _FlowStepper.advance(self, times, k0, k1, p)
         s = self.scheme
         V, rf, rb, shape, periodic, hs, mode, parabolic = self._fused_args()
+        c1, sumh2 = self._bound_constants()
         rec_t, rec_f = np.empty(_RECORD_CHUNK), np.empty(_RECORD_CHUNK)
         run = rkl_kernels().flow_rkl2_run
         q = np.ascontiguousarray(p, dtype=float).ravel()
@@ -388,25 +398,18 @@ class _RKL2(_UpwindExplicit):
             with kernel_threads(q.size, PARALLEL_CELLS):
                 status, q, k, t, nrec, sub, ret, hal, stg, bound, h, b1 = run(
                     q, f0, fresh, bound, V, rf, rb, shape, periodic, hs, mode, float(s.T),
-                    float(s.m), 2.0 * s.T * s.m, float(np.sum(s.h**-2.0)), parabolic, times, k,
-                    t, k1, AUTO_CFL, int(self.max_stages), int(self.max_tries),
-                    float(s.volume), rec_t, rec_f)
+                    float(s.m), c1, sumh2, parabolic, times, k, t, k1, AUTO_CFL,
+                    int(self.max_stages), int(self.max_tries), float(s.volume), rec_t, rec_f)
             fresh = False
             self.substeps += sub
             self.retries += ret
             self.halvings += hal
             self.stages += stg
-            self.energies.extend(zip(rec_t[:nrec].tolist(), rec_f[:nrec].tolist(),
-                                     strict=True))
-            kernels = flow_kernels()
-            if status == kernels.STATUS_DONE:
+            if self._kernel_returned(status, rec_t[:nrec], rec_f[:nrec], times, k):
                 out = q.reshape(p.shape)
                 self._last = (out, f0.reshape(p.shape), bound)
                 return out
-            if status == kernels.STATUS_NONFINITE:
-                raise FloatingPointError(f"the density became non-finite at step {k} "
-                                         f"(t = {times[k]:.6g})")
-            if status == kernels.STATUS_NO_SUBSTEP:
+            if status == flow_kernels().STATUS_NO_SUBSTEP:
                 raise FloatingPointError(
                     f"rkl2 found no step at t = {t:.6g} within {self.max_tries} tries (last "
                     f"tried {h:.3g}; the forward-Euler bound at its end {b1:.3g})")
