@@ -192,6 +192,13 @@ class FlowScheme:
         self.periodic = [grid.is_periodic(a) for a in range(grid.ndim)]
         _check_periodic_potential(eq, grid)
         self.V = eq.potential_cells(grid)
+        bad = ~np.isfinite(self.V)
+        if bad.any():
+            where = grid.points()[int(np.flatnonzero(bad.ravel())[0])]
+            raise ValueError(f"the potential V is not finite on {int(bad.sum())} of the grid's "
+                             f"{bad.size} cells (first at x = {np.round(where, 6).tolist()}): the "
+                             "flux-form scheme needs a finite V on every cell; restrict the "
+                             "grid to where V is finite (a no-flux wall confines the mass)")
         self.conv = None
         if eq.interaction is not None:
             _check_reach(eq, grid)

@@ -26,7 +26,9 @@ is halved (``halvings``); a step outside the stability interval at its end,
 :math:`\tau > b_1 (s^2 + s - 2)/4`, is redone with the stages from ``safety`` min(b, b₁)
 (``retries``); after ``max_tries`` the call returns STATUS_NO_SUBSTEP.  After every step it
 records the time and the discrete free energy.  ``stages`` counts the right-hand-side
-evaluations.  Time convention: t = 0 is the data; time runs toward equilibrium.  Nothing is
+evaluations.  The inner stages need :math:`A(Y)Y` only (not the exit rates of the bound): they
+are evaluated on the active cells (:func:`fpgen.kernels.flow_active.flow_rhs_active`, the same
+bits), and the stage combinations are shared among numba's threads.  Time convention: t = 0 is the data; time runs toward equilibrium.  Nothing is
 compiled at import; this module imports nothing of fpgen outside ``fpgen.kernels``.
 """
 
@@ -35,10 +37,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
-from . import flow_steps
+from . import flow_active, flow_steps
 from ._cache import guard_cache
+from .flow_active import flow_rhs_active
 from .flow_steps import (
     STATUS_DONE,
     STATUS_FULL,
@@ -56,9 +59,10 @@ def _cache_anchor() -> None:
     """Names this module to :func:`guard_cache` (which locates its cache entries)."""
 
 
-# the kernels below inline the rates and the bound of flow_steps.py: a change there must
-# invalidate this module's cached kernels (numba only watches this file)
-guard_cache(_cache_anchor, [flow_steps.__file__])
+# the kernels below inline the rates and the bound of flow_steps.py and the active-cell
+# evaluation of flow_active.py: a change there must invalidate this module's cached kernels
+# (numba only watches this file)
+guard_cache(_cache_anchor, [flow_steps.__file__, flow_active.__file__])
 
 
 @njit(cache=True)
@@ -91,6 +95,13 @@ def rkl2_stage_coefficients(j, s):  # pragma: no cover - compiled
     return mu, nu, mut, -(1.0 - bj1) * mut
 
 
+@njit(cache=True, parallel=True)
+def _combine(yj, mu, ym1, nu, ym2, c0, p, aj, fj, gj, f0):  # pragma: no cover - compiled
+    """yj = mu ym1 + nu ym2 + c0 p + aj fj + gj f0, cell by cell (threads over the cells)."""
+    for c in prange(yj.size):
+        yj[c] = mu * ym1[c] + nu * ym2[c] + c0 * p[c] + aj * fj[c] + gj * f0[c]
+
+
 @njit(cache=True)
 def flow_rkl2_run(p_in, f0, fresh, bound, V, rates_f, rates_b, shape, periodic, hs, mode, T, m, c1,
                   sumh2, parabolic, times, k, t, kend, safety, max_stages, max_tries, volume,
@@ -112,7 +123,8 @@ def flow_rkl2_run(p_in, f0, fresh, bound, V, rates_f, rates_b, shape, periodic, 
     B = np.empty(N)
     G = np.empty(N)
     ex = np.empty(N)
-    no_exits = np.empty(0)  # the inner stages need A(Y) Y only, not the bound
+    # the inner stages need A(Y) Y only, not the bound: computed on the active cells
+    spans = np.empty((6, N // shape[shape.size - 1]), dtype=np.int64)
     fj = np.empty(N)
     ym2 = np.empty(N)
     ym1 = np.empty(N)
@@ -153,10 +165,9 @@ def flow_rkl2_run(p_in, f0, fresh, bound, V, rates_f, rates_b, shape, periodic, 
                     c0 = 1.0 - mu - nu
                     aj = mut * h
                     gj = gt * h
-                    _generator(ym1, V, rates_f, rates_b, shape, periodic, hs, mode, T, m, xi, re,
-                               rw, F, B, G, no_exits, fj)
-                    for c in range(N):
-                        yj[c] = mu * ym1[c] + nu * ym2[c] + c0 * p[c] + aj * fj[c] + gj * f0[c]
+                    flow_rhs_active(ym1, V, rates_f, rates_b, shape, periodic, hs, mode, T, m, xi,
+                                    re, rw, F, B, G, spans, fj)
+                    _combine(yj, mu, ym1, nu, ym2, c0, p, aj, fj, gj, f0)
                     ym2, ym1, yj = ym1, yj, ym2
                 stages += n - 1
                 # ym1 = Y_s: its right-hand side and bound

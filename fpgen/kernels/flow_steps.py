@@ -126,24 +126,46 @@ def _ratios(P, RE, RW, periodic):  # pragma: no cover - compiled
 
 
 @njit(cache=True, error_model="numpy")
-def _ratios_line(P, RE, RW, o, periodic):  # pragma: no cover - compiled
-    """:func:`_ratios` along line o of (O, n)."""
+def _ratio_end(P, RE, RW, o, periodic, i):  # pragma: no cover - compiled
+    """:func:`_ratios` of the end cell i (0 or n - 1) of line o of (O, n)."""
     n = P.shape[1]
-    for i in range(n):
-        q = max(P[o, i], 0.0)
-        if i < n - 1:
-            dr = max(P[o, i + 1], 0.0) - q
-        elif periodic:
-            dr = max(P[o, 0], 0.0) - q
-        else:
-            dr = 0.0
-        if i > 0:
-            dl = q - max(P[o, i - 1], 0.0)
-        elif periodic:
-            dl = q - max(P[o, n - 1], 0.0)
-        else:
-            dl = 0.0
-        RE[o, i], RW[o, i] = _limited(q, dr, dl)
+    q = max(P[o, i], 0.0)
+    if i < n - 1:
+        dr = max(P[o, i + 1], 0.0) - q
+    elif periodic:
+        dr = max(P[o, 0], 0.0) - q
+    else:
+        dr = 0.0
+    if i > 0:
+        dl = q - max(P[o, i - 1], 0.0)
+    elif periodic:
+        dl = q - max(P[o, n - 1], 0.0)
+    else:
+        dl = 0.0
+    RE[o, i], RW[o, i] = _limited(q, dr, dl)
+
+
+@njit(cache=True, error_model="numpy")
+def _ratios_run(p, re, rw, cnt):  # pragma: no cover - compiled
+    """The ratios of cells 1 .. cnt of the row views p, re, rw (p[0] and p[cnt + 1] their
+    neighbours): a loop from 0 on views, so that the compiler sees non-negative indices."""
+    for t in range(cnt):
+        q = max(p[t + 1], 0.0)
+        re[t + 1], rw[t + 1] = _limited(q, max(p[t + 2], 0.0) - q, q - max(p[t], 0.0))
+
+
+@njit(cache=True, error_model="numpy")
+def _ratios_line(P, RE, RW, o, periodic, i0, i1):  # pragma: no cover - compiled
+    """:func:`_ratios` along line o of (O, n), cells i0 .. i1 (0 <= i0 <= i1 < n)."""
+    n = P.shape[1]
+    if i0 == 0:
+        _ratio_end(P, RE, RW, o, periodic, 0)
+    j0 = max(i0, 1)
+    j1 = min(i1, n - 2)
+    if j1 >= j0:
+        _ratios_run(P[o, j0 - 1:], RE[o, j0 - 1:], RW[o, j0 - 1:], j1 - j0 + 1)
+    if i1 == n - 1 and n > 1:
+        _ratio_end(P, RE, RW, o, periodic, n - 1)
 
 
 @njit(cache=True, error_model="numpy")
@@ -191,33 +213,52 @@ def _start_cells(p, V, mode, T, m, xi, exits, out, want):  # pragma: no cover - 
 
 
 @njit(cache=True, error_model="numpy")
-def _line_faces(P, X, RE, RW, RF, RB, FF, BB, GG, o, n, per, ha, mode):  # pragma: no cover - compiled
-    """The rates and flux of every face of line o of a contiguous axis (O, n): a loop over the
-    faces without branches on the mode inside (vectorised), the wrap face apart."""
-    last = n - 1
+def _faces_run(p, x, re, rw, rf, rb, ff, bb, gg, cnt, ha, mode,
+               rates):  # pragma: no cover - compiled
+    """Faces 0 .. cnt - 1 of row views (face t between cells t and t + 1) into gg, and their
+    rates into ff, bb when ``rates``: loops from 0 on views without branches on the mode
+    inside (vectorised)."""
     if mode == 2:
-        for i in range(last):
-            f = RF[o, i]
-            b = RB[o, i]
-            FF[o, i] = f
-            BB[o, i] = b
-            GG[o, i] = f * P[o, i] - b * P[o, i + 1]
+        for t in range(cnt):
+            f = rf[t]
+            b = rb[t]
+            if rates:
+                ff[t] = f
+                bb[t] = b
+            gg[t] = f * p[t] - b * p[t + 1]
     elif mode == 1:
-        for i in range(last):
-            u = -(X[o, i + 1] - X[o, i]) / ha
-            f = _pos(u) * RE[o, i] / ha
-            b = _pos(-u) * RW[o, i + 1] / ha
-            FF[o, i] = f
-            BB[o, i] = b
-            GG[o, i] = f * P[o, i] - b * P[o, i + 1]
+        for t in range(cnt):
+            u = -(x[t + 1] - x[t]) / ha
+            f = _pos(u) * re[t] / ha
+            b = _pos(-u) * rw[t + 1] / ha
+            if rates:
+                ff[t] = f
+                bb[t] = b
+            gg[t] = f * p[t] - b * p[t + 1]
     else:
-        for i in range(last):
-            u = -(X[o, i + 1] - X[o, i]) / ha
+        for t in range(cnt):
+            u = -(x[t + 1] - x[t]) / ha
             f = _pos(u) / ha
             b = _pos(-u) / ha
-            FF[o, i] = f
-            BB[o, i] = b
-            GG[o, i] = f * P[o, i] - b * P[o, i + 1]
+            if rates:
+                ff[t] = f
+                bb[t] = b
+            gg[t] = f * p[t] - b * p[t + 1]
+
+
+@njit(cache=True, error_model="numpy")
+def _line_faces(P, X, RE, RW, RF, RB, FF, BB, GG, o, n, per, ha, mode, i0, i1,
+                rates):  # pragma: no cover - compiled
+    """The flux of faces i0 .. i1 (face i between cells i and i + 1; 0 <= i0 <= i1 < n) of
+    line o of a contiguous axis (O, n), and their rates when ``rates``; the face n - 1 is the
+    wrap face on a periodic axis and zero at a wall."""
+    last = n - 1
+    top = min(i1 + 1, last)
+    if top > i0:
+        _faces_run(P[o, i0:], X[o, i0:], RE[o, i0:], RW[o, i0:], RF[o, i0:], RB[o, i0:],
+                   FF[o, i0:], BB[o, i0:], GG[o, i0:], top - i0, ha, mode, rates)
+    if i1 < last:
+        return
     if per:  # the face n-1 -> 0
         f, b, g = _face(mode, ha, P[o, last], P[o, 0], X[o, last], X[o, 0], RE[o, last],
                         RW[o, 0], RF[o, last], RB[o, last])
@@ -231,22 +272,34 @@ def _line_faces(P, X, RE, RW, RF, RB, FF, BB, GG, o, n, per, ha, mode):  # pragm
 
 
 @njit(cache=True, error_model="numpy")
-def _line_add(FF, BB, GG, E, R, o, n, per, want):  # pragma: no cover - compiled
-    """E_i += F_i + B_{i-1}, R_i += -G_i + G_{i-1} along line o (B, G of face -1: the wrap
-    face on a periodic axis, 0 at a wall)."""
-    if per:
-        bl = BB[o, n - 1]
-        gl = GG[o, n - 1]
-    else:
-        bl = 0.0
-        gl = 0.0
+def _add_run(ff, bb, gg, e, r, cnt, want):  # pragma: no cover - compiled
+    """e[t + 1] += ff[t + 1] + bb[t], r[t + 1] += -gg[t + 1] + gg[t] for t < cnt (row views
+    starting one face left of the first cell)."""
     if want:
-        E[o, 0] += FF[o, 0] + bl
-        for i in range(1, n):
-            E[o, i] += FF[o, i] + BB[o, i - 1]
-    R[o, 0] += -GG[o, 0] + gl
-    for i in range(1, n):
-        R[o, i] += -GG[o, i] + GG[o, i - 1]
+        for t in range(cnt):
+            e[t + 1] += ff[t + 1] + bb[t]
+    for t in range(cnt):
+        r[t + 1] += -gg[t + 1] + gg[t]
+
+
+@njit(cache=True, error_model="numpy")
+def _line_add(FF, BB, GG, E, R, o, n, per, want, i0, i1):  # pragma: no cover - compiled
+    """E_i += F_i + B_{i-1}, R_i += -G_i + G_{i-1} along line o for cells i0 .. i1 (B, G of
+    face -1: the wrap face on a periodic axis, 0 at a wall)."""
+    if i0 == 0:
+        if per:
+            bl = BB[o, n - 1]
+            gl = GG[o, n - 1]
+        else:
+            bl = 0.0
+            gl = 0.0
+        if want:
+            E[o, 0] += FF[o, 0] + bl
+        R[o, 0] += -GG[o, 0] + gl
+    j0 = max(i0, 1)
+    if i1 >= j0:
+        _add_run(FF[o, j0 - 1:], BB[o, j0 - 1:], GG[o, j0 - 1:], E[o, j0 - 1:], R[o, j0 - 1:],
+                 i1 - j0 + 1, want)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -267,9 +320,9 @@ def _lines(p, xi, re, rw, rf, rb, O, n, per, ha, mode, F, B, G, exits, out,
     R = out.reshape((O, n))
     for o in prange(O):
         if mode == 1:
-            _ratios_line(P, RE, RW, o, per)
-        _line_faces(P, X, RE, RW, RF, RB, FF, BB, GG, o, n, per, ha, mode)
-        _line_add(FF, BB, GG, E, R, o, n, per, want)
+            _ratios_line(P, RE, RW, o, per, 0, n - 1)
+        _line_faces(P, X, RE, RW, RF, RB, FF, BB, GG, o, n, per, ha, mode, 0, n - 1, want)
+        _line_add(FF, BB, GG, E, R, o, n, per, want, 0, n - 1)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
