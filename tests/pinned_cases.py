@@ -31,6 +31,8 @@ from gpu_cases import CASES, GROUPS, PEQ, R3, WALL_CASES, initial  # noqa: E402
 import fpgen  # noqa: E402
 from fpgen import (  # noqa: E402
     BGK,
+    Barenblatt,
+    Blob,
     Categorical,
     Gaussian,
     GaussianMixture,
@@ -118,6 +120,24 @@ def _gradient_flows():
             "gf-mesh": (soft, MeanField("mesh", cells=64))}
 
 
+def _blob_flows():
+    """Porous-medium flows for the blob particles (exponent m > 1; no CUDA kernel, so only the
+    NumPy and numba paths): pure diffusion, with V, with V and W, in 1-D and 2-D; a fixed width
+    and the default one."""
+    V = lambda x: np.sum(0.25 * x**4 - 0.5 * x**2, axis=-1)  # noqa: E731
+    W = lambda z: 0.5 * np.log1p(np.sum(z * z, -1))  # noqa: E731
+    return {
+        "blob-1d-m2": (fpgen.GradientFlow(1, exponent=2.0), Blob(0.3), 1, 64),
+        "blob-1d-m3-vw": (fpgen.GradientFlow(1, potential=V, grad_potential=_dw_force,
+                                             interaction=W, grad_interaction=_soft_attraction,
+                                             exponent=3.0, temperature=0.5), Blob(0.25), 1, 96),
+        "blob-2d-m2-default": (fpgen.GradientFlow(2, exponent=2.0, temperature=0.7), Blob(), 2,
+                               100),
+        "blob-2d-m1.5-v": (fpgen.GradientFlow(2, potential=V, grad_potential=_dw_force,
+                                              exponent=1.5, temperature=0.4), Blob(0.35), 2, 160),
+    }
+
+
 def _bridges():
     """Bridges (issue 20): the exact Gaussian bridge step and Euler–Maruyama on the h-transform."""
     ou = OrnsteinUhlenbeck(2, "linear").bridge(np.array([1.0, -0.5]), 1.0)
@@ -152,7 +172,8 @@ def _reversed_cases():
 
 def particle_results(backends=("numpy", "numba")) -> dict:
     """Every case of tests/gpu_cases.py (each dtype), its walled variant and the Python-callable
-    cases, on each backend; plus laws as x0, histograms, brownian_increments."""
+    cases, on each backend; mean-field and blob particles of gradient flows; plus laws as x0,
+    histograms, brownian_increments."""
     out: dict = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the NumPy fallbacks of the callable cases
@@ -179,6 +200,12 @@ def particle_results(backends=("numpy", "numba")) -> dict:
             for backend in backends:
                 res = simulate(eq, x0, (0.0, T1), dt=DT, method=method, seed=5, save_at=SAVE,
                                backend=backend, brownian_dt=DT / 2, stats=_stats(False, 2))
+                _record(out, f"{name}/float64/{backend}", res)
+        for name, (eq, method, d, n) in _blob_flows().items():
+            x0 = 0.7 * np.random.default_rng(17).normal(size=(n, d))
+            for backend in backends:
+                res = simulate(eq, x0, (0.0, 0.2), dt=0.02, method=method, seed=5,
+                               save_at=[0.1, 0.2], backend=backend, stats=_stats(False, d))
                 _record(out, f"{name}/float64/{backend}", res)
         if "numpy" in backends:
             for name, (eq, method) in _bridges().items():
@@ -219,11 +246,126 @@ def _double_well_grad(x):
     return x**3 - x
 
 
+#: the counters of a gradient-flow solution's info, in this order (-1: not kept by the stepper)
+FLOW_COUNTERS = ("substeps", "halvings", "newton_iterations", "linear_solves", "factorizations",
+                 "retries", "stages")
+
+
+def _put_flow(out: dict, label: str, sol) -> None:
+    """A gradient-flow solution: densities, mass, free energies (at the saves and after every
+    step), the step times and counts, and the info counters (FLOW_COUNTERS) as one array."""
+    key = f"grid/gf-{label}"
+    out[f"{key}/densities"] = np.asarray(sol.densities)
+    out[f"{key}/mass"] = np.asarray(sol.mass)
+    out[f"{key}/free_energy"] = np.asarray(sol.free_energy)
+    out[f"{key}/step_times"] = np.asarray(sol.step_times)
+    out[f"{key}/step_free_energy"] = np.asarray(sol.step_free_energy)
+    out[f"{key}/steps"] = np.asarray(sol.steps)
+    out[f"{key}/counters"] = np.array([sol.info.get(c, -1) for c in FLOW_COUNTERS],
+                                      dtype=np.int64)
+
+
+def _flow_v(x):
+    return np.sum(0.5 * x**4 - x**2, axis=-1)
+
+
+def _flow_grad_v(x):
+    return 2.0 * x**3 - 2.0 * x
+
+
+def _flow_w(z):
+    return -0.5 * np.exp(-0.5 * np.sum(z * z, axis=-1))
+
+
+def _flow_grad_w(z):
+    return 0.5 * z * np.exp(-0.5 * np.sum(z * z, axis=-1, keepdims=True))
+
+
+def _flow_spring(x):
+    return 0.5 * np.sum(x * x, axis=-1)
+
+
+def _flow_grad_spring(x):
+    return np.asarray(x, dtype=float)
+
+
+def _flow_cos(x):
+    return 0.4 * np.sum(np.cos(x), axis=-1)
+
+
+def _flow_grad_cos(x):
+    return -0.4 * np.sin(x)
+
+
+def _flow_results(out: dict) -> None:
+    """Gradient flows on grids (issue 22): every stepper and face reconstruction on exponent 1
+    (a double-well V; with an attractive W) and 2 (the pure porous medium from a Barenblatt
+    profile; with a confining V), 1-D and 2-D, no-flux and periodic; a steady state."""
+    gf = fpgen.GradientFlow
+    g1 = Grid((-2.5, 2.5), 32)
+    heat = gf(1, potential=_flow_v, grad_potential=_flow_grad_v, temperature=0.6)
+    pm1 = gf(1, exponent=2.0)
+    b1 = Barenblatt(1, 2.0, t=0.5)
+    steppers = {"newton_implicit": 0.05, "upwind_explicit": 0.002, "ssp_rk2": 0.004,
+                "ssp_rk2-auto": None, "rkl2": 0.05}
+    # label: (flow, p0, reconstructions: the linear one is the upwind flux's, m > 1)
+    runs = {"1d-m1-v": (heat, _ou_density(g1, (0.8,), 0.5), ("constant",)),
+            "1d-m2": (pm1, b1, ("constant", "linear"))}
+    t_end = 0.3
+    for label, (eq, p0, reconstructions) in runs.items():
+        for reconstruction in reconstructions:
+            for name, dt in steppers.items():
+                stepper = name.removesuffix("-auto")
+                _put_flow(out, f"{label}/{reconstruction}/{name}",
+                          solve_density(eq, p0, g1, (0.0, t_end), dt=dt, stepper=stepper,
+                                        reconstruction=reconstruction,
+                                        save_at=[t_end / 2, t_end]))
+    attract = gf(1, potential=_flow_spring, grad_potential=_flow_grad_spring,
+                 interaction=_flow_w, grad_interaction=_flow_grad_w, temperature=0.5)
+    for name, dt in {"newton_implicit": 0.05, "ssp_rk2-auto": None, "rkl2": 0.05}.items():
+        _put_flow(out, f"1d-m1-w/constant/{name}",
+                  solve_density(attract, _ou_density(g1, (0.5,), 0.6), g1, (0.0, 0.2), dt=dt,
+                                stepper=name.removesuffix("-auto"), save_at=[0.1, 0.2]))
+    g2 = Grid([(-2.4, 2.4)] * 2, 24)
+    confined = gf(2, potential=_flow_spring, grad_potential=_flow_grad_spring, exponent=2.0,
+                  temperature=0.5)
+    p02 = _ou_density(g2, (0.5, -0.3), 0.6)
+    for reconstruction, name, dt in (("constant", "newton_implicit", 0.05),
+                                     ("linear", "newton_implicit", 0.05),
+                                     ("constant", "upwind_explicit", 0.005),
+                                     ("linear", "ssp_rk2-auto", None),
+                                     ("linear", "rkl2", 0.05)):
+        _put_flow(out, f"2d-m2-v/{reconstruction}/{name}",
+                  solve_density(confined, p02, g2, (0.0, 0.2), dt=dt,
+                                stepper=name.removesuffix("-auto"), reconstruction=reconstruction,
+                                save_at=[0.1, 0.2]))
+    gp = Grid([(-np.pi, np.pi)] * 2, 24, boundary="periodic")
+    torus = gf(2, potential=_flow_cos, grad_potential=_flow_grad_cos, temperature=0.5)
+    for name, dt in {"newton_implicit": 0.05, "ssp_rk2-auto": None, "rkl2": 0.05}.items():
+        _put_flow(out, f"2d-m1-periodic/constant/{name}",
+                  solve_density(torus, _ou_density(gp, (1.0, -0.5), 0.7), gp, (0.0, 0.2), dt=dt,
+                                stepper=name.removesuffix("-auto"), save_at=[0.1, 0.2]))
+    # Desai-Zwanzig: the double well with a Curie-Weiss attraction, from a shifted start (the
+    # ordered branch)
+    dz = gf(1, potential=lambda x: np.sum(0.25 * x**4 - 0.5 * x**2, axis=-1),
+            grad_potential=_double_well_grad, interaction=lambda z: 0.5 * np.sum(z * z, axis=-1),
+            grad_interaction=lambda z: np.asarray(z, dtype=float), temperature=0.4)
+    gz = Grid((-3.0, 3.0), 48)
+    start = _ou_density(gz, (0.8,), 0.5)
+    start = start / (start.sum() * gz.volume)
+    out["steady/gf-desai-zwanzig"] = fpgen.steady_state(dz, gz, p_init=start)
+    st = fpgen.gradient_flow_steady_state(dz, gz, start, method="picard")
+    out["steady/gf-desai-zwanzig-picard"] = st.density
+    out["steady/gf-desai-zwanzig-picard-values"] = np.array(
+        [st.mass, st.free_energy, st.mean[0], st.residual, st.iterations], dtype=float)
+
+
 def grid_results() -> dict:
     """Every grid stepper (and exponential method) on OU; potentials (sg, sg2), mixed
     derivatives, periodic and absorbing boundaries, limited transport (each limiter),
     kinetic schemes (well-balanced, limited, specular), reversed equations, BGK and chains;
-    steady states, gaps, exit times, committors and generators."""
+    gradient flows (every stepper and face reconstruction, with their free energies and info
+    counters); steady states, gaps, exit times, committors and generators."""
     out: dict = {}
 
     def put(label, sol):
@@ -316,6 +458,7 @@ def grid_results() -> dict:
     fwd = solve_density(chain, joint, None, (0.0, 1.0), stepper="exponential")
     put("chain-rev/crank_nicolson", solve_density(chain.reverse(p0=factor, T=1.0), fwd.final, None,
                                                   (0.0, 0.9), dt=0.05))
+    _flow_results(out)
     fp = fpgen.FokkerPlanck.from_potential(_double_well, _double_well_grad, 0.4)
     gw = Grid((-2.5, 2.5), 50)
     out["steady/potential"] = fpgen.steady_state(fp, gw)
