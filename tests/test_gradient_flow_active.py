@@ -24,10 +24,12 @@ def _evaluate(p, V, rf, rb, shape, periodic, hs, mode, m):
     flow_steps._generator(p, V, rf, rb, shape, periodic, hs, mode, 0.7, m, *bufs, np.empty(0),
                           full)
     active = np.full(n, np.nan)  # every cell must be written
-    scratch = [np.full(n, np.nan) for _ in range(6)]  # stale values must never be read
-    spans = np.empty((6, n // shape[-1]), dtype=np.int64)
-    flow_active.flow_rhs_active(p, V, rf, rb, shape, periodic, hs, mode, 0.7, m, *scratch, spans,
-                                active)
+    # stale values must never be read
+    xi, g, cross = np.full(n, np.nan), np.full(n, np.nan), np.full((max(len(shape) - 1, 1), n),
+                                                                   np.nan)
+    spans = np.empty((4, n // shape[-1]), dtype=np.int64)
+    flow_active.flow_rhs_active(p, V, rf, rb, shape, periodic, hs, mode, 0.7, m, xi, g, cross,
+                                spans, active)
     return full, active
 
 

@@ -28,8 +28,9 @@ is halved (``halvings``); a step outside the stability interval at its end,
 records the time and the discrete free energy.  ``stages`` counts the right-hand-side
 evaluations.  The inner stages need :math:`A(Y)Y` only (not the exit rates of the bound): they
 are evaluated on the active cells (:func:`fpgen.kernels.flow_active.flow_rhs_active`, the same
-bits), and the stage combinations are shared among numba's threads.  Time convention: t = 0 is the data; time runs toward equilibrium.  Nothing is
-compiled at import; this module imports nothing of fpgen outside ``fpgen.kernels``.
+bits), and the stage combinations are shared among numba's threads.  Time convention: t = 0
+is the data; time runs toward equilibrium.  Nothing is compiled at import; this module imports
+nothing of fpgen outside ``fpgen.kernels``.
 """
 
 from __future__ import annotations
@@ -124,7 +125,8 @@ def flow_rkl2_run(p_in, f0, fresh, bound, V, rates_f, rates_b, shape, periodic, 
     G = np.empty(N)
     ex = np.empty(N)
     # the inner stages need A(Y) Y only, not the bound: computed on the active cells
-    spans = np.empty((6, N // shape[shape.size - 1]), dtype=np.int64)
+    spans = np.empty((4, N // shape[shape.size - 1]), dtype=np.int64)
+    cross = np.empty((max(shape.size - 1, 1), N))
     fj = np.empty(N)
     ym2 = np.empty(N)
     ym1 = np.empty(N)
@@ -166,7 +168,7 @@ def flow_rkl2_run(p_in, f0, fresh, bound, V, rates_f, rates_b, shape, periodic, 
                     aj = mut * h
                     gj = gt * h
                     flow_rhs_active(ym1, V, rates_f, rates_b, shape, periodic, hs, mode, T, m, xi,
-                                    re, rw, F, B, G, spans, fj)
+                                    G, cross, spans, fj)
                     _combine(yj, mu, ym1, nu, ym2, c0, p, aj, fj, gj, f0)
                     ym2, ym1, yj = ym1, yj, ym2
                 stages += n - 1

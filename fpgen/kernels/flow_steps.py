@@ -88,16 +88,41 @@ def _axis_view(shape, a):  # pragma: no cover - compiled
 
 
 @njit(cache=True, error_model="numpy")
+def _slope(q, dr, dl):  # pragma: no cover - compiled
+    """(sigma, keep) of the MC limiter for a cell of value q with the differences dr, dl to its
+    neighbours: sigma = sign(dr) min(2|dl|, 2|dr|, |dl + dr|/2) where dr dl > 0 (else 0), keep
+    where the ratios are 1 (an empty cell, or a zero slope: q/q = 1 exactly)."""
+    mag = min(min(2.0 * abs(dl), 2.0 * abs(dr)), 0.5 * abs(dl + dr))
+    sigma = (mag if dr > 0.0 else -mag) if dr * dl > 0.0 else 0.0  # sign(dr) mag
+    keep = (sigma == 0.0 and q < np.inf) or not q > 0.0
+    return sigma, keep
+
+
+@njit(cache=True, error_model="numpy")
 def _limited(q, dr, dl):  # pragma: no cover - compiled
     """(p^E/p, p^W/p) of a cell of value q with the differences dr, dl to its neighbours (MC
     limiter; 1 on an empty cell, and where the slope is 0: q/q = 1 exactly).  Written without
     early returns (every branch a select) so that the loops calling it vectorise."""
-    mag = min(min(2.0 * abs(dl), 2.0 * abs(dr)), 0.5 * abs(dl + dr))
-    sigma = (mag if dr > 0.0 else -mag) if dr * dl > 0.0 else 0.0  # sign(dr) mag
-    keep = (sigma == 0.0 and q < np.inf) or not q > 0.0
+    sigma, keep = _slope(q, dr, dl)
     east = max((q + 0.5 * sigma) / q, 0.0)
     west = max((q - 0.5 * sigma) / q, 0.0)
     return (1.0 if keep else east), (1.0 if keep else west)
+
+
+@njit(cache=True, error_model="numpy")
+def _east(q, dr, dl):  # pragma: no cover - compiled
+    """p^E/p of :func:`_limited` alone (the same operations)."""
+    sigma, keep = _slope(q, dr, dl)
+    east = max((q + 0.5 * sigma) / q, 0.0)
+    return 1.0 if keep else east
+
+
+@njit(cache=True, error_model="numpy")
+def _west(q, dr, dl):  # pragma: no cover - compiled
+    """p^W/p of :func:`_limited` alone (the same operations)."""
+    sigma, keep = _slope(q, dr, dl)
+    west = max((q - 0.5 * sigma) / q, 0.0)
+    return 1.0 if keep else west
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -126,8 +151,9 @@ def _ratios(P, RE, RW, periodic):  # pragma: no cover - compiled
 
 
 @njit(cache=True, error_model="numpy")
-def _ratio_end(P, RE, RW, o, periodic, i):  # pragma: no cover - compiled
-    """:func:`_ratios` of the end cell i (0 or n - 1) of line o of (O, n)."""
+def _stencil(P, o, i, periodic):  # pragma: no cover - compiled
+    """(q, dr, dl) of cell i of line o of (O, n) for the limiter: q = max(p_i, 0) and the
+    differences to its neighbours (the wrap neighbour on a periodic axis, 0 past a wall)."""
     n = P.shape[1]
     q = max(P[o, i], 0.0)
     if i < n - 1:
@@ -142,6 +168,13 @@ def _ratio_end(P, RE, RW, o, periodic, i):  # pragma: no cover - compiled
         dl = q - max(P[o, n - 1], 0.0)
     else:
         dl = 0.0
+    return q, dr, dl
+
+
+@njit(cache=True, error_model="numpy")
+def _ratio_end(P, RE, RW, o, periodic, i):  # pragma: no cover - compiled
+    """:func:`_ratios` of the end cell i (0 or n - 1) of line o of (O, n)."""
+    q, dr, dl = _stencil(P, o, i, periodic)
     RE[o, i], RW[o, i] = _limited(q, dr, dl)
 
 
@@ -203,13 +236,18 @@ def _start_cells(p, V, mode, T, m, xi, exits, out, want):  # pragma: no cover - 
             exits[c] = 0.0
         out[c] = 0.0
         if mode != 2:
-            if m == 1.0:
-                xi[c] = V[c] + 0.0
-            elif m == 2.0:  # q**1 = q and x/1 = x exactly
-                xi[c] = V[c] + cm * max(p[c], 0.0)
-            else:
-                q = max(p[c], 0.0)
-                xi[c] = V[c] + cm * _power(q, m - 1.0) / (m - 1.0)
+            xi[c] = _xi_cell(p[c], V[c], cm, m)
+
+
+@njit(cache=True, error_model="numpy")
+def _xi_cell(pc, vc, cm, m):  # pragma: no cover - compiled
+    """xi = V + U'(max(p, 0)) of one cell (cm = T m; exponent 1: V alone, the SG rates or T = 0
+    carry the rest)."""
+    if m == 1.0:
+        return vc + 0.0
+    if m == 2.0:  # q**1 = q and x/1 = x exactly
+        return vc + cm * max(pc, 0.0)
+    return vc + cm * _power(max(pc, 0.0), m - 1.0) / (m - 1.0)
 
 
 @njit(cache=True, error_model="numpy")
