@@ -474,3 +474,18 @@ def test_a_torus_too_small_for_the_interaction_is_refused_with_numbers():
     eqv = GradientFlow(1, potential=lambda x: x[:, 0], grad_potential=lambda x: np.ones_like(x))
     with pytest.raises(ValueError, match=r"V must be periodic along periodic axis 0"):
         fpgen.solve_density(eqv, np.ones(40), g, (0, 1), dt=0.1)
+
+
+@pytest.mark.parametrize("stepper, dt", [("ssp_rk2", None), ("rkl2", 0.1), ("newton_implicit", 0.1)])
+def test_steps_count_every_substep_and_halving(stepper, dt):
+    # dt=None steps at 0.9 of the positivity bound (many steps per save); rkl2 splits steps
+    # longer than max_stages; newton may halve: solution.steps counts the steps taken
+    eq = GradientFlow(1, exponent=2.0)
+    g = Grid((-3.0, 3.0), 60)
+    sol = fpgen.solve_density(eq, Barenblatt(1, 2.0, t=0.5), g, (0.0, 0.4), dt=dt,
+                              stepper=stepper, save_at=[0.2, 0.4])
+    taken = sol.step_times.size - 1
+    assert sol.steps.tolist() == [int(np.sum(sol.step_times <= t + 1e-12)) - 1 for t in sol.times]
+    assert sol.steps[-1] == taken and 0 < sol.steps[0] < taken
+    if dt is None:
+        assert taken == sol.info["substeps"] + 2 > 20  # two save intervals, split at the bound

@@ -277,7 +277,8 @@ def _solve_flow(equation: GradientFlow, p0, grid: Grid | None, t_span, run, wall
                       enabled=progress) as bar:
         while True:
             while j < n_save and save_index[j] == k:
-                dens[j], energy[j], steps[j] = p, st.energies[-1][1], k
+                # the steps taken so far: every accepted (sub)step recorded its free energy
+                dens[j], energy[j], steps[j] = p, st.energies[-1][1], len(st.energies) - 1
                 j += 1
             if j == n_save:
                 break
