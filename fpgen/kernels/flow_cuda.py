@@ -33,10 +33,16 @@ Every cell's value is the CPU's expression in the CPU's association order
 accumulated from 0.0 over the axes in order (a face past a wall is 0.0; the periodic wrap face
 as on the CPU), each face :math:`G = f p_i - b p_j` computed by each of its two cells, the
 limiter's ratios :math:`p^E` of the left cell and :math:`p^W` of the right one with the
-line ends' stencils.  The per-value arithmetic is shared with the CPU: the kernels call the
-``@njit`` functions :func:`~fpgen.kernels.flow_steps._pos`, ``_east``, ``_west``, ``_xi_cell``
-and ``_power`` of :mod:`fpgen.kernels.flow_steps` directly (numba compiles them for the CUDA
-target as device functions).
+line ends' stencils.  The per-value functions are device twins of
+:mod:`fpgen.kernels.flow_steps`' ``_pos``, ``_power``, ``_slope``, ``_east``, ``_west`` and
+``_xi_cell``: the simulator would run the ``@njit`` originals, but numba's real CUDA target
+cannot compile them (it mistypes the builtins ``max`` / ``min`` and ``np.sqrt`` there; checked
+with ``numba.cuda.compile_ptx`` for sm_90), so the twins write the same operations with
+explicit selects in Python's order and ``math.fabs`` / ``math.sqrt``, and
+:func:`twins_kernel` pins them to the CPU functions bit for bit on random inputs (with NaN,
+infinities and signed zeros).  A general exponent's ``q**e`` is libdevice's ``pow`` on the
+device (glibc's on the CPU): it may differ in the last place (exponents 1, 2 and 0.5 are
+exact).
 
 On the host (:class:`FlowRKL2Cuda`): the step logic of
 :func:`fpgen.kernels.flow_rkl.flow_rkl2_run` line by line — the step from ``safety`` times the
