@@ -390,7 +390,10 @@ def solve_density(equation, p0, grid: Grid | None, t_span, *, dt: float | None =
         or ``"well_balanced_upwind"`` for the kinetic equation, when the equation has
         pure-transport axes); the exponential stepper takes
         ``method="uniformization"`` or ``"krylov"`` there.  Results agree with the CPU to
-        round-off (1e-10 is tested)
+        round-off (1e-10 is tested).  A GradientFlow without interaction takes
+        ``device="cuda"`` with ``stepper="rkl2"`` (numba-CUDA kernels, one thread per cell,
+        :mod:`fpgen.kernels.flow_cuda`; needs numba's CUDA target and a device, or its
+        simulator); other steppers and flows with W are refused
     reconstruction : a GradientFlow's face density for exponent m > 1: ``"constant"`` (None, the
         default: the first-order upwind flux) or ``"linear"`` (the second-order, limited,
         positivity-preserving reconstruction of Carrillo–Chertock–Huang; with the
