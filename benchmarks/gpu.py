@@ -21,7 +21,15 @@ Cases:
    ``diffeqsolve`` with ``Euler``, an ``UnsafeBrownianPath`` per path (the cheapest Brownian
    source diffrax has) and only the final state saved — a peer measured in the same run, next
    to DiffEqGPU's published figure.  It runs last, with JAX's memory preallocation off.
-4. **Ceilings measured on this device**: device-to-device copy bandwidth (GB/s, read + write
+4. **Porous medium** dp/dt = T lap p^m, m = 2, T = 1, in 2-D on 256^2 cells of [-2.4, 2.4]^2
+   from the Barenblatt profile at t = 1 to t = 1.5 (the grid case of benchmarks/nonlinear.py):
+   ``solve_density(..., stepper="rkl2", reconstruction="linear", dt=0.05, device="cuda")``
+   (:mod:`fpgen.kernels.flow_cuda`; first call with NVVM's compilation apart, then the run), the
+   same on the CPU (numba kernel, all threads) and py-pde (``PDE("laplace(p**2)")``, adaptive
+   Euler; when installed) in the same run, each with its L1 distance to the exact Barenblatt
+   profile; the speed-up against py-pde's best is shown only where fpgen's L1 is equal or
+   better (issue 22's goal: 20x).
+5. **Ceilings measured on this device**: device-to-device copy bandwidth (GB/s, read + write
    counted), and a bare normal-generation kernel (the same Philox4x32-10 + polynomial
    Box–Muller the solvers draw, summed into one number per thread: normals/s without the state
    update), plus ``torch.randn`` for reference.
@@ -59,7 +67,8 @@ from fpgen.particles import pointwise, simulate  # noqa: E402
 DIFFEQGPU_S = 0.716
 GBM_PATHS, GBM_STEPS = 8_388_608, 256
 #: problem sizes (``--dry-run`` shrinks them to run the script's code in numba's simulator)
-SIZES = {"gbm": GBM_PATHS, "ou": 1 << 24, "normals": 1 << 24, "copy_bytes": 1 << 30}
+SIZES = {"gbm": GBM_PATHS, "ou": 1 << 24, "normals": 1 << 24, "copy_bytes": 1 << 30,
+         "porous_n": 256, "porous_span": 0.5}
 MU32 = np.float32(1.5)
 SIGMA32 = np.float32(0.01)
 
@@ -82,7 +91,7 @@ def _need_gpu(dry_run: bool = False) -> dict:
         if not info["simulator"]:
             raise SystemExit("--dry-run runs the script's code in numba's CUDA simulator: set "
                              "NUMBA_ENABLE_CUDASIM=1 before Python starts")
-        SIZES.update(gbm=64, ou=64, normals=64, copy_bytes=4096)
+        SIZES.update(gbm=64, ou=64, normals=64, copy_bytes=4096, porous_n=12, porous_span=0.1)
         info.update(compute_capability=(0, 0), driver="simulator", runtime="simulator")
         return info
     if info["simulator"]:
@@ -358,6 +367,62 @@ def diffrax_gbm(repeat: int, quick: bool, dry_run: bool) -> dict:
 # ------------------------------------------------------------------------------------------------
 
 
+def porous_medium(repeat: int) -> dict:
+    """Case 4: the 2-D porous medium (m = 2) from the Barenblatt profile at t = 1, rkl2 with the
+    linear reconstruction at dt = 0.05 on the GPU and on the CPU, and py-pde: first-call and run
+    seconds, evaluations and the L1 distance to the exact profile for each."""
+    n, span, box, dt = SIZES["porous_n"], SIZES["porous_span"], 2.4, 0.05
+    eq = fpgen.GradientFlow(2, exponent=2.0, temperature=1.0)
+    b0 = fpgen.Barenblatt(2, 2.0, t=1.0)
+    g = fpgen.Grid([(-box, box)] * 2, n)
+    pts = g.points()
+    exact = eq.marginal(b0, span).density(pts)
+    p0 = g.sample(b0)  # the cell values (py-pde gets the same)
+
+    def l1(p) -> float:
+        return float(np.sum(np.abs(np.asarray(p).ravel() - exact)) * g.volume)
+
+    rows = {}
+    for device in ("cuda", "cpu"):
+        def go(t1, device=device):
+            return fpgen.solve_density(eq, p0, g, (0.0, t1), dt=min(dt, t1), stepper="rkl2",
+                                       reconstruction="linear", device=device)
+
+        t0 = time.perf_counter()
+        go(dt)  # compiles (NVVM for the device, numba's cache for the CPU)
+        first = time.perf_counter() - t0
+        best, sol = math.inf, None
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            sol = go(span)  # returns host arrays: the device has finished
+            best = min(best, time.perf_counter() - t0)
+        rows[device] = {"first_s": first, "run_s": best, "evaluations": sol.info["stages"],
+                        "kernel": sol.info["kernel"], "L1": l1(sol.final)}
+    try:
+        import pde
+    except ImportError:
+        rows["py-pde"] = {"skipped": "py-pde is not installed"}
+    else:
+        grid = pde.CartesianGrid([[-box, box]] * 2, [n, n])
+        field = pde.ScalarField(grid, np.asarray(p0).reshape(n, n))
+        model = pde.PDE({"p": "laplace(p**2)"}, bc={"derivative": 0})
+        best = None
+        for _ in range(repeat):
+            out, info = model.solve(field.copy(), t_range=span, dt=1e-5, solver="euler",
+                                    adaptive=True, tracker=None, ret_info=True)
+            run = float(info["controller"]["profiler"]["solver"])  # without its compilation
+            if best is None or run < best["run_s"]:
+                best = {"run_s": run, "steps": int(info["solver"]["steps"]),
+                        "L1": l1(out.data), "version": pde.__version__}
+        rows["py-pde"] = best
+        for device in ("cuda", "cpu"):
+            r = rows[device]
+            r["speedup_vs_pypde"] = (best["run_s"] / r["run_s"] if r["L1"] <= best["L1"]
+                                     else None)
+    rows.update(n=n, span=span, dt=dt)
+    return rows
+
+
 def _fmt(x: float) -> str:
     return f"{x:.3g}"
 
@@ -411,6 +476,24 @@ def main(argv=None) -> int:
         else:
             line += "; torch with CUDA not installed: no baseline"
         print(line)
+    pm = porous_medium(args.repeat)
+    print(f"\nporous medium m = 2, 2-D, {pm['n']}^2 cells, t = 1 -> {1 + pm['span']:g} "
+          f"(Barenblatt), rkl2 linear dt = {pm['dt']:g}; speed-up = py-pde's solver time / "
+          "fpgen's run, only at equal or better L1")
+    peer = pm["py-pde"]
+    for device in ("cuda", "cpu"):
+        r = pm[device]
+        up = r.get("speedup_vs_pypde")
+        vs = ("no py-pde" if "skipped" in peer else "L1 worse than py-pde's" if up is None
+              else f"{up:.1f}x py-pde (goal 20x: {'met' if up >= 20 else 'NOT met'})")
+        print(f"  fpgen rkl2 {device:<4} ({r['kernel']} kernel): first call {r['first_s']:.2f} s, "
+              f"run {r['run_s'] * 1e3:8.2f} ms, {r['evaluations']} evaluations, "
+              f"L1 {r['L1']:.3e}; {vs}")
+    if "skipped" in peer:
+        print(f"  py-pde: not run: {peer['skipped']}")
+    else:
+        print(f"  py-pde {peer['version']} adaptive Euler: run {peer['run_s'] * 1e3:8.2f} ms "
+              f"(its solver time), {peer['steps']} steps, L1 {peer['L1']:.3e}")
     d = diffrax_gbm(args.repeat, args.quick, args.dry_run)
     if "skipped" in d:
         print(f"\ndiffrax GBM: not run: {d['skipped']}")
@@ -423,7 +506,8 @@ def main(argv=None) -> int:
     if args.json:
         with open(args.json, "w") as fh:
             json.dump({"device": info["device"], "compute_capability": list(cc),
-                       "ceilings": ceil, "gbm": g, "ou": o, "diffrax": d, "quick": args.quick},
+                       "ceilings": ceil, "gbm": g, "ou": o, "porous_medium": pm, "diffrax": d,
+                       "quick": args.quick},
                       fh, indent=2)
         print(f"\nwrote {args.json}")
     return 0

@@ -451,7 +451,7 @@ def test_bad_input_is_refused_early():
         fpgen.solve_density(eq, b0, Grid((-3, 3), 40, boundary="absorbing"), (0, 1), dt=0.1)
     with pytest.raises(ValueError, match="the flow is 1-dimensional"):
         fpgen.solve_density(eq, np.ones((8, 8)), Grid([(-3, 3)] * 2, 8), (0, 1), dt=0.1)
-    with pytest.raises(ValueError, match="fitting, device are options of the linear"):
+    with pytest.raises(ValueError, match="fitting is an option of the linear"):
         fpgen.solve_density(eq, b0, g, (0, 1), dt=0.1, fitting="sg", device="cuda")
     with pytest.raises(TypeError, match="a GradientFlow needs a Grid"):
         fpgen.solve_density(eq, b0, None, (0, 1), dt=0.1)

@@ -38,6 +38,14 @@ def rkl_kernels():
     return flow_rkl
 
 
+def flow_cuda_kernels():
+    """:mod:`fpgen.kernels.flow_cuda` (numba-CUDA: imports ``numba.cuda``), imported on first
+    use — only when a GradientFlow is solved with ``device="cuda"``."""
+    from ..kernels import flow_cuda
+
+    return flow_cuda
+
+
 @contextmanager
 def kernel_threads(cells: int, threshold: int) -> Iterator[int]:
     """Run the enclosed fused grid kernels on numba's threads (as many as

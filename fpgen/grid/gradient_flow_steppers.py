@@ -111,7 +111,7 @@ import warnings
 
 import numpy as np
 
-from ._lazy import flow_kernels, kernel_threads, rkl_kernels
+from ._lazy import flow_cuda_kernels, flow_kernels, kernel_threads, rkl_kernels
 from .gradient_flow import FlowScheme, FlowState
 from .steppers import StepError
 
@@ -370,9 +370,17 @@ class _RKL2(_UpwindExplicit):
     max_tries = 30
 
     def __init__(self, scheme: FlowScheme, kernel: str | None = None):
-        super().__init__(scheme, kernel)
+        cuda = kernel == "cuda"
+        if cuda and scheme.conv is not None:
+            raise ValueError("kernel='cuda' (the rkl2 stages on a CUDA device) needs a flow "
+                             "without interaction (W = 0); with W use the CPU (kernel=None or "
+                             "'numpy')")
+        super().__init__(scheme, "numba" if cuda else kernel)
+        if cuda:
+            self.kernel = "cuda"
         self.stages = 0  # right-hand-side evaluations
         self._last = None  # (p, f = A(p) p, bound at p) of the last accepted step
+        self._device = None  # the CUDA loop (kernel "cuda"), holding the density on the device
 
     def info(self) -> dict:
         return {**super().info(), "stages": self.stages}
@@ -383,6 +391,8 @@ class _RKL2(_UpwindExplicit):
     def advance(self, times: np.ndarray, k0: int, k1: int, p: np.ndarray) -> np.ndarray:
         if self.kernel == "numpy":
             return _FlowStepper.advance(self, times, k0, k1, p)
+        if self.kernel == "cuda":
+            return self._advance_cuda(times, k0, k1, p)
         s = self.scheme
         V, rf, rb, shape, periodic, hs, mode, parabolic = self._fused_args()
         c1, sumh2 = self._bound_constants()
@@ -413,6 +423,34 @@ class _RKL2(_UpwindExplicit):
                 raise FloatingPointError(
                     f"rkl2 found no step at t = {t:.6g} within {self.max_tries} tries (last "
                     f"tried {h:.3g}; the forward-Euler bound at its end {b1:.3g})")
+
+    def _advance_cuda(self, times: np.ndarray, k0: int, k1: int, p: np.ndarray) -> np.ndarray:
+        """advance with the stages on the CUDA device (:mod:`fpgen.kernels.flow_cuda`): the
+        density stays there between calls and comes back at the save time."""
+        s = self.scheme
+        if self._device is None:
+            c1, sumh2 = self._bound_constants()
+            self._device = flow_cuda_kernels().FlowRKL2Cuda(self._fused_args(), float(s.T),
+                                                            float(s.m), c1, sumh2,
+                                                            float(s.volume))
+        dev = self._device
+        last = self._last
+        if last is None or last[0] is not p:  # a new density: its right-hand side and bound
+            self.stages += dev.load(p)
+        status, k, t, records, sub, ret, hal, stg, h, b1 = dev.run(
+            times, k0, float(times[k0]), k1, AUTO_CFL, int(self.max_stages), int(self.max_tries))
+        self.substeps += sub
+        self.retries += ret
+        self.halvings += hal
+        self.stages += stg
+        rec = np.asarray(records, dtype=float).reshape(-1, 2)
+        if self._kernel_returned(status, rec[:, 0], rec[:, 1], times, k):
+            out = dev.density().reshape(p.shape)
+            self._last = (out, None, dev.bound)
+            return out
+        raise FloatingPointError(
+            f"rkl2 found no step at t = {t:.6g} within {self.max_tries} tries (last tried "
+            f"{h:.3g}; the forward-Euler bound at its end {b1:.3g})")
 
     def _start(self, p):
         last = self._last

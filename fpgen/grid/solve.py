@@ -16,6 +16,7 @@ import numpy as np
 
 from ..distributions import Categorical, Distribution
 from ..equations import BGK, GradientFlow, MarkovChain
+from ..kernels.cuda_support import BackendUnavailableError, require_cuda
 from ..progress import progress_bar
 from ._cupy import to_device
 from .chain import ChainOperator
@@ -235,18 +236,41 @@ def _refuse_linear_options(options: dict) -> None:
         raise ValueError(f"{', '.join(given)} {'is an option' if len(given) == 1 else 'are options'}"
                          " of the linear grid operators; a GradientFlow runs its own nonlinear "
                          "scheme on the CPU (stepper 'newton_implicit', 'upwind_explicit', 'ssp_rk2' or "
-                         "'rkl2')")
+                         "'rkl2'; 'rkl2' also with device='cuda')")
+
+
+def _check_flow_device(equation: GradientFlow, name: str, device) -> None:
+    """device='cuda' runs the rkl2 stages of a flow without interaction on a CUDA device (or
+    numba's CUDA simulator): refuse everything else early, saying what to do instead."""
+    if device not in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'cpu' or 'cuda'; got {device!r}")
+    if device == "cpu":
+        return
+    if name != "rkl2":
+        raise ValueError(f"device='cuda' runs a GradientFlow with the 'rkl2' stepper only; got "
+                         f"stepper {name!r}: use stepper='rkl2' (with a dt), or device='cpu' "
+                         f"for {name!r}")
+    if equation.interaction is not None:
+        raise ValueError("device='cuda' runs a GradientFlow without interaction (W = 0) only; "
+                         "this flow has an interaction: use device='cpu' (its stepper convolves "
+                         "with W by FFT every stage)")
+    try:
+        require_cuda("solve_density(..., device='cuda') for a GradientFlow")
+    except BackendUnavailableError as exc:
+        raise BackendUnavailableError(f"{exc}; or use device='cpu' (the same 'rkl2' stepper "
+                                      "on the CPU's numba kernel)") from None
 
 
 def _solve_flow(equation: GradientFlow, p0, grid: Grid | None, t_span, run, wall0: float):
     """solve_density for a GradientFlow (fpgen.grid.gradient_flow; run = (dt, stepper, save_at,
-    reconstruction, progress))."""
-    dt, stepper, save_at, reconstruction, progress = run
+    reconstruction, progress, device))."""
+    dt, stepper, save_at, reconstruction, progress, device = run
     if not isinstance(grid, Grid):
         raise TypeError(f"a GradientFlow needs a Grid (its density lives on the cells); got "
                         f"grid={grid!r}")
     default = stepper is None or (isinstance(stepper, str) and stepper.lower() == "auto")
     name = "newton_implicit" if default else resolve_flow_stepper(stepper)
+    _check_flow_device(equation, name, device)
     t0, t1 = _check_span(t_span)
     auto = dt is None
     if auto and name in ("newton_implicit", "rkl2"):
@@ -261,7 +285,7 @@ def _solve_flow(equation: GradientFlow, p0, grid: Grid | None, t_span, run, wall
     p = _grid_values(p0, grid)
     _check_values(p, grid, grid.volume)
     p = np.array(p, dtype=float)
-    st = make_flow_stepper(name, scheme)
+    st = make_flow_stepper(name, scheme, "cuda" if device == "cuda" else None)
     if auto:
         st.cfl = AUTO_CFL
     else:
@@ -294,7 +318,7 @@ def _solve_flow(equation: GradientFlow, p0, grid: Grid | None, t_span, run, wall
                                   record[:, 0].copy(), record[:, 1].copy())
     info = {"equation": repr(equation), "scheme": scheme.kind,
             "reconstruction": scheme.reconstruction, "nonlinear": True,
-            "device": "cpu", **st.info()}
+            "device": device, **st.info()}
     return DensitySolution(saves, dens, grid, diagnostics, name, dt, time.perf_counter() - wall0,
                            info)
 
@@ -366,7 +390,10 @@ def solve_density(equation, p0, grid: Grid | None, t_span, *, dt: float | None =
         or ``"well_balanced_upwind"`` for the kinetic equation, when the equation has
         pure-transport axes); the exponential stepper takes
         ``method="uniformization"`` or ``"krylov"`` there.  Results agree with the CPU to
-        round-off (1e-10 is tested)
+        round-off (1e-10 is tested).  A GradientFlow without interaction takes
+        ``device="cuda"`` with ``stepper="rkl2"`` (numba-CUDA kernels, one thread per cell,
+        :mod:`fpgen.kernels.flow_cuda`; needs numba's CUDA target and a device, or its
+        simulator); other steppers and flows with W are refused
     reconstruction : a GradientFlow's face density for exponent m > 1: ``"constant"`` (None, the
         default: the first-order upwind flux) or ``"linear"`` (the second-order, limited,
         positivity-preserving reconstruction of Carrillo–Chertock–Huang; with the
@@ -395,10 +422,10 @@ def solve_density(equation, p0, grid: Grid | None, t_span, *, dt: float | None =
                   "limiter": (limiter, "mc"), "method": (method, "uniformization"),
                   "tol": (tol, 1e-14), "rannacher_steps": (rannacher_steps, 2),
                   "time_dependent": (time_dependent, None), "linear_solver": (linear_solver, None),
-                  "operator": (operator, None), "device": (device, "cpu")}
+                  "operator": (operator, None)}
         _refuse_linear_options(linear)
         return _solve_flow(equation, p0, grid, t_span,
-                           (dt, stepper, save_at, reconstruction, progress), wall0)
+                           (dt, stepper, save_at, reconstruction, progress, device), wall0)
     if reconstruction is not None:
         raise ValueError(f"reconstruction={reconstruction!r} is an option of a GradientFlow's "
                          f"upwind flux; {type(equation).__name__} uses the linear grid operators "
