@@ -17,19 +17,25 @@ from fpgen.kernels import flow_active, flow_steps
 SHAPES = [(17,), (1,), (2,), (9, 13), (1, 8), (8, 1), (2, 5), (5, 6, 7), (3, 1, 4), (2, 2, 2)]
 
 
-def _evaluate(p, V, rf, rb, shape, periodic, hs, mode, m):
+def _evaluate(p, V, rf, rb, shape, periodic, hs, mode, m, exits=False):
+    """(full out, active out) — with ``exits`` ((full out, full exits), (active out, active
+    exits))."""
     n = p.size
     full = np.empty(n)
+    full_exits = np.empty(n if exits else 0)
     bufs = [np.empty(n) for _ in range(6)]
-    flow_steps._generator(p, V, rf, rb, shape, periodic, hs, mode, 0.7, m, *bufs, np.empty(0),
+    flow_steps._generator(p, V, rf, rb, shape, periodic, hs, mode, 0.7, m, *bufs, full_exits,
                           full)
     active = np.full(n, np.nan)  # every cell must be written
+    active_exits = np.full(n if exits else 0, np.nan)
     # stale values must never be read
-    xi, g, cross = np.full(n, np.nan), np.full(n, np.nan), np.full((max(len(shape) - 1, 1), n),
-                                                                   np.nan)
+    xi, f, b, g = (np.full(n, np.nan) for _ in range(4))
+    fc, bc, gc = (np.full((max(len(shape) - 1, 1), n), np.nan) for _ in range(3))
     spans = np.empty((4, n // shape[-1]), dtype=np.int64)
-    flow_active.flow_rhs_active(p, V, rf, rb, shape, periodic, hs, mode, 0.7, m, xi, g, cross,
-                                spans, active)
+    flow_active.flow_rhs_active(p, V, rf, rb, shape, periodic, hs, mode, 0.7, m, xi, f, b, g, fc,
+                                bc, gc, spans, active_exits, active)
+    if exits:
+        return (full, full_exits), (active, active_exits)
     return full, active
 
 
@@ -57,6 +63,26 @@ def test_active_cells_give_the_full_evaluation_bit_for_bit(shape):
             assert np.array_equal(full, active), (per, mode, m, with_v, density)
             checked += 1
     assert checked == 2 ** len(shape) * 96
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+def test_with_exit_rates_and_a_constant_potential_the_full_evaluation_bit_for_bit(shape):
+    # with xi the same on every empty cell (V constant, modes 0 and 1) a cell with an all-zero
+    # neighbourhood has no exit rate either: out and the exit rates equal the full evaluation's
+    rng = np.random.default_rng(7 + len(shape) * 100 + int(np.prod(shape)))
+    shp = np.array(shape, dtype=np.int64)
+    checked = 0
+    for per in itertools.product([False, True], repeat=len(shape)):
+        periodic = np.array(per, dtype=np.bool_)
+        for mode, m, v, density in itertools.product((0, 1), (1.0, 1.5, 2.0, 3.0), (0.0, 0.3),
+                                                     (0.0, 0.05, 0.3, 1.0)):
+            p, rf, rb, hs = _random_case(rng, shape, density)
+            (full, full_exits), (active, active_exits) = _evaluate(
+                p, np.full(p.size, v), rf, rb, shp, periodic, hs, mode, m, exits=True)
+            assert np.array_equal(full, active), (per, mode, m, v, density)
+            assert np.array_equal(full_exits, active_exits), (per, mode, m, v, density)
+            checked += 1
+    assert checked == 2 ** len(shape) * 64
 
 
 def test_a_nan_cell_is_active_and_propagates_as_in_the_full_evaluation():
@@ -119,3 +145,21 @@ def test_a_potential_not_finite_on_the_grid_is_refused():
     g = fpgen.Grid([(-6.0, 6.0)], 24)
     with pytest.raises(ValueError, match=r"potential V is not finite on 2 of the grid's 24 cells"):
         fpgen.solve_density(eq, np.ones(24) / 12.0, g, (0.0, 0.1), dt=0.01, stepper="rkl2")
+
+
+@pytest.mark.parametrize("stepper", ["ssp_rk2", "upwind_explicit"])
+def test_explicit_steppers_run_on_active_cells_without_a_potential_and_equal_numpy(stepper):
+    g = fpgen.Grid([(-3.0, 3.0)] * 2, 32)
+    p0 = g.sample(fpgen.Barenblatt(2, 2.0, t=1.0))
+    times = np.linspace(0.0, 0.3, 3)
+    for eq, active in ((fpgen.GradientFlow(2, exponent=2.0), True),
+                       (fpgen.GradientFlow(2, potential=lambda x: 0.5 * np.sum(x * x, -1),
+                                           grad_potential=lambda x: x, exponent=2.0), False)):
+        out = {}
+        for kernel in ("numba", "numpy"):
+            stepper_ = make_flow_stepper(stepper, FlowScheme(eq, g, "linear"), kernel)
+            stepper_.cfl = 0.9  # dt=None: steps at 0.9 of the positivity bound
+            out[kernel] = (stepper_.advance(times, 0, 2, p0.copy()), stepper_)
+        assert out["numba"][1]._active() is active
+        assert np.array_equal(out["numba"][0], out["numpy"][0])
+        assert out["numba"][1].substeps == out["numpy"][1].substeps > 10

@@ -25,10 +25,11 @@ def sparse():
 
 
 def flow_kernels():
-    """:mod:`fpgen.kernels.flow_steps` (numba), imported on first use."""
-    from ..kernels import flow_steps
+    """:mod:`fpgen.kernels.flow_explicit` (numba: the explicit steppers' time loop and the
+    status codes), imported on first use."""
+    from ..kernels import flow_explicit
 
-    return flow_steps
+    return flow_explicit
 
 
 def rkl_kernels():

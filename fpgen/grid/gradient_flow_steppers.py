@@ -59,7 +59,7 @@ both explicit steppers step at 0.9 of the bound (``AUTO_CFL``), recomputed every
 
 Fused kernel: without an interaction (W = 0) both explicit steppers run the whole time loop
 from one save time to the next in one compiled call
-(:func:`fpgen.kernels.flow_steps.flow_explicit_run`: the rates of either reconstruction or the
+(:func:`fpgen.kernels.flow_explicit.flow_explicit_run`: the rates of either reconstruction or the
 fixed Scharfetter–Gummel rates, the bound, substeps, retries and the free energy after every
 step), with the floating-point operations of the NumPy stepper in the same order: the same
 densities and step sequence to round-off (``info["kernel"] = "numba"``).  With W the NumPy
@@ -225,6 +225,15 @@ class _UpwindExplicit(_FlowStepper):
                            np.asarray(s.h, dtype=float), mode, parabolic)
         return self._fused
 
+    def _active(self) -> bool:
+        """Whether every evaluation may run on the active cells only (the cells next to the
+        support, :mod:`fpgen.kernels.flow_active`) with the full evaluation's exit rates: a cell
+        with an all-zero neighbourhood has none when xi is the same on every empty cell — V
+        constant with the upwind rates (modes 0 and 1; the Scharfetter–Gummel rates of exponent 1
+        are positive everywhere, and its density too)."""
+        V, mode = self._fused_args()[0], self._fused_args()[6]
+        return bool(mode != 2 and V.size > 0 and np.all(V == V[0]))
+
     def advance(self, times: np.ndarray, k0: int, k1: int, p: np.ndarray) -> np.ndarray:
         if self.kernel == "numpy":
             return super().advance(times, k0, k1, p)
@@ -240,7 +249,8 @@ class _UpwindExplicit(_FlowStepper):
                 status, q, k, t, nrec, sub, ret, h, b1 = run(
                     q, V, rf, rb, shape, periodic, hs, mode, self._rk2, float(s.T), float(s.m),
                     c1, sumh2, parabolic, times, k, t, k1, float(self.cfl), AUTO_CFL,
-                    int(getattr(self, "max_tries", 1)), float(s.volume), rec_t, rec_f)
+                    int(getattr(self, "max_tries", 1)), float(s.volume), rec_t, rec_f,
+                    self._active())
             self.substeps += sub
             self.retries += ret
             if self._kernel_returned(status, rec_t[:nrec], rec_f[:nrec], times, k):
@@ -409,7 +419,8 @@ class _RKL2(_UpwindExplicit):
                 status, q, k, t, nrec, sub, ret, hal, stg, bound, h, b1 = run(
                     q, f0, fresh, bound, V, rf, rb, shape, periodic, hs, mode, float(s.T),
                     float(s.m), c1, sumh2, parabolic, times, k, t, k1, AUTO_CFL,
-                    int(self.max_stages), int(self.max_tries), float(s.volume), rec_t, rec_f)
+                    int(self.max_stages), int(self.max_tries), float(s.volume), rec_t, rec_f,
+                    self._active())
             fresh = False
             self.substeps += sub
             self.retries += ret

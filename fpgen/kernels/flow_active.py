@@ -53,15 +53,18 @@ guard_cache(_cache_anchor, [flow_steps.__file__])
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _start_lines(P, VV, X, R, mode, T, m, lo, hi):  # pragma: no cover - compiled
+def _start_lines(P, VV, X, R, E, want, mode, T, m, lo, hi):  # pragma: no cover - compiled
     """Per line (threads over the lines): xi (as :func:`fpgen.kernels.flow_steps._start_cells`),
-    R = 0, and lo[o], hi[o] = the first and last non-zero cell (NaN counts as non-zero; n and
-    -1 on a line of zeros)."""
+    R = 0 (and E = 0 when ``want``), and lo[o], hi[o] = the first and last non-zero cell (NaN
+    counts as non-zero; n and -1 on a line of zeros)."""
     O, n = P.shape
     cm = T * m
     for o in prange(O):
         for i in range(n):
             R[o, i] = 0.0
+        if want:
+            for i in range(n):
+                E[o, i] = 0.0
         if mode != 2:
             for i in range(n):
                 X[o, i] = _xi_cell(P[o, i], VV[o, i], cm, m)
@@ -143,21 +146,38 @@ def line_spans(p, shape, periodic):
     O = P.shape[0]
     spans = np.empty((4, O), np.int64)
     scratch = np.empty((O, n))
-    _start_lines(P, scratch, scratch, scratch, 2, 1.0, 1.0, spans[0], spans[1])
+    _start_lines(P, scratch, scratch, scratch, scratch, False, 2, 1.0, 1.0, spans[0], spans[1])
     _hull(spans[0], spans[1], shape, np.asarray(periodic, dtype=np.bool_), _line_strides(shape),
           spans[2], spans[3])
     return spans[2], spans[3]
 
 
 @njit(cache=True, error_model="numpy")
-def _faces_across(p, pu, pd, puu, x, xu, rf, rb, g, cnt, ha, mode):  # pragma: no cover - compiled
+def _faces_across(p, pu, pd, puu, x, xu, rf, rb, g, ff, bb, cnt, ha, mode,
+                  want):  # pragma: no cover - compiled
     """g = the flux of the faces between the row views p and pu (the next line along the axis;
     pd the line before p, puu the line after pu — the row itself past a wall, which gives the
-    wall's zero difference, or the same zero slope where it is not finite), the limiter's
-    ratios computed in the loop (each is used by this face only); loops from 0 on views."""
+    wall's zero difference, or the same zero slope where it is not finite), and their rates
+    ff, bb when ``want``; the limiter's ratios computed in the loop (each is used by this face
+    only); loops from 0 on views."""
     if mode == 2:
         for t in range(cnt):
+            if want:
+                ff[t] = rf[t]
+                bb[t] = rb[t]
             g[t] = rf[t] * p[t] - rb[t] * pu[t]
+    elif mode == 1 and want:
+        for t in range(cnt):
+            q = max(p[t], 0.0)
+            qu = max(pu[t], 0.0)
+            re = _east(q, qu - q, q - max(pd[t], 0.0))
+            rw = _west(qu, max(puu[t], 0.0) - qu, qu - q)
+            u = -(xu[t] - x[t]) / ha
+            f = _pos(u) * re / ha
+            b = _pos(-u) * rw / ha
+            ff[t] = f
+            bb[t] = b
+            g[t] = f * p[t] - b * pu[t]
     elif mode == 1:
         for t in range(cnt):
             q = max(p[t], 0.0)
@@ -173,15 +193,18 @@ def _faces_across(p, pu, pd, puu, x, xu, rf, rb, g, cnt, ha, mode):  # pragma: n
             u = -(xu[t] - x[t]) / ha
             f = _pos(u) / ha
             b = _pos(-u) / ha
+            if want:
+                ff[t] = f
+                bb[t] = b
             g[t] = f * p[t] - b * pu[t]
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _cross_faces(P, X, rates_f, rates_b, GC, shape, periodic, hs, strides, mode, a_lo,
-                 a_hi):  # pragma: no cover - compiled
+def _cross_faces(P, X, rates_f, rates_b, GC, FC, BC, want, shape, periodic, hs, strides, mode,
+                 a_lo, a_hi):  # pragma: no cover - compiled
     """GC[a, o] = the flux of the faces between line o and its next along every axis a but the
     last, on the hull of the two lines' active spans (no face past a wall; threads over the
-    lines)."""
+    lines), and FC[a, o], BC[a, o] their rates when ``want``."""
     O, n = P.shape
     for o in prange(O):
         for a in range(shape.size - 1):
@@ -204,8 +227,11 @@ def _cross_faces(P, X, rates_f, rates_b, GC, shape, periodic, hs, strides, mode,
             RF = rates_f[a].reshape((O, n))
             RB = rates_b[a].reshape((O, n))
             G = GC[a].reshape((O, n))
+            Fa = FC[a].reshape((O, n)) if want else G
+            Ba = BC[a].reshape((O, n)) if want else G
             _faces_across(P[o, k0:], P[up, k0:], P[dn, k0:], P[uu, k0:], X[o, k0:], X[up, k0:],
-                          RF[o, k0:], RB[o, k0:], G[o, k0:], cnt, hs[a], mode)
+                          RF[o, k0:], RB[o, k0:], G[o, k0:], Fa[o, k0:], Ba[o, k0:], cnt, hs[a],
+                          mode, want)
 
 
 @njit(cache=True, error_model="numpy")
@@ -226,47 +252,84 @@ def _add_across(g, gd, r, cnt, has_up, has_dn):  # pragma: no cover - compiled
 
 
 @njit(cache=True, error_model="numpy")
-def _limited_run(p, x, g, cnt, ha):  # pragma: no cover - compiled
-    """Faces t = 0 .. cnt - 1 of the limited upwind flux along a line, g[t] the face between
-    p[t + 1] and p[t + 2] (p starts one cell left of the first face's left cell, and every
-    cell of these faces has both neighbours on the line), the ratios computed in the loop."""
-    for t in range(cnt):
-        q = max(p[t + 1], 0.0)
-        qn = max(p[t + 2], 0.0)
-        re = _east(q, qn - q, q - max(p[t], 0.0))
-        rw = _west(qn, max(p[t + 3], 0.0) - qn, qn - q)
-        u = -(x[t + 1] - x[t]) / ha
-        f = _pos(u) * re / ha
-        b = _pos(-u) * rw / ha
-        g[t] = f * p[t + 1] - b * p[t + 2]
+def _add_exits_across(f, bd, e, cnt, has_up, has_dn):  # pragma: no cover - compiled
+    """e += f + bd (0 for a face past a wall), loops from 0 on views."""
+    if has_up and has_dn:
+        for t in range(cnt):
+            e[t] += f[t] + bd[t]
+    elif has_up:
+        for t in range(cnt):
+            e[t] += f[t] + 0.0
+    elif has_dn:
+        for t in range(cnt):
+            e[t] += 0.0 + bd[t]
+    else:
+        for t in range(cnt):
+            e[t] += 0.0 + 0.0
 
 
 @njit(cache=True, error_model="numpy")
-def _limited_face(P, X, G, o, i, per, ha):  # pragma: no cover - compiled
+def _limited_run(p, x, g, ff, bb, cnt, ha, want):  # pragma: no cover - compiled
+    """Faces t = 0 .. cnt - 1 of the limited upwind flux along a line, g[t] the face between
+    p[t + 1] and p[t + 2] (p starts one cell left of the first face's left cell, and every
+    cell of these faces has both neighbours on the line), the ratios computed in the loop; its
+    rates in ff, bb when ``want``."""
+    if want:  # two loops: the rates' stores apart
+        for t in range(cnt):
+            q = max(p[t + 1], 0.0)
+            qn = max(p[t + 2], 0.0)
+            re = _east(q, qn - q, q - max(p[t], 0.0))
+            rw = _west(qn, max(p[t + 3], 0.0) - qn, qn - q)
+            u = -(x[t + 1] - x[t]) / ha
+            f = _pos(u) * re / ha
+            b = _pos(-u) * rw / ha
+            ff[t] = f
+            bb[t] = b
+            g[t] = f * p[t + 1] - b * p[t + 2]
+    else:
+        for t in range(cnt):
+            q = max(p[t + 1], 0.0)
+            qn = max(p[t + 2], 0.0)
+            re = _east(q, qn - q, q - max(p[t], 0.0))
+            rw = _west(qn, max(p[t + 3], 0.0) - qn, qn - q)
+            u = -(x[t + 1] - x[t]) / ha
+            f = _pos(u) * re / ha
+            b = _pos(-u) * rw / ha
+            g[t] = f * p[t + 1] - b * p[t + 2]
+
+
+@njit(cache=True, error_model="numpy")
+def _limited_face(P, X, G, FF, BB, o, i, per, ha):  # pragma: no cover - compiled
     """Face i of line o (between cells i and i + 1; the wrap face at i = n - 1, zero past a
-    wall) of the limited upwind flux, the ratios with the line ends' stencils."""
+    wall) of the limited upwind flux and its rates (FF, BB), the ratios with the line ends'
+    stencils."""
     n = P.shape[1]
     j = i + 1 if i < n - 1 else 0
     if i == n - 1 and not per:
+        FF[o, i] = 0.0
+        BB[o, i] = 0.0
         G[o, i] = 0.0
         return
     re = _east(*_stencil(P, o, i, per))
     rw = _west(*_stencil(P, o, j, per))
     if i == n - 1:
-        G[o, i] = _face(1, ha, P[o, i], P[o, 0], X[o, i], X[o, 0], re, rw, 0.0, 0.0)[2]
-        return
-    u = -(X[o, j] - X[o, i]) / ha
-    f = _pos(u) * re / ha
-    b = _pos(-u) * rw / ha
-    G[o, i] = f * P[o, i] - b * P[o, j]
+        f, b, g = _face(1, ha, P[o, i], P[o, 0], X[o, i], X[o, 0], re, rw, 0.0, 0.0)
+    else:
+        u = -(X[o, j] - X[o, i]) / ha
+        f = _pos(u) * re / ha
+        b = _pos(-u) * rw / ha
+        g = f * P[o, i] - b * P[o, j]
+    FF[o, i] = f
+    BB[o, i] = b
+    G[o, i] = g
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _sum_lines(P, X, rates_f, rates_b, GC, GG, R, shape, periodic, hs, strides, mode, a_lo,
-               a_hi):  # pragma: no cover - compiled
-    """Per line on its active span (threads over the lines): R += -G + G(previous line) of every
-    axis but the last in order, then the last axis's faces (from the one left of the span) and
-    their sums."""
+def _sum_lines(P, X, rates_f, rates_b, GC, FC, BC, GG, FF, BB, R, E, want, shape, periodic, hs,
+               strides, mode, a_lo, a_hi):  # pragma: no cover - compiled
+    """Per line on its active span (threads over the lines): R += -G + G(previous line) (and
+    E += F + B(previous line) when ``want``) of every axis but the last in order, then the last
+    axis's faces (from the one left of the span) and their sums."""
     O, n = P.shape
     d = shape.size
     per = periodic[d - 1]
@@ -281,41 +344,54 @@ def _sum_lines(P, X, rates_f, rates_b, GC, GG, R, shape, periodic, hs, strides, 
             dn = _neighbour(o, strides[a], shape[a], periodic[a], -1)
             G = GC[a].reshape((O, n))
             _add_across(G[o, i0:], G[max(dn, 0), i0:], R[o, i0:], i1 - i0 + 1, up >= 0, dn >= 0)
+            if want:  # E += F + B(previous line): the same sums with the rates
+                Fa = FC[a].reshape((O, n))
+                Ba = BC[a].reshape((O, n))
+                _add_exits_across(Fa[o, i0:], Ba[max(dn, 0), i0:], E[o, i0:], i1 - i0 + 1,
+                                  up >= 0, dn >= 0)
         f0 = max(i0 - 1, 0)
         if mode == 1:
             j0 = max(f0, 1)
             j1 = min(i1, n - 3)
             if j1 >= j0:
-                _limited_run(P[o, j0 - 1:], X[o, j0:], GG[o, j0:], j1 - j0 + 1, ha)
+                _limited_run(P[o, j0 - 1:], X[o, j0:], GG[o, j0:], FF[o, j0:], BB[o, j0:],
+                             j1 - j0 + 1, ha, want)
             for i in range(f0, min(i1, 0) + 1):  # face 0
-                _limited_face(P, X, GG, o, i, per, ha)
+                _limited_face(P, X, GG, FF, BB, o, i, per, ha)
             for i in range(max(f0, 1, n - 2), i1 + 1):  # faces n - 2 and n - 1
-                _limited_face(P, X, GG, o, i, per, ha)
+                _limited_face(P, X, GG, FF, BB, o, i, per, ha)
         else:
             RF = rates_f[d - 1].reshape((O, n))
             RB = rates_b[d - 1].reshape((O, n))
-            _line_faces(P, X, RF, RF, RF, RB, GG, GG, GG, o, n, per, ha, mode, f0, i1, False)
-        _line_add(GG, GG, GG, R, R, o, n, per, False, i0, i1)
+            _line_faces(P, X, RF, RF, RF, RB, FF, BB, GG, o, n, per, ha, mode, f0, i1, want)
+        _line_add(FF, BB, GG, E, R, o, n, per, want, i0, i1)
 
 
 @njit(cache=True, error_model="numpy")
-def flow_rhs_active(p, V, rates_f, rates_b, shape, periodic, hs, mode, T, m, xi, G, GC, spans,
-                    out):  # pragma: no cover - compiled
-    """out = A(p) p (the ``out`` of :func:`fpgen.kernels.flow_steps._generator`, without the
-    exit rates) computed on the active cells only, in three parallel passes over the lines
-    after the spans.  Scratch: xi and G of p's size, GC of shape (max(d - 1, 1), p.size) (the
-    faces of every axis but the last), ``spans`` int64 of shape (4, lines)."""
+def flow_rhs_active(p, V, rates_f, rates_b, shape, periodic, hs, mode, T, m, xi, F, B, G, FC, BC,
+                    GC, spans, exits, out):  # pragma: no cover - compiled
+    """out = A(p) p (the ``out`` of :func:`fpgen.kernels.flow_steps._generator`) computed on the
+    active cells only, in three parallel passes over the lines after the spans; with ``exits``
+    of p's size also the exit rates there, and 0 elsewhere — the full evaluation's values only
+    where a cell with an all-zero neighbourhood has no exit rate, i.e. xi is the same on every
+    empty cell (V constant, modes 0 and 1): the caller decides.  An empty ``exits``: A(p) p
+    alone.  Scratch: xi, F, B, G of p's size, FC, BC, GC of shape (max(d - 1, 1), p.size)
+    (the faces of every axis but the last; FC, BC read only with exits), ``spans`` int64 of
+    shape (4, lines)."""
     d = shape.size
     n = shape[d - 1]
     O = p.size // n
+    want = exits.size == p.size
     strides = _line_strides(shape)
     P = p.reshape((O, n))
     X = xi.reshape((O, n))
     R = out.reshape((O, n))
-    _start_lines(P, V.reshape((O, n)), X, R, mode, T, m, spans[0], spans[1])
+    E = exits.reshape((O, n)) if want else R
+    _start_lines(P, V.reshape((O, n)), X, R, E, want, mode, T, m, spans[0], spans[1])
     _hull(spans[0], spans[1], shape, periodic, strides, spans[2], spans[3])
     if d > 1:
-        _cross_faces(P, X, rates_f, rates_b, GC, shape, periodic, hs, strides, mode, spans[2],
-                     spans[3])
-    _sum_lines(P, X, rates_f, rates_b, GC, G.reshape((O, n)), R, shape, periodic, hs, strides,
-               mode, spans[2], spans[3])
+        _cross_faces(P, X, rates_f, rates_b, GC, FC, BC, want, shape, periodic, hs, strides, mode,
+                     spans[2], spans[3])
+    _sum_lines(P, X, rates_f, rates_b, GC, FC, BC, G.reshape((O, n)), F.reshape((O, n)),
+               B.reshape((O, n)), R, E, want, shape, periodic, hs, strides, mode, spans[2],
+               spans[3])

@@ -40,16 +40,16 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from . import flow_active, flow_steps
+from . import flow_active, flow_explicit, flow_steps
 from ._cache import guard_cache
 from .flow_active import flow_rhs_active
+from .flow_explicit import _evaluate
 from .flow_steps import (
     STATUS_DONE,
     STATUS_FULL,
     STATUS_NO_SUBSTEP,
     STATUS_NONFINITE,
     _bound,
-    _generator,
     flow_free_energy,
 )
 
@@ -63,7 +63,7 @@ def _cache_anchor() -> None:
 # the kernels below inline the rates and the bound of flow_steps.py and the active-cell
 # evaluation of flow_active.py: a change there must invalidate this module's cached kernels
 # (numba only watches this file)
-guard_cache(_cache_anchor, [flow_steps.__file__, flow_active.__file__])
+guard_cache(_cache_anchor, [flow_steps.__file__, flow_active.__file__, flow_explicit.__file__])
 
 
 @njit(cache=True)
@@ -106,14 +106,16 @@ def _combine(yj, mu, ym1, nu, ym2, c0, p, aj, fj, gj, f0):  # pragma: no cover -
 @njit(cache=True)
 def flow_rkl2_run(p_in, f0, fresh, bound, V, rates_f, rates_b, shape, periodic, hs, mode, T, m, c1,
                   sumh2, parabolic, times, k, t, kend, safety, max_stages, max_tries, volume,
-                  rec_t, rec_f):  # pragma: no cover - compiled
+                  rec_t, rec_f, active):  # pragma: no cover - compiled
     """Advance over times[k] .. times[kend] starting at time t in [times[k], times[k + 1]).
 
     ``f0`` (in and out) holds A(p) p and ``bound`` the forward-Euler bound at ``p_in`` unless
     ``fresh``, when both are computed first (and counted in the stages); on return they are
-    those of the returned density.  Returns (status, p, k, t, n_records, substeps, retries,
-    halvings, stages, bound, last_h, last_bound) with the status codes of
-    :func:`fpgen.kernels.flow_steps.flow_explicit_run`.
+    those of the returned density.  ``active``: the evaluations with exit rates (the step's
+    first and last) on the active cells too, as :func:`fpgen.kernels.flow_explicit._evaluate`
+    (the caller passes it where that gives the full evaluation's exit rates).  Returns (status,
+    p, k, t, n_records, substeps, retries, halvings, stages, bound, last_h, last_bound) with the
+    status codes of :func:`fpgen.kernels.flow_explicit.flow_explicit_run`.
     """
     N = p_in.size
     p = p_in.copy()
@@ -127,6 +129,9 @@ def flow_rkl2_run(p_in, f0, fresh, bound, V, rates_f, rates_b, shape, periodic, 
     # the inner stages need A(Y) Y only, not the bound: computed on the active cells
     spans = np.empty((4, N // shape[shape.size - 1]), dtype=np.int64)
     cross = np.empty((max(shape.size - 1, 1), N))
+    cross_f = np.empty((max(shape.size - 1, 1), N))
+    cross_b = np.empty((max(shape.size - 1, 1), N))
+    no_exits = np.empty(0)
     fj = np.empty(N)
     ym2 = np.empty(N)
     ym1 = np.empty(N)
@@ -141,8 +146,8 @@ def flow_rkl2_run(p_in, f0, fresh, bound, V, rates_f, rates_b, shape, periodic, 
     cap = rec_t.size
     top = max_stages
     if fresh:
-        _generator(p, V, rates_f, rates_b, shape, periodic, hs, mode, T, m, xi, re, rw, F, B, G,
-                   ex, f0)
+        _evaluate(p, V, rates_f, rates_b, shape, periodic, hs, mode, T, m, xi, re, rw, F, B, G,
+                  cross_f, cross_b, cross, spans, ex, f0, active)
         bound = _bound(ex, p, parabolic, c1, m, sumh2)
         stages += 1
     while k < kend:
@@ -168,13 +173,13 @@ def flow_rkl2_run(p_in, f0, fresh, bound, V, rates_f, rates_b, shape, periodic, 
                     aj = mut * h
                     gj = gt * h
                     flow_rhs_active(ym1, V, rates_f, rates_b, shape, periodic, hs, mode, T, m, xi,
-                                    G, cross, spans, fj)
+                                    F, B, G, cross, cross, cross, spans, no_exits, fj)
                     _combine(yj, mu, ym1, nu, ym2, c0, p, aj, fj, gj, f0)
                     ym2, ym1, yj = ym1, yj, ym2
                 stages += n - 1
                 # ym1 = Y_s: its right-hand side and bound
-                _generator(ym1, V, rates_f, rates_b, shape, periodic, hs, mode, T, m, xi, re, rw,
-                           F, B, G, ex, fj)
+                _evaluate(ym1, V, rates_f, rates_b, shape, periodic, hs, mode, T, m, xi, re, rw,
+                          F, B, G, cross_f, cross_b, cross, spans, ex, fj, active)
                 stages += 1
                 b1 = _bound(ex, ym1, parabolic, c1, m, sumh2)
                 good = True

@@ -1,4 +1,4 @@
-r"""Numba kernel of the explicit gradient-flow steppers: the whole time loop in one compiled call.
+r"""Numba kernels of the explicit gradient-flow steppers: one evaluation of the flux-form scheme.
 
 For :class:`~fpgen.GradientFlow` without interaction (W = 0),
 :math:`\partial_t p = \nabla\cdot(p\nabla\xi)`, :math:`\xi = U'(p) + V`, the finite-volume
@@ -16,15 +16,13 @@ p_{i+1}`:
 ``rates_f``, ``rates_b`` (shape (ndim, cells); read in mode 2 only) hold the rates of the face
 right of every cell per axis (zero at a no-flux wall).
 
-:func:`flow_explicit_run` advances the density over the time grid ``times[k] .. times[kend]``
-with forward Euler (``rk2 = False``) or the SSP Runge–Kutta method of order 2 (Heun, Shu &
-Osher 1988), splitting a step at ``cfl`` times the positivity bound
-:math:`\big(\max_i \sum r^{out}_i + 2Tm(\max p)^{m-1}\sum_a h_a^{-2}\big)^{-1}` and, for ssp_rk2,
-redoing a step whose second stage violates the bound at ``auto_cfl`` of that stage's bound —
-the rules of :mod:`fpgen.grid.gradient_flow_steppers`, written with the same floating-point
-operations in the same order, so that the two agree to round-off.  After every (sub)step it
-records the time and the discrete free energy
-:math:`F_h = \sum_i [U(p_i) + V_i p_i]\,|\text{cell}|`.
+:func:`_generator` evaluates :math:`A(p)p` and the exit rates (the diagonal of :math:`-A`);
+:func:`_bound` is the explicit steppers' positivity bound
+:math:`\big(\max_i \sum r^{out}_i + 2Tm(\max p)^{m-1}\sum_a h_a^{-2}\big)^{-1}` and
+:func:`flow_free_energy` the discrete free energy
+:math:`F_h = \sum_i [U(p_i) + V_i p_i]\,|\text{cell}|`.  The time loops that use them are
+:func:`fpgen.kernels.flow_explicit.flow_explicit_run` (forward Euler and ssp_rk2) and
+:func:`fpgen.kernels.flow_rkl.flow_rkl2_run`.
 
 Arrays are C-contiguous and flat (the cells in C order); ``shape`` holds the grid's axis
 lengths, and every axis is handled through the view (outer, n, inner) of the flat array, as
@@ -50,10 +48,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["flow_explicit_run", "flow_free_energy", "STATUS_DONE", "STATUS_FULL",
+__all__ = ["flow_free_energy", "STATUS_DONE", "STATUS_FULL",
            "STATUS_NONFINITE", "STATUS_NO_SUBSTEP"]
 
-#: return codes of :func:`flow_explicit_run`
+#: return codes of the time loops (:mod:`fpgen.kernels.flow_explicit`, :mod:`fpgen.kernels.flow_rkl`)
 STATUS_DONE, STATUS_FULL, STATUS_NONFINITE, STATUS_NO_SUBSTEP = 0, 1, 2, 3
 
 
@@ -493,82 +491,3 @@ def flow_free_energy(p, V, T, m, volume):  # pragma: no cover - compiled
             u = T * _power(q, m) / (m - 1.0)
         s += u + V[c] * p[c]
     return s * volume
-
-
-@njit(cache=True, error_model="numpy")
-def flow_explicit_run(p_in, V, rates_f, rates_b, shape, periodic, hs, mode, rk2, T, m, c1, sumh2,
-                      parabolic, times, k, t, kend, cfl, auto_cfl, max_tries, volume, rec_t,
-                      rec_f):  # pragma: no cover - compiled
-    """Advance over times[k] .. times[kend] starting at time t in [times[k], times[k + 1]).
-
-    Returns (status, p, k, t, n_records, substeps, retries, last_h, last_bound): status
-    STATUS_DONE when k reached kend; STATUS_FULL when the record buffers (rec_t, rec_f) are
-    full — call again with the returned p, k and t; STATUS_NONFINITE when the density is not
-    finite at times[k]; STATUS_NO_SUBSTEP when ssp_rk2 found no step whose second stage
-    satisfies the bound (last_h against last_bound).
-    """
-    N = p_in.size
-    p = p_in.copy()
-    xi = np.empty(N)
-    re = np.empty(N)
-    rw = np.empty(N)
-    F = np.empty(N)
-    B = np.empty(N)
-    G = np.empty(N)
-    ex = np.empty(N)
-    f0 = np.empty(N)
-    p1 = np.empty(N)
-    f1 = np.empty(N)
-    nrec = 0
-    substeps = 0
-    retries = 0
-    h = 0.0
-    b1 = np.nan
-    cap = rec_t.size
-    while k < kend:
-        t1 = times[k + 1]
-        while t < t1:
-            if nrec >= cap:
-                return STATUS_FULL, p, k, t, nrec, substeps, retries, h, b1
-            _generator(p, V, rates_f, rates_b, shape, periodic, hs, mode, T, m, xi, re, rw, F, B,
-                       G, ex, f0)
-            bound = cfl * _bound(ex, p, parabolic, c1, m, sumh2)
-            if not rk2:
-                h = t1 - t
-                last = h <= bound * (1.0 + 1e-12)
-                if not last:
-                    h = bound
-                    substeps += 1
-                for c in range(N):
-                    p[c] = p[c] + h * f0[c]
-            else:
-                h = min(t1 - t, bound)
-                ok = False
-                for _ in range(max_tries):
-                    for c in range(N):
-                        p1[c] = p[c] + h * f0[c]
-                    _generator(p1, V, rates_f, rates_b, shape, periodic, hs, mode, T, m, xi, re,
-                               rw, F, B, G, ex, f1)
-                    b1 = _bound(ex, p1, parabolic, c1, m, sumh2)
-                    if h <= b1 * (1.0 + 1e-12):
-                        ok = True
-                        break
-                    retries += 1
-                    h = auto_cfl * b1
-                if not ok:
-                    return STATUS_NO_SUBSTEP, p, k, t, nrec, substeps, retries, h, b1
-                last = h >= t1 - t
-                if not last:
-                    substeps += 1
-                for c in range(N):
-                    p[c] = 0.5 * (p[c] + p1[c] + h * f1[c])
-            t = t1 if last else t + h
-            rec_t[nrec] = t
-            rec_f[nrec] = flow_free_energy(p, V, T, m, volume)
-            nrec += 1
-        k += 1
-        t = times[k]
-        for c in range(N):
-            if not np.isfinite(p[c]):
-                return STATUS_NONFINITE, p, k, t, nrec, substeps, retries, h, b1
-    return STATUS_DONE, p, k, t, nrec, substeps, retries, h, b1
