@@ -231,7 +231,8 @@ class _UpwindExplicit(_FlowStepper):
         with an all-zero neighbourhood has none when xi is the same on every empty cell — V
         constant with the upwind rates (modes 0 and 1; the Scharfetter–Gummel rates of exponent 1
         are positive everywhere, and its density too)."""
-        V, mode = self._fused_args()[0], self._fused_args()[6]
+        fused = self._fused_args()
+        V, mode = fused[0], fused[6]
         return bool(mode != 2 and V.size > 0 and np.all(V == V[0]))
 
     def advance(self, times: np.ndarray, k0: int, k1: int, p: np.ndarray) -> np.ndarray:

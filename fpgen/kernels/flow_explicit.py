@@ -53,11 +53,23 @@ guard_cache(_cache_anchor, [flow_steps.__file__, flow_active.__file__])
 
 
 @njit(cache=True, error_model="numpy")
-def _evaluate(p, V, rates_f, rates_b, shape, periodic, hs, mode, T, m, xi, re, rw, F, B, G, FC, BC,
-              GC, spans, exits, out, active):  # pragma: no cover - compiled
-    """out = A(p) p and exits = its exit rates: on the active cells when ``active``, else the
-    full evaluation."""
-    if active:
+def _workspace(N, shape):  # pragma: no cover - compiled
+    """The scratch arrays of :func:`_evaluate` for N cells of the grid ``shape``: (xi, re, rw,
+    F, B, G, FC, BC, GC, spans)."""
+    cross = max(shape.size - 1, 1)
+    return (np.empty(N), np.empty(N), np.empty(N), np.empty(N), np.empty(N), np.empty(N),
+            np.empty((cross, N)), np.empty((cross, N)), np.empty((cross, N)),
+            np.empty((4, N // shape[shape.size - 1]), dtype=np.int64))
+
+
+@njit(cache=True, error_model="numpy")
+def _evaluate(p, V, rates_f, rates_b, shape, periodic, hs, mode, T, m, work, exits, out,
+              active):  # pragma: no cover - compiled
+    """out = A(p) p and, with ``exits`` of p's size, its exit rates (an empty ``exits``: A(p) p
+    alone, on the active cells only): on the active cells when ``active``, else the full
+    evaluation; ``work`` from :func:`_workspace`."""
+    xi, re, rw, F, B, G, FC, BC, GC, spans = work
+    if active or exits.size == 0:
         flow_rhs_active(p, V, rates_f, rates_b, shape, periodic, hs, mode, T, m, xi, F, B, G, FC,
                         BC, GC, spans, exits, out)
     else:
@@ -82,20 +94,11 @@ def flow_explicit_run(p_in, V, rates_f, rates_b, shape, periodic, hs, mode, rk2,
     """
     N = p_in.size
     p = p_in.copy()
-    xi = np.empty(N)
-    re = np.empty(N)
-    rw = np.empty(N)
-    F = np.empty(N)
-    B = np.empty(N)
-    G = np.empty(N)
+    work = _workspace(N, shape)
     ex = np.empty(N)
     f0 = np.empty(N)
     p1 = np.empty(N)
     f1 = np.empty(N)
-    spans = np.empty((4, N // shape[shape.size - 1]), dtype=np.int64)
-    FC = np.empty((max(shape.size - 1, 1), N))
-    BC = np.empty((max(shape.size - 1, 1), N))
-    GC = np.empty((max(shape.size - 1, 1), N))
     nrec = 0
     substeps = 0
     retries = 0
@@ -107,8 +110,8 @@ def flow_explicit_run(p_in, V, rates_f, rates_b, shape, periodic, hs, mode, rk2,
         while t < t1:
             if nrec >= cap:
                 return STATUS_FULL, p, k, t, nrec, substeps, retries, h, b1
-            _evaluate(p, V, rates_f, rates_b, shape, periodic, hs, mode, T, m, xi, re, rw, F, B,
-                      G, FC, BC, GC, spans, ex, f0, active)
+            _evaluate(p, V, rates_f, rates_b, shape, periodic, hs, mode, T, m, work, ex, f0,
+                      active)
             bound = cfl * _bound(ex, p, parabolic, c1, m, sumh2)
             if not rk2:
                 h = t1 - t
@@ -124,8 +127,8 @@ def flow_explicit_run(p_in, V, rates_f, rates_b, shape, periodic, hs, mode, rk2,
                 for _ in range(max_tries):
                     for c in range(N):
                         p1[c] = p[c] + h * f0[c]
-                    _evaluate(p1, V, rates_f, rates_b, shape, periodic, hs, mode, T, m, xi, re,
-                              rw, F, B, G, FC, BC, GC, spans, ex, f1, active)
+                    _evaluate(p1, V, rates_f, rates_b, shape, periodic, hs, mode, T, m, work, ex,
+                              f1, active)
                     b1 = _bound(ex, p1, parabolic, c1, m, sumh2)
                     if h <= b1 * (1.0 + 1e-12):
                         ok = True

@@ -42,8 +42,7 @@ from numba import njit, prange
 
 from . import flow_active, flow_explicit, flow_steps
 from ._cache import guard_cache
-from .flow_active import flow_rhs_active
-from .flow_explicit import _evaluate
+from .flow_explicit import _evaluate, _workspace
 from .flow_steps import (
     STATUS_DONE,
     STATUS_FULL,
@@ -119,19 +118,9 @@ def flow_rkl2_run(p_in, f0, fresh, bound, V, rates_f, rates_b, shape, periodic, 
     """
     N = p_in.size
     p = p_in.copy()
-    xi = np.empty(N)
-    re = np.empty(N)
-    rw = np.empty(N)
-    F = np.empty(N)
-    B = np.empty(N)
-    G = np.empty(N)
+    work = _workspace(N, shape)
     ex = np.empty(N)
-    # the inner stages need A(Y) Y only, not the bound: computed on the active cells
-    spans = np.empty((4, N // shape[shape.size - 1]), dtype=np.int64)
-    cross = np.empty((max(shape.size - 1, 1), N))
-    cross_f = np.empty((max(shape.size - 1, 1), N))
-    cross_b = np.empty((max(shape.size - 1, 1), N))
-    no_exits = np.empty(0)
+    no_exits = np.empty(0)  # the inner stages need A(Y) Y only: on the active cells
     fj = np.empty(N)
     ym2 = np.empty(N)
     ym1 = np.empty(N)
@@ -146,8 +135,7 @@ def flow_rkl2_run(p_in, f0, fresh, bound, V, rates_f, rates_b, shape, periodic, 
     cap = rec_t.size
     top = max_stages
     if fresh:
-        _evaluate(p, V, rates_f, rates_b, shape, periodic, hs, mode, T, m, xi, re, rw, F, B, G,
-                  cross_f, cross_b, cross, spans, ex, f0, active)
+        _evaluate(p, V, rates_f, rates_b, shape, periodic, hs, mode, T, m, work, ex, f0, active)
         bound = _bound(ex, p, parabolic, c1, m, sumh2)
         stages += 1
     while k < kend:
@@ -172,14 +160,14 @@ def flow_rkl2_run(p_in, f0, fresh, bound, V, rates_f, rates_b, shape, periodic, 
                     c0 = 1.0 - mu - nu
                     aj = mut * h
                     gj = gt * h
-                    flow_rhs_active(ym1, V, rates_f, rates_b, shape, periodic, hs, mode, T, m, xi,
-                                    F, B, G, cross, cross, cross, spans, no_exits, fj)
+                    _evaluate(ym1, V, rates_f, rates_b, shape, periodic, hs, mode, T, m, work,
+                              no_exits, fj, True)
                     _combine(yj, mu, ym1, nu, ym2, c0, p, aj, fj, gj, f0)
                     ym2, ym1, yj = ym1, yj, ym2
                 stages += n - 1
                 # ym1 = Y_s: its right-hand side and bound
-                _evaluate(ym1, V, rates_f, rates_b, shape, periodic, hs, mode, T, m, xi, re, rw,
-                          F, B, G, cross_f, cross_b, cross, spans, ex, fj, active)
+                _evaluate(ym1, V, rates_f, rates_b, shape, periodic, hs, mode, T, m, work, ex, fj,
+                          active)
                 stages += 1
                 b1 = _bound(ex, ym1, parabolic, c1, m, sumh2)
                 good = True
