@@ -43,28 +43,7 @@ from fpgen.particles.steppers.blob import (
     blob_velocity,
     default_epsilon,
 )
-from fpgen.testing import fit_order
-
-
-def _quantiles_1d(n: int, radius: float) -> np.ndarray:
-    r"""x_i = F^{-1}((i - 1/2)/N) of the m = 2 profile :math:`\propto (1 - u^2)_+`, u = x/R, whose
-    CDF is :math:`(2 + 3u - u^3)/4` (bisection to 2^-60)."""
-    f = (np.arange(n) + 0.5) / n
-    lo, hi = -np.ones(n), np.ones(n)
-    for _ in range(60):
-        mid = 0.5 * (lo + hi)
-        below = (2.0 + 3.0 * mid - mid**3) / 4.0 < f
-        lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
-    return (radius * 0.5 * (lo + hi))[:, None]
-
-
-def _spiral_2d(n: int, radius: float) -> np.ndarray:
-    r"""The 2-D m = 2 profile's radial quantiles (:math:`|x|^2/R^2 \sim` Beta(1, 2), CDF
-    :math:`1 - (1 - u)^2`) on a golden-angle spiral."""
-    f = (np.arange(n) + 0.5) / n
-    r = radius * np.sqrt(1.0 - np.sqrt(1.0 - f))
-    th = np.arange(n) * math.pi * (3.0 - math.sqrt(5.0))
-    return np.stack([r * np.cos(th), r * np.sin(th)], axis=1)
+from fpgen.testing import fit_order, quadratic_profile_starts
 
 
 def _steps(eps: float, p_max: float, span: float) -> int:
@@ -76,7 +55,7 @@ def _barenblatt_1d(n: int):
     """The 1-D run from the Barenblatt profile at t = 1 to t = 2: (final states, ε, exact law)."""
     eq = GradientFlow(1, exponent=2.0, temperature=1.0)
     b1 = Barenblatt(1, 2.0, t=1.0)
-    x0 = _quantiles_1d(n, b1.support_radius)
+    x0 = quadratic_profile_starts(n, 1, b1.support_radius)
     p_max = float(b1.density(np.zeros((1, 1)))[0])
     eps = default_epsilon(x0)
     res = simulate(eq, x0, (0.0, 1.0), dt=1.0 / _steps(eps, p_max, 1.0), method=Blob(),
@@ -178,7 +157,7 @@ def test_barenblatt_1d_order_in_n():
 def test_barenblatt_2d_second_moment():
     eq = GradientFlow(2, exponent=2.0, temperature=1.0)
     b1 = Barenblatt(2, 2.0, t=1.0)
-    x0 = _spiral_2d(400, b1.support_radius)
+    x0 = quadratic_profile_starts(400, 2, b1.support_radius)
     res = simulate(eq, x0, (0.0, 1.0), dt=0.05, method=Blob())
     eps = res.settings["epsilon"]
     assert eps == pytest.approx(1.5 * math.sqrt(np.mean(np.var(x0, axis=0))) * 400 ** (-1 / 3))
@@ -206,7 +185,7 @@ def test_confined_steady_state_m2():
     eq = GradientFlow(1, potential=lambda x: 0.5 * x[:, 0] ** 2, grad_potential=_unit_spring,
                       exponent=2.0, temperature=1.0)
     steady = eq.equilibrium
-    x0 = _quantiles_1d(200, 1.5 * steady.support_radius)
+    x0 = quadratic_profile_starts(200, 1, 1.5 * steady.support_radius)
     res = simulate(eq, x0, (0.0, 8.0), dt=8.0 / 1600, method=Blob(), save_at=[6.0, 7.0, 8.0],
                    backend="numba")
     eps = res.settings["epsilon"]
@@ -273,7 +252,7 @@ def test_fused_kernel_equals_numpy_path():
 
 def test_heun_order_two_in_dt():
     eq = GradientFlow(1, exponent=2.0, temperature=1.0)
-    x0 = _quantiles_1d(100, Barenblatt(1, 2.0, t=1.0).support_radius)
+    x0 = quadratic_profile_starts(100, 1, Barenblatt(1, 2.0, t=1.0).support_radius)
     eps = default_epsilon(x0)
 
     def run(steps):
@@ -346,7 +325,7 @@ def test_a_step_beyond_the_stability_limit_is_refused(backend):
     # explicit steps past the limit give finite but wrong particles (measured: at N = 200,
     # m = 2, dt = 0.05 the second moment is 2.1e-2 off instead of 1.3e-3), so they are refused
     eq = GradientFlow(1, exponent=2.0, temperature=1.0)
-    x0 = _quantiles_1d(200, Barenblatt(1, 2.0, t=1.0).support_radius)
+    x0 = quadratic_profile_starts(200, 1, Barenblatt(1, 2.0, t=1.0).support_radius)
     eps = default_epsilon(x0)
     limit = STABILITY_LIMIT / blob_stiffness(eq, x0, eps)
     with pytest.raises(ValueError, match=r"dt = 0.05 is too large for the explicit blob steps "
@@ -388,3 +367,16 @@ def test_refusals():
         Blob(0.1).free_energy(pm, np.zeros((5, 2)))
     with pytest.raises(ValueError, match="exponent m > 1"):
         Blob(0.1).free_energy(GradientFlow(1), x0)
+
+
+def test_quadratic_profile_starts_are_its_quantiles():
+    # 1-D: the profile's CDF (2 + 3u - u^3)/4 at the starts is (i - 1/2)/N (bisection to 2^-60);
+    # 2-D: |x|^2/R^2 ~ Beta(1, 2), CDF 1 - (1 - u)^2, at the radii is (i - 1/2)/N
+    n, radius = 50, 1.7
+    target = (np.arange(n) + 0.5) / n
+    u = quadratic_profile_starts(n, 1, radius)[:, 0] / radius
+    assert np.max(np.abs((2.0 + 3.0 * u - u**3) / 4.0 - target)) < 1e-14
+    r2 = np.sum(quadratic_profile_starts(n, 2, radius) ** 2, axis=1) / radius**2
+    assert np.max(np.abs(1.0 - (1.0 - r2) ** 2 - target)) < 1e-14
+    with pytest.raises(ValueError, match="dim must be 1 or 2"):
+        quadratic_profile_starts(n, 3, radius)

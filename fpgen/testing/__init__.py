@@ -17,6 +17,8 @@ fpgen's exact laws make it the oracle:
 * :mod:`~fpgen.testing.assertions` — ``assert_transition_law``, ``assert_generator``,
   ``assert_mass_conserving``, ``assert_positive``, ``assert_equilibrium_preserved``,
   ``assert_decay_rate``, ``assert_stationary_covariance``;
+* :mod:`~fpgen.testing.starts` — ``quadratic_profile_starts``: deterministic particle starts
+  distributed as the m = 2 Barenblatt profile (no Monte-Carlo noise in a blob method's error);
 * :mod:`~fpgen.testing.strategies` — hypothesis strategies (needs the ``test`` extra);
 * :mod:`~fpgen.testing.plugin` — pytest fixtures ``fpgen_rng`` and ``fpgen_backend``.
 """
@@ -83,9 +85,10 @@ from .orders import (
     weak_errors,
 )
 from .schemes import euler_maruyama, milstein, stochastic_heun
+from .starts import quadratic_profile_starts
 
 __all__ = [
-    "BrownianPath",
+    "BrownianPath", "quadratic_profile_starts",
     "SDEProblem", "DensityProblem", "ChainProblem",
     "geometric_brownian_motion", "linear_additive", "ornstein_uhlenbeck_sde",
     "linear_multiplicative", "stratonovich_gbm", "sinh_sde", "arctan_sde", "sde_catalogue",

@@ -41,7 +41,7 @@ import numpy as np
 from fpgen import Barenblatt, Blob, GradientFlow
 from fpgen.particles import simulate
 from fpgen.particles.steppers.blob import default_epsilon
-from fpgen.testing import fit_order
+from fpgen.testing import fit_order, quadratic_profile_starts
 
 from ..case import Case, Check
 from ..plots import convergence_axes
@@ -53,26 +53,6 @@ BIAS = {1: (-0.26, 0.09), 2: (-0.208, 0.03)}
 ORDER_TOL = 0.1
 #: the largest relative increase of F_eps allowed in one step (rounding of the O(N^2) sums)
 ENERGY_TOL = 1e-13
-
-
-def _quantiles_1d(n: int, radius: float) -> np.ndarray:
-    """x_i = F^{-1}((i - 1/2)/N) of the profile (1 - u^2)_+, u = x/R (CDF (2 + 3u - u^3)/4),
-    by bisection to 2^-60."""
-    f = (np.arange(n) + 0.5) / n
-    lo, hi = -np.ones(n), np.ones(n)
-    for _ in range(60):
-        mid = 0.5 * (lo + hi)
-        below = (2.0 + 3.0 * mid - mid**3) / 4.0 < f
-        lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
-    return (radius * 0.5 * (lo + hi))[:, None]
-
-
-def _spiral_2d(n: int, radius: float) -> np.ndarray:
-    """Radial quantiles of the 2-D profile (|x|^2/R^2 ~ Beta(1, 2)) on a golden-angle spiral."""
-    f = (np.arange(n) + 0.5) / n
-    r = radius * np.sqrt(1.0 - np.sqrt(1.0 - f))
-    th = np.arange(n) * math.pi * (3.0 - math.sqrt(5.0))
-    return np.stack([r * np.cos(th), r * np.sin(th)], axis=1)
 
 
 def _points(dim: int) -> tuple[np.ndarray, float]:
@@ -89,7 +69,7 @@ def _run(dim: int, n: int, every_step: bool = False) -> dict:
     """One blob run from the Barenblatt profile at t = 1 over a time 1, with its errors."""
     eq = GradientFlow(dim, exponent=M, temperature=1.0)
     b1 = Barenblatt(dim, M, t=1.0)
-    x0 = (_quantiles_1d if dim == 1 else _spiral_2d)(n, b1.support_radius)
+    x0 = quadratic_profile_starts(n, dim, b1.support_radius)
     eps = default_epsilon(x0)
     p_max = float(b1.density(np.zeros((1, dim)))[0])
     steps = int(math.ceil(2.0 * p_max / eps**2))
