@@ -1,6 +1,7 @@
 """Gradient flows side by side: fpgen's interacting particles against the peers, in one run.
 
-    python benchmarks/nonlinear.py [--n 100000] [--steps 3] [--quick] [--only particles|grid]
+    python benchmarks/nonlinear.py [--n 100000] [--steps 3] [--quick]
+                                   [--only particles|grid|blob]
                                    [--grid-n 256] [--grid-dt 0.025] [--grid-dt-linear 0.0025]
                                    [--grid-dt-rkl2 0.05]
                                    [--mesh-n 1000000] [--mesh-steps 20]
@@ -39,6 +40,14 @@ Cases (float64, 1-D, V = x^4/4 - x^2/2, T = 0.5, dt = 1e-3):
    and the relative L2 error of its interaction force against the exact pairwise sum on a
    1000-particle subsample (each against all N), at the default mesh and at 1/2 and 1/4 of it
    (with the fitted order in the mesh width).
+
+5. Blob particles (``fpgen.Blob``, the porous medium m = 2, T = 1, V = W = 0) from the
+   Barenblatt quantile starts (``fpgen.testing.quadratic_profile_starts``) at the default
+   width, in 1-D and 2-D, N from 256 up: the fused kernel with the mollifier's sums over all
+   pairs (``pairs="all"``) against its near-pair sums (``pairs="near"``, the default: cell
+   lists, the pairs within eps sqrt(2 (ln N + 37))), 4 Heun steps at half the stability limit
+   each, and the largest difference between the two runs' particles (round-off: the left-out
+   factors are below e^-37 of each particle's own sum).
 
 Rates are particle-steps per second (and pair evaluations per second for case 1); ratios are
 fpgen's rate over the peer's; compile time is reported apart (the first call compiles or loads
@@ -314,6 +323,46 @@ def porous_medium(n: int, dt: float, dt_linear: float, dt_rkl2: float) -> None:
         print("py-pde (not installed): no comparison")
 
 
+def blob_case(quick: bool) -> None:
+    """Case 5: the blob kernel's sums over all pairs against its near-pair sums."""
+    from fpgen.particles.steppers.blob import STABILITY_LIMIT, blob_stiffness, default_epsilon
+    from fpgen.testing import quadratic_profile_starts
+
+    sizes = {1: (256, 1024, 4096) if quick else (256, 1024, 4096, 16384),
+             2: (256, 1024, 4096) if quick else (256, 1024, 4096, 16384)}
+    steps = 4
+    print(f"\nBlob particles, m = 2, V = W = 0, Barenblatt quantile starts, {steps} Heun steps "
+          f"at half the stability limit ({numba.get_num_threads()} numba threads); "
+          "compile/load = the first call, on two particles")
+    print(f"{'d':>2}{'N':>7}{'all s':>10}{'near s':>10}{'all/near':>10}{'max |diff|':>12}"
+          f"{'compile s':>11}")
+    for d, ns in sizes.items():
+        eq = fpgen.GradientFlow(d, exponent=2.0, temperature=1.0)
+        radius = fpgen.Barenblatt(d, 2.0, t=1.0).support_radius
+        for n in ns:
+            x0 = quadratic_profile_starts(n, d, radius)
+            eps = default_epsilon(x0)
+            dt = 0.5 * STABILITY_LIMIT / blob_stiffness(eq, x0, eps)
+            runs, first = {}, 0.0
+            for pairs in ("all", "near"):
+                method = fpgen.Blob(eps, pairs=pairs)
+                t0 = time.perf_counter()
+                simulate(eq, x0[:2], (0.0, 1e-9), dt=1e-9, method=method, stats=None,
+                         backend="numba")
+                first = max(first, time.perf_counter() - t0)
+                best = math.inf
+                for _ in range(2):
+                    t0 = time.perf_counter()
+                    res = simulate(eq, x0, (0.0, steps * dt), dt=dt, method=method, stats=None,
+                                   backend="numba")
+                    best = min(best, time.perf_counter() - t0)
+                assert res.settings["pairs"] == pairs
+                runs[pairs] = (best, res.final)
+            diff = float(np.max(np.abs(runs["all"][1] - runs["near"][1])))
+            print(f"{d:>2}{n:>7}{runs['all'][0]:>10.3f}{runs['near'][0]:>10.3f}"
+                  f"{runs['all'][0] / runs['near'][0]:>9.1f}x{diff:>12.2e}{first:>11.2f}")
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=100_000, help="particles of the pairwise case")
@@ -321,7 +370,7 @@ def main(argv=None) -> None:
     ap.add_argument("--mesh-n", type=int, default=1_000_000, help="particles of the mesh case")
     ap.add_argument("--mesh-steps", type=int, default=20, help="steps of the mesh case")
     ap.add_argument("--quick", action="store_true", help="n = 1e4, mesh n = 1e5, grid 64^2")
-    ap.add_argument("--only", choices=("particles", "grid"), default=None,
+    ap.add_argument("--only", choices=("particles", "grid", "blob"), default=None,
                     help="run one section only")
     ap.add_argument("--grid-n", type=int, default=256, help="cells per axis of the grid case")
     ap.add_argument("--grid-dt", type=float, default=0.025,
@@ -331,6 +380,10 @@ def main(argv=None) -> None:
     ap.add_argument("--grid-dt-linear", type=float, default=0.0025,
                     help="time step of fpgen's implicit run with reconstruction='linear'")
     args = ap.parse_args(argv)
+    if args.only in (None, "blob"):
+        blob_case(args.quick)
+    if args.only == "blob":
+        return
     if args.only != "particles":
         porous_medium(64 if args.quick else args.grid_n, args.grid_dt, args.grid_dt_linear,
                       args.grid_dt_rkl2)

@@ -123,18 +123,21 @@ def _gradient_flows():
 def _blob_flows():
     """Porous-medium flows for the blob particles (exponent m > 1; no CUDA kernel, so only the
     NumPy and numba paths): pure diffusion, with V, with V and W, in 1-D and 2-D; a fixed width
-    and the default one."""
+    and the default one; the sums over all pairs (the numba kernel's near-pair sums, the default
+    in d <= 3, are pinned apart under "-near")."""
     V = lambda x: np.sum(0.25 * x**4 - 0.5 * x**2, axis=-1)  # noqa: E731
     W = lambda z: 0.5 * np.log1p(np.sum(z * z, -1))  # noqa: E731
     return {
-        "blob-1d-m2": (fpgen.GradientFlow(1, exponent=2.0), Blob(0.3), 1, 64),
+        "blob-1d-m2": (fpgen.GradientFlow(1, exponent=2.0), Blob(0.3, pairs="all"), 1, 64),
         "blob-1d-m3-vw": (fpgen.GradientFlow(1, potential=V, grad_potential=_dw_force,
                                              interaction=W, grad_interaction=_soft_attraction,
-                                             exponent=3.0, temperature=0.5), Blob(0.25), 1, 96),
-        "blob-2d-m2-default": (fpgen.GradientFlow(2, exponent=2.0, temperature=0.7), Blob(), 2,
-                               100),
+                                             exponent=3.0, temperature=0.5), Blob(0.25, pairs="all"), 1,
+                          96),
+        "blob-2d-m2-default": (fpgen.GradientFlow(2, exponent=2.0, temperature=0.7),
+                               Blob(pairs="all"), 2, 100),
         "blob-2d-m1.5-v": (fpgen.GradientFlow(2, potential=V, grad_potential=_dw_force,
-                                              exponent=1.5, temperature=0.4), Blob(0.35), 2, 160),
+                                              exponent=1.5, temperature=0.4), Blob(0.35, pairs="all"), 2,
+                           160),
     }
 
 
@@ -207,6 +210,11 @@ def particle_results(backends=("numpy", "numba")) -> dict:
                 res = simulate(eq, x0, (0.0, 0.2), dt=0.02, method=method, seed=5,
                                save_at=[0.1, 0.2], backend=backend, stats=_stats(False, d))
                 _record(out, f"{name}/float64/{backend}", res)
+            if "numba" in backends:
+                res = simulate(eq, x0, (0.0, 0.2), dt=0.02, seed=5, save_at=[0.1, 0.2],
+                               method=Blob(method.epsilon, pairs="near"), backend="numba",
+                               stats=_stats(False, d))
+                _record(out, f"{name}-near/float64/numba", res)
         if "numpy" in backends:
             for name, (eq, method) in _bridges().items():
                 d = eq.x_T.size

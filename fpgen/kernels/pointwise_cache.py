@@ -66,7 +66,7 @@ KINDS = {
                   'jit_kernel(parallel=True, cache=True, error_model="numpy")'),
     "blob": ("blob_inline", "grad_v_fn, grad_w_fn",
              "has_v, has_w, eps, temperature, m, times, hs, k0, k1, save_idx, out, check, "
-             "bad_step, limit, unstable",
+             "bad_step, limit, unstable, near",
              'jit_kernel(parallel=True, cache=True, error_model="numpy")'),
 }
 #: the module of fpgen.kernels that holds a kind's inline twin (default: particle_loops)

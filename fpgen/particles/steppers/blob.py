@@ -45,8 +45,8 @@ from ..pointwise import PointwiseFunction
 from ..timegrid import TimeGrid
 from .base import Chunk, Stepper, check_finite, next_slot
 
-__all__ = ["BlobStepper", "EPSILON_FACTOR", "STABILITY_LIMIT", "check_epsilon",
-           "default_epsilon", "blob_density", "blob_velocity", "blob_stiffness",
+__all__ = ["BlobStepper", "EPSILON_FACTOR", "PAIRS", "STABILITY_LIMIT", "check_epsilon",
+           "check_pairs", "default_epsilon", "blob_density", "blob_velocity", "blob_stiffness",
            "blob_free_energy"]
 
 #: the default width :math:`\varepsilon = c_d\,s\,N^{-1/(d+1)}` (s the starting ensemble's
@@ -67,6 +67,26 @@ EPSILON_FACTOR = {1: 1.0, 2: 1.5}
 STABILITY_LIMIT = 2.0
 #: rows of the pair blocks of the NumPy reference
 _ROWS = 256
+#: the mollifier's sums: "near" (the fused kernel's cell lists; pairs beyond
+#: eps sqrt(2 (ln N + 37)) carry factors below e^-37/N, :mod:`fpgen.kernels.blob`), "all" (every
+#: pair), "auto" ("near" in d <= 3, else "all"; measured 1.2x to 54x faster in 1-D and 2-D for
+#: N = 256 to 16 384, 1.0x to 1.45x in 3-D for N = 128 to 4096: docs/performance.md)
+PAIRS = ("auto", "near", "all")
+
+
+def check_pairs(pairs, dim: int | None = None) -> str:
+    """``pairs`` checked (one of :data:`PAIRS`; "near" needs dim <= 3) and, given dim, resolved:
+    "auto" -> "near" in d <= 3, else "all"."""
+    if not isinstance(pairs, str) or pairs not in PAIRS:
+        raise ValueError(f"pairs must be one of {PAIRS}; got {pairs!r}")
+    if dim is None:
+        return pairs
+    if pairs == "near" and dim > 3:
+        raise ValueError(f"pairs='near' sorts the particles into cells in d <= 3; this flow has "
+                         f"dim = {dim}: use pairs='auto' or 'all'")
+    if pairs == "auto":
+        return "near" if dim <= 3 else "all"
+    return pairs
 
 
 def check_epsilon(epsilon, name: str = "epsilon") -> float | None:
@@ -196,7 +216,7 @@ class BlobStepper(Stepper):
     interacting = True
 
     def __init__(self, eq: GradientFlow, epsilon: float | None, grid: TimeGrid, seed: int,
-                 dtype=np.float64):
+                 dtype=np.float64, pairs: str = "auto"):
         super().__init__(grid, seed)
         if grid.brownian_dt is not None or grid.r != 1:
             raise ValueError("brownian_dt sets the Brownian increments of a diffusion; the blob "
@@ -208,6 +228,11 @@ class BlobStepper(Stepper):
         #: the width used (None until the first step sees the starting ensemble, with
         #: epsilon=None)
         self.epsilon = epsilon
+        self.requested_pairs = check_pairs(pairs)
+        #: the fused kernel's sums ("near" or "all"); the NumPy path sums all pairs, and
+        #: ``pairs_used`` says which ran (None before the first step)
+        self.pairs = check_pairs(pairs, eq.dim)
+        self.pairs_used = None
         self.hs = grid.hs.astype(self.dtype)
         self.numba_reason = self._fusion_reason()
 
@@ -232,6 +257,12 @@ class BlobStepper(Stepper):
         return self.epsilon
 
     def run_numpy(self, chunk: Chunk, k0: int, k1: int, progress) -> None:
+        if self.requested_pairs == "near":
+            why = self.numba_reason or "backend='numpy' was asked for"
+            raise ValueError(f"pairs='near' is the fused numba kernel's and this run takes the "
+                             f"NumPy path, which sums all pairs ({why}): use pairs='auto' or "
+                             "'all', or pointwise forces with backend='numba'")
+        self.pairs_used = "all"
         x, out, save_idx = chunk.x, chunk.out, chunk.save_idx
         eps = self._start(x)
         times = self.grid.times
@@ -279,7 +310,7 @@ class BlobStepper(Stepper):
         args = (eq.grad_potential is not None, eq.grad_interaction is not None, float(eps),
                 float(eq.temperature), float(eq.exponent), g.times, self.hs, k0, k1,
                 chunk.save_idx, chunk.out, chunk.bad_step is not None,
-                self.bad_buffer(chunk.bad_step), limit, unstable)
+                self.bad_buffer(chunk.bad_step), limit, unstable, self.pairs == "near")
         cached = cached_kernel("blob", *fns)
         done = False
         if cached is not None:
@@ -298,6 +329,7 @@ class BlobStepper(Stepper):
             self._refuse(int(unstable[0]), unstable[1], unstable[2])
 
     def run_numba(self, chunk: Chunk, k0: int, k1: int) -> None:
+        self.pairs_used = self.pairs
         self._kernel(chunk, k0, k1, self._start(chunk.x))
 
     def warmup(self) -> None:
