@@ -66,6 +66,18 @@ def test_non_finite_states_fall_back_to_all_pairs():
     assert np.isnan(ra).all()  # NaN reaches every sum, as the full sums give it
 
 
+def test_a_box_wider_than_the_largest_double_falls_back_to_all_pairs():
+    # x_max - x_min overflows: no cells (the sort says so) and the full sums, bit for bit (the
+    # two extreme particles see an infinite displacement, 0 * inf = NaN in their own velocity,
+    # which the run's finiteness check reports; the others' far factors are 0)
+    x = np.concatenate([np.linspace(0.0, 1.0, 30), [1e308, -1e308]])[:, None]
+    va, ra, sa = blob_velocities(x, 0.2, 1.0, 2.0, False)
+    vn, rn, sn = blob_velocities(x, 0.2, 1.0, 2.0, True)
+    np.testing.assert_array_equal(rn, ra)
+    np.testing.assert_array_equal(vn, va)
+    assert np.all(np.isfinite(ra)) and np.all(np.isfinite(va[:30]))
+
+
 @pytest.mark.parametrize("d", [1, 2, 3])
 def test_the_cell_sort_is_a_stable_sort_into_cells_of_at_least_the_side(d):
     x = _ensemble(500, d, seed=d)
@@ -89,6 +101,8 @@ def test_the_cell_sort_is_a_stable_sort_into_cells_of_at_least_the_side(d):
                                   np.concatenate([[0], np.cumsum(np.bincount(
                                       cell, minlength=int(np.prod(shape))))]))
     x[3, 0] = np.inf
+    assert _sort_cells(x, side, shape, origin, start, cursor, order, xs) == -1.0
+    x[3, 0], x[4, 0] = 1e308, -1e308  # finite, but the box is wider than the largest double
     assert _sort_cells(x, side, shape, origin, start, cursor, order, xs) == -1.0
 
 

@@ -228,10 +228,11 @@ def _sort_cells(x, side, shape, origin, start, cursor, order, xs) -> float:
     """Counting sort of the particles x (n, d) into cells of at least ``side`` over their
     bounding box (row-major, the last axis fastest; stable: ascending index within a cell);
     returns the cell side used — larger than ``side`` where the cells would outnumber
-    ``start.size - 1`` — or -1 when a coordinate is not finite (the caller then sums over all
-    pairs).  shape[c] = the cells along axis c, origin their lower corner, start[k] ..
-    start[k + 1] - 1 the sorted slots of cell k, order[slot] = the particle there and
-    xs[c, slot] its coordinate c (contiguous for the sums); cursor (cells + n) is scratch."""
+    ``start.size - 1`` — or -1 when a coordinate is not finite or the box is wider than the
+    largest double (the caller then sums over all pairs).  shape[c] = the cells along axis c,
+    origin their lower corner, start[k] .. start[k + 1] - 1 the sorted slots of cell k,
+    order[slot] = the particle there and xs[c, slot] its coordinate c (contiguous for the
+    sums); cursor (cells + n) is scratch."""
     n, d = x.shape
     for c in range(d):
         origin[c] = np.inf
@@ -245,6 +246,9 @@ def _sort_cells(x, side, shape, origin, start, cursor, order, xs) -> float:
                 return -1.0
             origin[c] = min(origin[c], v)
             hi[c] = max(hi[c], v)
+    for c in range(d):
+        if not (hi[c] - origin[c] < np.inf):  # a box wider than the largest double
+            return -1.0
     cap = start.size - 1
     a = side
     while True:  # the count in floating point first: no integer overflow on a wide box
