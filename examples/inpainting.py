@@ -24,14 +24,15 @@ the K-average estimates the posterior mean, the best fill in RMSE.  Writes
 input, the two fills, one completion of each method, truth) and prints the table.
 
 Default size: 2000 training steps, width 32, 24 test images, K = 4, 100 reverse steps (RePaint:
-20 steps, jump 10, resample 5), seed 0, one torch thread: 421 s of CPU time (7 minutes; 773 s
-wall clock on a loaded 2-core machine).  Printed then (RMSE on the hidden pixels, one sample /
-mean of 4, SE 0.02-0.03): centre -- mean fill 0.780, Gaussian fill 0.560, replacement
-0.793 / 0.625, RePaint 0.804 / 0.627, DPS 0.565 / 0.448, PiGDM 0.668 / 0.519; half -- mean
-fill 0.548, Gaussian fill 0.462, replacement 0.615 / 0.489, RePaint 0.679 / 0.519, DPS
-0.461 / 0.366, PiGDM 0.556 / 0.425 (``docs/guidance.md``, ``docs/examples/README.md``).
-These were measured just before ``fit`` gained its EMA warm-up form as a default
-(``ema_warmup=True``), which changes the averaged weights slightly; rerun to refresh them.
+20 steps, jump 10, resample 5), seed 0, one torch thread: 463 s of wall clock (training 137 s,
+the centre mask's methods 156 s, the half mask's 170 s) on the 2-core machine, 2026-12-07, with
+``fit``'s EMA warm-up default.  Printed (RMSE on the hidden pixels, one sample / mean of 4, SE
+0.02-0.03): centre -- mean fill 0.780, Gaussian fill 0.560, replacement 0.793 / 0.625,
+RePaint 0.804 / 0.627, DPS 0.565 / 0.448, PiGDM 0.668 / 0.519; half -- mean fill 0.548,
+Gaussian fill 0.462, replacement 0.615 / 0.489, RePaint 0.679 / 0.519, DPS 0.461 / 0.366,
+PiGDM 0.556 / 0.426 (``docs/guidance.md``, ``docs/examples/README.md``); the run before the
+EMA warm-up became the default printed the same to these digits but PiGDM's half-mask mean of
+4 (0.425).
 
     python examples/inpainting.py [--quick] [--out DIR] [--steps N] [--width W] [--n-test N]
                                   [--samples K] [--n-steps N] [--zeta Z] [--alpha-min A]
