@@ -71,6 +71,66 @@ guard_cache(_cache_anchor, [interacting.__file__, particle_steps.__file__, rng._
 
 
 @njit(inline="always", error_model="numpy")
+def _point(x, i):
+    """Particle i's coordinates as three scalars (d <= 3; the unused ones 0)."""
+    d = x.shape[1]
+    return x[i, 0], (x[i, 1] if d > 1 else 0.0), (x[i, 2] if d > 2 else 0.0)
+
+
+@njit(inline="always", error_model="numpy")
+def _store(acc, a0, a1, a2) -> None:
+    """acc[:d] = (a0, a1, a2)[:d] (d = acc.size <= 3)."""
+    acc[0] = a0
+    if acc.size > 1:
+        acc[1] = a1
+    if acc.size > 2:
+        acc[2] = a2
+
+
+@njit(inline="always", error_model="numpy")
+def _displacement(p0, p1, p2, c0, c1, c2, j, d):
+    """(z, |z|^2) with z = p - c_j in d <= 3 (the unused components 0)."""
+    z0 = p0 - c0[j]
+    r2 = z0 * z0
+    z1 = 0.0
+    z2 = 0.0
+    if d > 1:
+        z1 = p1 - c1[j]
+        r2 = r2 + z1 * z1
+    if d > 2:
+        z2 = p2 - c2[j]
+        r2 = r2 + z2 * z2
+    return z0, z1, z2, r2
+
+
+@njit(inline="always", error_model="numpy")
+def _gauss_run(s, p0, p1, p2, c0, c1, c2, j0, j1, inv2, d) -> float:
+    r"""s + :math:`\sum_{j0 \le j < j1} e^{-|p - c_j|^2/(2\varepsilon^2)}` (inv2 =
+    1/(2ε²)), the point p = (p0, p1, p2) and c_j = (c0[j], c1[j], c2[j]) in d <= 3 (the unused
+    ones ignored), j in order; scalars and 1-D coordinate arrays so that the loop vectorises."""
+    for j in range(j0, j1):
+        r2 = _displacement(p0, p1, p2, c0, c1, c2, j, d)[3]
+        s = s + math.exp(-(r2 * inv2))
+    return s
+
+
+@njit(inline="always", error_model="numpy")
+def _blob_run(sw, a0, a1, a2, qi, qq, p0, p1, p2, c0, c1, c2, j0, j1, inv2, d):
+    r"""(sw, a) + :math:`\sum_{j0 \le j < j1} w_j (1, p - c_j)`,
+    :math:`w_j = (q_i + qq_j)\,e^{-|p - c_j|^2/(2\varepsilon^2)}`, as :func:`_gauss_run`."""
+    for j in range(j0, j1):
+        z0, z1, z2, r2 = _displacement(p0, p1, p2, c0, c1, c2, j, d)
+        w = (qi + qq[j]) * math.exp(-(r2 * inv2))
+        sw = sw + w
+        a0 = a0 + w * z0
+        if d > 1:
+            a1 = a1 + w * z1
+        if d > 2:
+            a2 = a2 + w * z2
+    return sw, a0, a1, a2
+
+
+@njit(inline="always", error_model="numpy")
 def _densities(x, inv2, norm, m, rho, q, lo, hi) -> None:
     r"""rho_i = :math:`\frac1N\sum_j\varphi_\varepsilon(x_i - x_j)` and q_i = rho_i^(m-2) for
     particles lo .. hi-1 (j in order; scalars for d <= 3, so that the loop vectorises)."""
@@ -78,19 +138,9 @@ def _densities(x, inv2, norm, m, rho, q, lo, hi) -> None:
     for i in range(lo, hi):
         s = 0.0
         if d <= 3:
-            x0 = x[i, 0]
-            x1 = x[i, 1] if d > 1 else 0.0
-            x2 = x[i, 2] if d > 2 else 0.0
-            for j in range(n):
-                z0 = x0 - x[j, 0]
-                r2 = z0 * z0
-                if d > 1:
-                    z1 = x1 - x[j, 1]
-                    r2 = r2 + z1 * z1
-                if d > 2:
-                    z2 = x2 - x[j, 2]
-                    r2 = r2 + z2 * z2
-                s = s + math.exp(-(r2 * inv2))
+            x0, x1, x2 = _point(x, i)
+            s = _gauss_run(s, x0, x1, x2, x[:, 0], x[:, min(1, d - 1)], x[:, min(2, d - 1)], 0, n,
+                           inv2, d)
         else:
             for j in range(n):
                 r2 = 0.0
@@ -114,32 +164,10 @@ def _blob_sum(x, i, q, inv2, acc) -> float:
         a0 = 0.0
         a1 = 0.0
         a2 = 0.0
-        x0 = x[i, 0]
-        x1 = x[i, 1] if d > 1 else 0.0
-        x2 = x[i, 2] if d > 2 else 0.0
-        for j in range(n):
-            z0 = x0 - x[j, 0]
-            r2 = z0 * z0
-            z1 = 0.0
-            z2 = 0.0
-            if d > 1:
-                z1 = x1 - x[j, 1]
-                r2 = r2 + z1 * z1
-            if d > 2:
-                z2 = x2 - x[j, 2]
-                r2 = r2 + z2 * z2
-            w = (qi + q[j]) * math.exp(-(r2 * inv2))
-            sw = sw + w
-            a0 = a0 + w * z0
-            if d > 1:
-                a1 = a1 + w * z1
-            if d > 2:
-                a2 = a2 + w * z2
-        acc[0] = a0
-        if d > 1:
-            acc[1] = a1
-        if d > 2:
-            acc[2] = a2
+        x0, x1, x2 = _point(x, i)
+        sw, a0, a1, a2 = _blob_run(sw, a0, a1, a2, qi, q, x0, x1, x2, x[:, 0],
+                                   x[:, min(1, d - 1)], x[:, min(2, d - 1)], 0, n, inv2, d)
+        _store(acc, a0, a1, a2)
         return sw
     for c in range(d):
         acc[c] = 0.0
@@ -156,6 +184,20 @@ def _blob_sum(x, i, q, inv2, acc) -> float:
 
 
 @njit(inline="always", error_model="numpy")
+def _assemble(x, i, grad_w, has_w, t, coef, gv, acc, z, gw, accw, v) -> None:
+    """v_i = -grad V(x_i) (gv) - (1/N) sum_j grad W(x_i - x_j) (when ``has_w``) + coef acc
+    (the mollifier's sum)."""
+    n, d = x.shape
+    if has_w:
+        _pair_sum(x, i, grad_w, t, z, gw, accw)
+        for c in range(d):
+            v[i, c] = gv[c] + (-(accw[c] / n)) + coef * acc[c]
+    else:
+        for c in range(d):
+            v[i, c] = gv[c] + coef * acc[c]
+
+
+@njit(inline="always", error_model="numpy")
 def _velocities_of(x, q, grad_v, grad_w, has_v, has_w, inv2, coef, t, v, stiff, lo,
                    hi) -> None:
     r"""The velocities of particles lo .. hi-1 (the densities' powers q already computed) and
@@ -169,13 +211,7 @@ def _velocities_of(x, q, grad_v, grad_w, has_v, has_w, inv2, coef, t, v, stiff, 
     for i in range(lo, hi):
         _potential_force(x, i, grad_v, has_v, t, gv)
         stiff[i] = coef * _blob_sum(x, i, q, inv2, acc)
-        if has_w:
-            _pair_sum(x, i, grad_w, t, z, gw, accw)
-            for c in range(d):
-                v[i, c] = gv[c] + (-(accw[c] / n)) + coef * acc[c]
-        else:
-            for c in range(d):
-                v[i, c] = gv[c] + coef * acc[c]
+        _assemble(x, i, grad_w, has_w, t, coef, gv, acc, z, gw, accw, v)
 
 
 @njit(inline="always", error_model="numpy")
@@ -298,38 +334,42 @@ def _row_range(start, shape, base, ci, k):
 
 
 @njit(inline="always", error_model="numpy")
-def _near_density(x, i, xs, origin, a, shape, start, k, inv2) -> float:
-    r""":math:`\sum_j e^{-|x_i - x_j|^2/(2\varepsilon^2)}` over the sorted particles of the
-    cells within k of particle i's (along every axis), rows in order, slots in order."""
-    n, d = x.shape
-    x0 = x[i, 0]
-    x1 = x[i, 1] if d > 1 else 0.0
-    x2 = x[i, 2] if d > 2 else 0.0
+def _near_rows(x, i, origin, a, shape, k):
+    """The rows of cells within k of particle i's along every axis but the last (their ranges
+    along the first of three axes and along the one before the last; (0, 0) where absent) and
+    particle i's cell along the last."""
+    d = x.shape[1]
     cl = _cell_of(x, i, origin, a, shape, d - 1)
     c0 = _cell_of(x, i, origin, a, shape, 0) if d == 3 else 0
     cm = _cell_of(x, i, origin, a, shape, d - 2) if d >= 2 else 0
     r0lo, r0hi = (max(c0 - k, 0), min(c0 + k, shape[0] - 1)) if d == 3 else (0, 0)
     rmlo, rmhi = (max(cm - k, 0), min(cm + k, shape[d - 2] - 1)) if d >= 2 else (0, 0)
+    return r0lo, r0hi, rmlo, rmhi, cl
+
+
+@njit(inline="always", error_model="numpy")
+def _row_base(shape, a0, am, d):
+    """The first cell of the row (a0, am) (see :func:`_near_rows`)."""
+    if d == 3:
+        return (a0 * shape[1] + am) * shape[2]
+    if d == 2:
+        return am * shape[1]
+    return 0
+
+
+@njit(inline="always", error_model="numpy")
+def _near_density(x, i, xs, origin, a, shape, start, k, inv2) -> float:
+    r""":math:`\sum_j e^{-|x_i - x_j|^2/(2\varepsilon^2)}` over the sorted particles of the
+    cells within k of particle i's (along every axis), rows in order, slots in order."""
+    d = x.shape[1]
+    r0lo, r0hi, rmlo, rmhi, cl = _near_rows(x, i, origin, a, shape, k)
+    c0, c1, c2 = xs[0], xs[min(1, d - 1)], xs[min(2, d - 1)]
+    x0, x1, x2 = _point(x, i)
     s = 0.0
     for a0 in range(r0lo, r0hi + 1):
         for am in range(rmlo, rmhi + 1):
-            if d == 3:
-                base = (a0 * shape[1] + am) * shape[2]
-            elif d == 2:
-                base = am * shape[1]
-            else:
-                base = 0
-            j0, j1 = _row_range(start, shape, base, cl, k)
-            for j in range(j0, j1):
-                z0 = x0 - xs[0, j]
-                r2 = z0 * z0
-                if d > 1:
-                    z1 = x1 - xs[1, j]
-                    r2 = r2 + z1 * z1
-                if d > 2:
-                    z2 = x2 - xs[2, j]
-                    r2 = r2 + z2 * z2
-                s = s + math.exp(-(r2 * inv2))
+            j0, j1 = _row_range(start, shape, _row_base(shape, a0, am, d), cl, k)
+            s = _gauss_run(s, x0, x1, x2, c0, c1, c2, j0, j1, inv2, d)
     return s
 
 
@@ -337,52 +377,21 @@ def _near_density(x, i, xs, origin, a, shape, start, k, inv2) -> float:
 def _near_blob_sum(x, i, q, qs, xs, origin, a, shape, start, k, inv2, acc) -> float:
     r""":func:`_blob_sum` over the cells within k of particle i's (as :func:`_near_density`;
     qs the sorted q)."""
-    n, d = x.shape
+    d = x.shape[1]
+    r0lo, r0hi, rmlo, rmhi, cl = _near_rows(x, i, origin, a, shape, k)
+    c0, c1, c2 = xs[0], xs[min(1, d - 1)], xs[min(2, d - 1)]
+    x0, x1, x2 = _point(x, i)
     qi = q[i]
-    x0 = x[i, 0]
-    x1 = x[i, 1] if d > 1 else 0.0
-    x2 = x[i, 2] if d > 2 else 0.0
-    cl = _cell_of(x, i, origin, a, shape, d - 1)
-    c0 = _cell_of(x, i, origin, a, shape, 0) if d == 3 else 0
-    cm = _cell_of(x, i, origin, a, shape, d - 2) if d >= 2 else 0
-    r0lo, r0hi = (max(c0 - k, 0), min(c0 + k, shape[0] - 1)) if d == 3 else (0, 0)
-    rmlo, rmhi = (max(cm - k, 0), min(cm + k, shape[d - 2] - 1)) if d >= 2 else (0, 0)
     sw = 0.0
     a0s = 0.0
     a1s = 0.0
     a2s = 0.0
     for a0 in range(r0lo, r0hi + 1):
         for am in range(rmlo, rmhi + 1):
-            if d == 3:
-                base = (a0 * shape[1] + am) * shape[2]
-            elif d == 2:
-                base = am * shape[1]
-            else:
-                base = 0
-            j0, j1 = _row_range(start, shape, base, cl, k)
-            for j in range(j0, j1):
-                z0 = x0 - xs[0, j]
-                r2 = z0 * z0
-                z1 = 0.0
-                z2 = 0.0
-                if d > 1:
-                    z1 = x1 - xs[1, j]
-                    r2 = r2 + z1 * z1
-                if d > 2:
-                    z2 = x2 - xs[2, j]
-                    r2 = r2 + z2 * z2
-                w = (qi + qs[j]) * math.exp(-(r2 * inv2))
-                sw = sw + w
-                a0s = a0s + w * z0
-                if d > 1:
-                    a1s = a1s + w * z1
-                if d > 2:
-                    a2s = a2s + w * z2
-    acc[0] = a0s
-    if d > 1:
-        acc[1] = a1s
-    if d > 2:
-        acc[2] = a2s
+            j0, j1 = _row_range(start, shape, _row_base(shape, a0, am, d), cl, k)
+            sw, a0s, a1s, a2s = _blob_run(sw, a0s, a1s, a2s, qi, qs, x0, x1, x2, c0, c1, c2, j0,
+                                          j1, inv2, d)
+    _store(acc, a0s, a1s, a2s)
     return sw
 
 
@@ -444,13 +453,7 @@ def _velocities_near(x, grad_v, grad_w, has_v, has_w, eps, temperature, m, t, rh
             _potential_force(x, i, grad_v, has_v, t, gv)
             stiff[i] = coef * _near_blob_sum(x, i, q, qs, xs, origin, a, shape, start, kv,
                                                  inv2, acc)
-            if has_w:
-                _pair_sum(x, i, grad_w, t, z, gw, accw)
-                for c in range(d):
-                    v[i, c] = gv[c] + (-(accw[c] / n)) + coef * acc[c]
-            else:
-                for c in range(d):
-                    v[i, c] = gv[c] + coef * acc[c]
+            _assemble(x, i, grad_w, has_w, t, coef, gv, acc, z, gw, accw, v)
     return True
 
 
