@@ -171,6 +171,19 @@ def line_spans(p, shape, periodic):
     return spans[2], spans[3]
 
 
+@njit(inline="always", error_model="numpy")
+def _mc_rates(pll, pl, pr, prr, xl, xr, ha):  # pragma: no cover - compiled
+    """(f, b): the rates of the limited upwind face between cells l and r (ll left of l, rr
+    right of r, xi at l and r, spacing ha), the ratios p^E of l and p^W of r computed here;
+    bit for bit the rates of :func:`fpgen.kernels.flow_steps._face` in mode 1."""
+    q = max(pl, 0.0)
+    qn = max(pr, 0.0)
+    re = _east(q, qn - q, q - max(pll, 0.0))
+    rw = _west(qn, max(prr, 0.0) - qn, qn - q)
+    u = -(xr - xl) / ha
+    return _pos(u) * re / ha, _pos(-u) * rw / ha
+
+
 @njit(cache=True, error_model="numpy")
 def _faces_across(p, pu, pd, puu, x, xu, rf, rb, g, ff, bb, cnt, ha, mode,
                   want):  # pragma: no cover - compiled
@@ -187,25 +200,13 @@ def _faces_across(p, pu, pd, puu, x, xu, rf, rb, g, ff, bb, cnt, ha, mode,
             g[t] = rf[t] * p[t] - rb[t] * pu[t]
     elif mode == 1 and want:
         for t in range(cnt):
-            q = max(p[t], 0.0)
-            qu = max(pu[t], 0.0)
-            re = _east(q, qu - q, q - max(pd[t], 0.0))
-            rw = _west(qu, max(puu[t], 0.0) - qu, qu - q)
-            u = -(xu[t] - x[t]) / ha
-            f = _pos(u) * re / ha
-            b = _pos(-u) * rw / ha
+            f, b = _mc_rates(pd[t], p[t], pu[t], puu[t], x[t], xu[t], ha)
             ff[t] = f
             bb[t] = b
             g[t] = f * p[t] - b * pu[t]
     elif mode == 1:
         for t in range(cnt):
-            q = max(p[t], 0.0)
-            qu = max(pu[t], 0.0)
-            re = _east(q, qu - q, q - max(pd[t], 0.0))
-            rw = _west(qu, max(puu[t], 0.0) - qu, qu - q)
-            u = -(xu[t] - x[t]) / ha
-            f = _pos(u) * re / ha
-            b = _pos(-u) * rw / ha
+            f, b = _mc_rates(pd[t], p[t], pu[t], puu[t], x[t], xu[t], ha)
             g[t] = f * p[t] - b * pu[t]
     else:
         for t in range(cnt):
@@ -295,25 +296,13 @@ def _limited_run(p, x, g, ff, bb, cnt, ha, want):  # pragma: no cover - compiled
     rates in ff, bb when ``want``."""
     if want:  # two loops: the rates' stores apart
         for t in range(cnt):
-            q = max(p[t + 1], 0.0)
-            qn = max(p[t + 2], 0.0)
-            re = _east(q, qn - q, q - max(p[t], 0.0))
-            rw = _west(qn, max(p[t + 3], 0.0) - qn, qn - q)
-            u = -(x[t + 1] - x[t]) / ha
-            f = _pos(u) * re / ha
-            b = _pos(-u) * rw / ha
+            f, b = _mc_rates(p[t], p[t + 1], p[t + 2], p[t + 3], x[t], x[t + 1], ha)
             ff[t] = f
             bb[t] = b
             g[t] = f * p[t + 1] - b * p[t + 2]
     else:
         for t in range(cnt):
-            q = max(p[t + 1], 0.0)
-            qn = max(p[t + 2], 0.0)
-            re = _east(q, qn - q, q - max(p[t], 0.0))
-            rw = _west(qn, max(p[t + 3], 0.0) - qn, qn - q)
-            u = -(x[t + 1] - x[t]) / ha
-            f = _pos(u) * re / ha
-            b = _pos(-u) * rw / ha
+            f, b = _mc_rates(p[t], p[t + 1], p[t + 2], p[t + 3], x[t], x[t + 1], ha)
             g[t] = f * p[t + 1] - b * p[t + 2]
 
 
