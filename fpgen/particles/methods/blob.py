@@ -27,9 +27,9 @@ the mollifier's sums take: ``"near"`` (cell lists: the pairs within
 per particle's neighbourhood instead of O(N²); :mod:`fpgen.kernels.blob`), ``"all"`` or
 ``"auto"`` (default: "near" in d <= 3, measured 1.2x–54x faster in 1-D and 2-D, else "all"),
 recorded in ``settings["pairs"]``.  The NumPy path always sums all pairs.
-The stepper is :mod:`fpgen.particles.steppers.blob`; fused (numba, two O(N²) sweeps per
-velocity) when ∇V and ∇W are :func:`~fpgen.particles.pointwise` functions or absent; no CUDA
-kernel (``backend="cuda"`` runs NumPy).  Time convention: t = 0 is the data.
+The stepper is :mod:`fpgen.particles.steppers.blob`; fused (numba, two sweeps per velocity,
+over the near pairs or all N² of them) when ∇V and ∇W are :func:`~fpgen.particles.pointwise`
+functions or absent; no CUDA kernel (``backend="cuda"`` runs NumPy).  Time convention: t = 0 is the data.
 """
 
 from __future__ import annotations
