@@ -15,6 +15,7 @@ from .base import (
 )
 from .bgk import BGK, BGKInterpolant, ReversedBGK
 from .bridges import GaussianBridge
+from .cell_average import cell_averages, singular_cell_average
 from .general import FokkerPlanck
 from .gradient_flow import GradientFlow
 from .kinetic import KineticLangevin
@@ -36,6 +37,8 @@ __all__ = [
     "FokkerPlanck",
     "GradientFlow",
     "Barenblatt",
+    "cell_averages",
+    "singular_cell_average",
     "BGK",
     "ReversedBGK",
     "BGKInterpolant",

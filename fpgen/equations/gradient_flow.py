@@ -33,6 +33,7 @@ from ..distributions import Boltzmann, Distribution, Gaussian
 from ..schedules import get_schedule
 from .barenblatt import Barenblatt
 from .base import Equation
+from .cell_average import cell_averages
 
 __all__ = ["GradientFlow", "InteractionConvolution"]
 
@@ -152,6 +153,26 @@ class GradientFlow(Equation):
                 f"W(-z) = {wm[i]:.6g}, grad W(z) = {g[i].tolist()}, grad W(-z) = {gm[i].tolist()}")
 
     # --- the particle form -------------------------------------------------------------------
+    def check_self_force(self, method: str) -> None:
+        r"""Refuse a particle method when :math:`\nabla W(0)` is not finite: every particle's
+        sum over j includes j = i, whose force :math:`\nabla W(0)` (0 for an even W
+        differentiable at 0) must be finite.  A W singular at the origin (Keller–Segel) runs on
+        the grid, which averages W over the cell there."""
+        if self.grad_interaction is None:
+            return
+        z0 = np.zeros((1, self.dim))
+        with np.errstate(all="ignore"):
+            g0 = np.asarray(self.grad_interaction(z0), dtype=float)
+        if not np.all(np.isfinite(g0)):
+            raise ValueError(
+                f"grad_interaction is not finite at z = 0 (grad W(0) = {g0.ravel().tolist()}): "
+                f"the {method} particles' sum over j includes each particle itself, j = i, whose "
+                "force grad W(0) must be finite (0 for an even W that is differentiable at 0). "
+                "A W singular at the origin (Keller–Segel's log|z|/(2 pi), |z|^-a) runs on the "
+                "grid (fpgen.solve_density averages W over the cell at the origin); for "
+                "particles regularise it (e.g. log(|z|^2 + delta^2)/(4 pi)), or return 0 at z = 0 "
+                "if the singular pairs i != j are what you mean")
+
     def _particles_only(self, what: str) -> None:
         if self.exponent != 1.0:
             raise ValueError(f"{what} is the McKean–Vlasov particle system of exponent 1; this "
@@ -200,7 +221,9 @@ class GradientFlow(Equation):
         r""":math:`(W * p)(x_i) = \sum_j W(x_i - x_j)\,p_j\,|\text{cell}|` on the cells (a
         midpoint quadrature of :math:`\int W(x_i - y)p(y)\,dy`, second order for smooth W), by
         FFT: zero-padded on bounded axes, circular on periodic ones (displacements taken to the
-        nearest image, :math:`z \in [-L/2, L/2)`).  For many densities on one grid, build
+        nearest image, :math:`z \in [-L/2, L/2)`).  A W singular at z = 0 but integrable there
+        (Keller–Segel's :math:`\frac{1}{2\pi}\log|z|`) is averaged over each cell instead
+        (:class:`InteractionConvolution`).  For many densities on one grid, build
         :meth:`interaction_convolution` once."""
         p = self._cells(p, grid)
         return self.interaction_convolution(grid)(p)
@@ -313,12 +336,21 @@ class GradientFlow(Equation):
 class InteractionConvolution:
     r"""``p -> W * p`` on a grid's cells (:meth:`GradientFlow.interaction_field`) with W sampled on
     the displacement lattice and transformed once: zero-padded (2n points) on bounded axes,
-    circular with nearest-image displacements on periodic ones.  Zero without an interaction."""
+    circular with nearest-image displacements on periodic ones.  Zero without an interaction.
+
+    A W that is not finite at z = 0 (an integrable singularity: Keller–Segel's
+    :math:`\frac{1}{2\pi}\log|z|`, :math:`|z|^{-\alpha}` with :math:`\alpha < d`) is averaged
+    over every cell of the lattice instead (``singular`` is then True): by geometric refinement
+    at the origin and Gauss–Legendre rules elsewhere (:mod:`fpgen.equations.cell_average`), once;
+    W must be finite at every other displacement.  The convolution is then exact for the
+    piecewise-constant density, second order (the midpoint values would be first order for
+    log|z| in 1-D)."""
 
     def __init__(self, eq: GradientFlow, grid):
         self.shape = tuple(grid.shape)
         self.volume = grid.volume
         self.hat = None
+        self.singular = False
         if eq.interaction is None:
             return
         sizes, disp = [], []
@@ -333,7 +365,19 @@ class InteractionConvolution:
                 sizes.append(2 * n)
             disp.append(k * h)
         z = np.stack(np.meshgrid(*disp, indexing="ij"), axis=-1).reshape(-1, grid.ndim)
-        kernel = np.asarray(eq.interaction(z), dtype=float).reshape(sizes)
+        with np.errstate(all="ignore"):
+            kernel = np.asarray(eq.interaction(z), dtype=float)
+        bad = ~np.isfinite(kernel)
+        self.singular = bool(bad[0])  # z = 0 comes first on every axis
+        if bad[1:].any():
+            i = 1 + int(np.flatnonzero(bad[1:])[0])
+            raise ValueError(
+                f"the interaction W is not finite at the displacement z = {z[i].tolist()} "
+                f"(W = {kernel[i]}) between two of the grid's cells: W may be singular at z = 0 "
+                "only (the grid then averages it over each cell)")
+        if self.singular:
+            kernel = cell_averages(eq.interaction, z, grid.spacing)
+        kernel = kernel.reshape(sizes)
         self.axes = list(range(grid.ndim))
         self.sizes = sizes
         self.hat = np.fft.rfftn(kernel, axes=self.axes)

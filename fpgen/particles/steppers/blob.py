@@ -221,6 +221,7 @@ class BlobStepper(Stepper):
         if grid.brownian_dt is not None or grid.r != 1:
             raise ValueError("brownian_dt sets the Brownian increments of a diffusion; the blob "
                              "method is deterministic (leave brownian_dt unset)")
+        eq.check_self_force("blob")
         self.eq = eq
         self.dtype = np.dtype(dtype)
         self.state_dim = eq.dim

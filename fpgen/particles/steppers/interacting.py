@@ -70,6 +70,7 @@ def choose_interaction(eq: GradientFlow, interaction: str, n: int | None = None)
             raise ValueError(f"interaction={interaction!r} needs an interaction W; this flow has "
                              "none")
         return "none"
+    eq.check_self_force("mean_field")
     if interaction == "none":
         raise ValueError("interaction='none' drops the flow's interaction W; choose 'pairwise', "
                          "'mesh' or 'mean' (quadratic W), or 'auto'")
