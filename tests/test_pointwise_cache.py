@@ -5,6 +5,8 @@ code depends on (the source, a global constant, a constant read from a module, a
 gives a new kernel, never a stale one.
 """
 
+import builtins
+import io
 import os
 import subprocess
 import sys
@@ -233,3 +235,35 @@ def test_bad_requests_are_named():
         cached_kernel("rk4", fn)
     with pytest.raises(TypeError, match="takes 2 functions; got 1"):
         cached_kernel("sde", fn)
+
+
+def test_each_kind_depends_on_the_kernel_files_it_reaches_only(monkeypatch):
+    # a change in kernels/blob.py must not recompile the cached sde, ode or mean-field kernels
+    # (it did: every kind hashed every kernel file), and must recompile the blob kernels
+    names = {kind: {m.__name__.rsplit(".", 1)[1] for m in pointwise_cache.kernel_modules(kind)}
+             for kind in pointwise_cache.KINDS}
+    for kind in ("sde", "sde_f32", "ode"):
+        assert "particle_loops" in names[kind] and "blob" not in names[kind], names[kind]
+        assert not {"interacting", "particle_mesh"} & names[kind], names[kind]
+    assert {"interacting", "particle_steps", "rng", "_philox"} <= names["mean_field"]
+    assert "blob" not in names["mean_field"] and "particle_mesh" not in names["mean_field"]
+    assert {"particle_mesh", "interacting"} <= names["mesh_step"]
+    assert {"blob", "interacting", "_fastmath"} <= names["blob"]
+    digests = {kind: pointwise_cache._environment(kind) for kind in ("sde", "mean_field", "blob")}
+    assert len(set(digests.values())) == 3
+    # the digest follows a kernel file's text: a changed blob.py changes the blob digest only
+    blob_file = sys.modules["fpgen.kernels.blob"].__file__
+    real_open = builtins.open
+
+    def edited_open(path, *args, **kwargs):
+        f = real_open(path, *args, **kwargs)
+        if str(path) != blob_file:
+            return f
+        with f:
+            return io.BytesIO(f.read() + b"\n# changed\n")
+
+    monkeypatch.setattr(builtins, "open", edited_open)
+    changed = {kind: pointwise_cache._environment(kind) for kind in digests}
+    monkeypatch.undo()
+    assert changed["blob"] != digests["blob"]
+    assert changed["sde"] == digests["sde"] and changed["mean_field"] == digests["mean_field"]

@@ -16,10 +16,11 @@ module that defines a function, and imports it when it loads the kernel), byteco
 and names (nested code objects, closure cells and jitted callees followed recursively); the
 values of the globals it reads (numbers, NumPy scalars and arrays by content, modules by name and
 by the attributes the function reads from them); each dispatcher's target options
-(``fastmath``, ...); numba's, NumPy's and Python's versions; and the sources of fpgen's kernel
-files.  A change in any of them gives a new module, never a stale kernel.  A function that reads
-something it cannot fingerprint (an object of a user class) is not cached: its kernel is
-compiled per process as before.
+(``fastmath``, ...); numba's, NumPy's and Python's versions; and the sources of the fpgen
+kernel files the kind's kernel reaches (:func:`kernel_modules`: a change in ``kernels/blob.py``
+recompiles the blob kernels only).  A change in any of them gives a new module, never a stale
+kernel.  A function that reads something it cannot fingerprint (an object of a user class) is
+not cached: its kernel is compiled per process as before.
 
 Where: ``$FPGEN_CACHE_DIR/pointwise`` if set, else ``$XDG_CACHE_HOME/fpgen/pointwise``
 (``~/.cache/fpgen/pointwise``); ``FPGEN_CACHE_DIR=off`` turns the cache off.  If the folder
@@ -39,7 +40,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["fingerprint", "cached_kernel", "discard", "cache_folder", "KINDS"]
+__all__ = ["fingerprint", "cached_kernel", "discard", "cache_folder", "kernel_modules", "KINDS"]
 
 #: kernel kinds: (inline twin in particle_loops, its function arguments, the kernel's arguments
 #: after the states x and the functions, the decorator that compiles it — the options of the
@@ -230,31 +231,46 @@ def fingerprint(*functions) -> str | None:
     return h.hexdigest()
 
 
-def _environment() -> str:
-    """Versions and fpgen's kernel sources (what the generated kernel inlines)."""
-    import numba
+def kernel_modules(kind: str) -> list[types.ModuleType]:
+    """The fpgen.kernels modules whose code the kernel of ``kind`` may inline: the module of its
+    inline twin and, transitively, every fpgen.kernels module that one reaches through its
+    globals (imported modules, and the modules of imported functions and dispatchers), sorted by
+    name.  A conservative superset: what a module imports but does not call still counts."""
+    seen: dict[str, types.ModuleType] = {}
+    stack = [importlib.import_module(f"fpgen.kernels.{_MODULES.get(kind, 'particle_loops')}")]
+    while stack:
+        module = stack.pop()
+        if module.__name__ in seen:
+            continue
+        seen[module.__name__] = module
+        for value in vars(module).values():
+            if isinstance(value, types.ModuleType):
+                owner = value.__name__
+            else:
+                owner = getattr(getattr(value, "py_func", value), "__module__", None)
+            if (isinstance(owner, str) and owner.startswith("fpgen.kernels.")
+                    and owner not in seen and owner in sys.modules):
+                stack.append(sys.modules[owner])
+    return [seen[name] for name in sorted(seen)]
 
-    from fpgen.kernels import (
-        _fastmath,
-        _philox,
-        blob,
-        interacting,
-        particle_loops,
-        particle_mesh,
-        particle_steps,
-        rng,
-    )
+
+def _environment(kind: str) -> str:
+    """Versions and the sources of what the generated kernel of ``kind`` inlines (its
+    :func:`kernel_modules` and this module, whose template generates it): a change in a kernel
+    file recompiles only the kinds that depend on it."""
+    import numba
 
     h = hashlib.sha256(f"{numba.__version__}|{np.__version__}|{sys.version}|{platform.machine()}"
                        .encode())
-    for mod in (particle_loops, interacting, particle_mesh, blob, particle_steps, rng, _philox,
-                _fastmath, sys.modules[__name__]):
+    for mod in kernel_modules(kind) + [sys.modules[__name__]]:
+        h.update(mod.__name__.encode())
         with open(mod.__file__, "rb") as f:
             h.update(f.read())
     return h.hexdigest()
 
 
-_ENV: list[str] = []
+#: kind -> its environment digest, this process
+_ENV: dict[str, str] = {}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -315,9 +331,9 @@ def _build(kind: str, functions: tuple) -> Callable | None:
     fp = fingerprint(*functions)
     if fp is None:
         return None
-    if not _ENV:
-        _ENV.append(_environment())
-    key = hashlib.sha256(f"{kind}|{fp}|{_ENV[0]}".encode()).hexdigest()[:32]
+    if kind not in _ENV:
+        _ENV[kind] = _environment(kind)
+    key = hashlib.sha256(f"{kind}|{fp}|{_ENV[kind]}".encode()).hexdigest()[:32]
     if key in _LOADED:
         return _LOADED[key]
     folder = cache_folder()
