@@ -249,8 +249,12 @@ def _check_flow(eq: GradientFlow, grid) -> None:
         raise ValueError("a gradient flow on a grid with an absorbing boundary loses all its "
                          "mass: use no-flux or periodic boundaries")
     if eq.temperature == 0.0:
-        raise ValueError("at temperature 0 the stationary states of a gradient flow are not "
-                         "densities on the grid (point masses); use temperature > 0")
+        raise ValueError(
+            "steady_state needs temperature > 0: it solves U'(p) + V + W * p = const on the "
+            "support, and at temperature 0 there is no U'(p). The stationary states of the pure "
+            "aggregation equation are point masses for an attractive W, or densities with a free "
+            "boundary where W repels singularly (the uniform disk of W = |z|^2/2 - log|z|); "
+            "run fpgen.solve_density to long times for them")
 
 
 def gradient_flow_steady_state(eq: GradientFlow, grid: Grid, p_init=None, *,
