@@ -68,8 +68,12 @@ def _check_pair(value, grad, name: str, grad_name: str, dim: int, arg: str):
     if g.shape != pts.shape:
         raise ValueError(f"{grad_name}({arg}) must return shape (n, {dim}) for {arg} of shape "
                          f"(n, {dim}); got {g.shape} for n = {pts.shape[0]}")
-    if not (np.all(np.isfinite(v)) and np.all(np.isfinite(g))):
-        raise ValueError(f"{name} or {grad_name} is not finite at the probe points")
+    bad = ~(np.isfinite(v) & np.all(np.isfinite(g), axis=1))
+    if np.any(bad):
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"{name} and {grad_name} must be finite at the probe points (a spread "
+                         f"around the origin, which avoids {arg} = 0); at {arg} = "
+                         f"{pts[i].tolist()}: {name} = {v[i]}, {grad_name} = {g[i].tolist()}")
 
 
 def _quadratic(value, grad, dim: int) -> float | None:
@@ -176,8 +180,8 @@ class GradientFlow(Equation):
     def _particles_only(self, what: str) -> None:
         if self.exponent != 1.0:
             raise ValueError(f"{what} is the McKean–Vlasov particle system of exponent 1; this "
-                             f"flow has exponent {self.exponent:g} (a porous medium: solve it on "
-                             "a grid)")
+                             f"flow has exponent {self.exponent:g} (a porous medium: simulate it "
+                             "with method=fpgen.Blob, or solve it on a grid)")
 
     def interaction_drift(self, x, ensemble=None) -> np.ndarray:
         r""":math:`-\frac1N\sum_j \nabla W(x_i - y_j)` for points x (n, dim) and the ensemble y
@@ -257,8 +261,13 @@ class GradientFlow(Equation):
     def free_energy(self, p, grid) -> float:
         r""":math:`F[p] = \sum_i [U(p_i) + V_i p_i + \tfrac12 p_i (W * p)_i]\,|\text{cell}|`."""
         p = self._cells(p, grid)
-        if np.any(p < 0) or not np.all(np.isfinite(p)):
-            raise ValueError("p must be a finite, non-negative density")
+        if not np.all(np.isfinite(p)):
+            raise ValueError(f"p must be a finite, non-negative density; it has "
+                             f"{int(p.size - np.count_nonzero(np.isfinite(p)))} non-finite "
+                             "(NaN/inf) values")
+        if np.any(p < 0):
+            raise ValueError(f"p must be a finite, non-negative density; its minimum is "
+                             f"{float(p.min()):.6g}")
         integrand = (self._internal(p)[0] + self.potential_cells(grid) * p
                      + 0.5 * p * self.interaction_field(p, grid))
         return float(np.sum(integrand) * grid.volume)
@@ -272,7 +281,11 @@ class GradientFlow(Equation):
         Barenblatt profile at :math:`t^* = 1/(a(d(m - 1) + 2))` (mass 1)."""
         T, m = self.temperature, self.exponent
         if T == 0.0:
-            raise TypeError("at temperature 0 the stationary states are not densities")
+            raise TypeError(
+                "no closed-form equilibrium is known at temperature 0 (this flow has temperature "
+                "0: its stationary states are point masses for an attractive W, or densities with "
+                "a free boundary where W repels singularly); run fpgen.solve_density to long "
+                "times for them")
         if m == 1.0 and self.interaction is None and self.potential is not None:
             return Boltzmann(self.potential, self.grad_potential, T, self.dim)
         a, theta = self.a, self.theta

@@ -102,8 +102,13 @@ def _fixed_point_map(eq: GradientFlow, grid: Grid, mass: float, conv):
     """The map p -> (Phi(p), d, w) of the module docstring for the flow's exponent (conv: W * p)."""
     T, m, vol = eq.temperature, eq.exponent, grid.volume
     V = eq.potential_cells(grid)
-    if not np.all(np.isfinite(V)):
-        raise ValueError("the potential V is not finite on every cell of the grid")
+    bad = ~np.isfinite(V)
+    if bad.any():
+        where = grid.points()[int(np.flatnonzero(bad.ravel())[0])]
+        raise ValueError(f"the potential V is not finite on {int(bad.sum())} of the grid's "
+                         f"{bad.size} cells (first at x = {np.round(where, 6).tolist()}): the "
+                         "stationary state needs a finite V on every cell; restrict the grid to "
+                         "where V is finite (a no-flux wall confines the mass)")
 
     if m == 1.0:
         def gibbs(p):

@@ -123,17 +123,17 @@ def _norm(epsilon: float, d: int) -> float:
     return (2.0 * math.pi * epsilon * epsilon) ** (-0.5 * d)
 
 
-def _states(x) -> np.ndarray:
+def _states(x, name: str = "x") -> np.ndarray:
     x = np.asarray(x, dtype=float)
     if x.ndim != 2:
-        raise ValueError(f"x must hold particle states, shape (N, d); got shape {x.shape}")
+        raise ValueError(f"{name} must hold particle states, shape (N, d); got shape {x.shape}")
     return x
 
 
 def blob_density(x, points, epsilon: float) -> np.ndarray:
     r"""The blob density :math:`(\varphi_\varepsilon * \mu^N)(y) = \frac1N\sum_j
     \varphi_\varepsilon(y - X_j)` of the particles x (N, d) at the points (n, d)."""
-    x, y = _states(x), _states(points)
+    x, y = _states(x), _states(points, "points")
     eps = check_epsilon(epsilon)
     if eps is None:
         raise ValueError("blob_density needs the mollifier's width epsilon (a run's is in "

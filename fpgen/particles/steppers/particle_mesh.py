@@ -133,9 +133,13 @@ class ParticleMesh:
         z = np.stack(axes, axis=-1).reshape(-1, d)
         g = np.asarray(self.eq.grad_interaction(z), dtype=float)
         if g.shape != z.shape or not np.all(np.isfinite(g)):
+            seen = f"shape {g.shape}"
+            if g.shape == z.shape:
+                i = int(np.flatnonzero(~np.all(np.isfinite(g), axis=1))[0])
+                seen = f"grad W({z[i].tolist()}) = {g[i].tolist()}"
             raise ValueError(f"grad_interaction must be finite with shape (n, {d}) on the mesh's "
-                             f"displacements (|z| up to {float(np.max(np.abs(z))):.3g}); got "
-                             f"shape {g.shape}")
+                             f"displacements (|z| up to {float(np.max(np.abs(z))):.3g}, z = 0 "
+                             f"included); got {seen}")
         sizes = (2 * m,) * d
         khat = [np.fft.rfftn(g[:, a].reshape(sizes)) for a in range(d)]
         self._khat = (key, khat)
@@ -198,7 +202,9 @@ class ParticleMesh:
         (n, d) through the mesh."""
         box = self.box(x)
         if box is None:
-            raise ValueError("the particle mesh needs finite states")
+            bad = int(x.size - np.count_nonzero(np.isfinite(x)))
+            raise ValueError(f"the particle mesh needs finite states; x has {bad} non-finite "
+                             "(NaN/inf) coordinates")
         lo, h = box
         inv_h = 1.0 / h
         nodes, w = self.weights(x, lo, inv_h)
