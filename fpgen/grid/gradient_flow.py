@@ -70,7 +70,7 @@ from ._lazy import sparse
 from .fluxes import bernoulli, sg_rates
 from .grid import Grid
 
-__all__ = ["FlowScheme", "FlowState", "RECONSTRUCTIONS"]
+__all__ = ["FlowScheme", "FlowState", "RECONSTRUCTIONS", "finite_potential"]
 
 #: the face reconstructions of the upwind flux: first order, or limited piecewise linear
 RECONSTRUCTIONS = ("constant", "linear")
@@ -128,6 +128,20 @@ def _check_reach(eq: GradientFlow, grid: Grid) -> None:
             f"{gmax:.3g}; at most {_DECAY_RTOL:g} is accepted). On a torus W must be periodic "
             "with the axis's period or decay within half of it: lengthen the axis or use a "
             "no-flux boundary (zero-padded convolution, no condition on the reach)")
+
+
+def finite_potential(eq: GradientFlow, grid: Grid, who: str) -> np.ndarray:
+    """V on the grid's cells (:meth:`GradientFlow.potential_cells`), refused with the count and
+    the first cell where it is not finite (``who``: what needs it)."""
+    V = eq.potential_cells(grid)
+    bad = ~np.isfinite(V)
+    if bad.any():
+        where = grid.points()[int(np.flatnonzero(bad.ravel())[0])]
+        raise ValueError(f"the potential V is not finite on {int(bad.sum())} of the grid's "
+                         f"{bad.size} cells (first at x = {np.round(where, 6).tolist()}): {who} "
+                         "needs a finite V on every cell; restrict the grid to where V is finite "
+                         "(a no-flux wall confines the mass)")
+    return V
 
 
 def _check_periodic_potential(eq: GradientFlow, grid: Grid) -> None:
@@ -195,14 +209,7 @@ class FlowScheme:
         self.volume = grid.volume
         self.periodic = [grid.is_periodic(a) for a in range(grid.ndim)]
         _check_periodic_potential(eq, grid)
-        self.V = eq.potential_cells(grid)
-        bad = ~np.isfinite(self.V)
-        if bad.any():
-            where = grid.points()[int(np.flatnonzero(bad.ravel())[0])]
-            raise ValueError(f"the potential V is not finite on {int(bad.sum())} of the grid's "
-                             f"{bad.size} cells (first at x = {np.round(where, 6).tolist()}): the "
-                             "flux-form scheme needs a finite V on every cell; restrict the "
-                             "grid to where V is finite (a no-flux wall confines the mass)")
+        self.V = finite_potential(eq, grid, "the flux-form scheme")
         self.conv = None
         if eq.interaction is not None:
             _check_reach(eq, grid)

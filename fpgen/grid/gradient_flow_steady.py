@@ -53,6 +53,7 @@ import numpy as np
 
 from ..distributions import Distribution
 from ..equations import GradientFlow
+from .gradient_flow import finite_potential
 from .grid import Grid
 
 __all__ = ["GradientFlowSteadyState", "SteadyStateError", "gradient_flow_steady_state",
@@ -101,14 +102,7 @@ class GradientFlowSteadyState:
 def _fixed_point_map(eq: GradientFlow, grid: Grid, mass: float, conv):
     """The map p -> (Phi(p), d, w) of the module docstring for the flow's exponent (conv: W * p)."""
     T, m, vol = eq.temperature, eq.exponent, grid.volume
-    V = eq.potential_cells(grid)
-    bad = ~np.isfinite(V)
-    if bad.any():
-        where = grid.points()[int(np.flatnonzero(bad.ravel())[0])]
-        raise ValueError(f"the potential V is not finite on {int(bad.sum())} of the grid's "
-                         f"{bad.size} cells (first at x = {np.round(where, 6).tolist()}): the "
-                         "stationary state needs a finite V on every cell; restrict the grid to "
-                         "where V is finite (a no-flux wall confines the mass)")
+    V = finite_potential(eq, grid, "the stationary state")
 
     if m == 1.0:
         def gibbs(p):
