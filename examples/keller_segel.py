@@ -10,7 +10,7 @@ m2 = int |x|^2 p falls on a straight line,
 
 so below the critical mass chi = 8 pi the density spreads, and above it m2 reaches 0 in finite
 time: the density blows up (Jäger & Luckhaus 1992; Blanchet, Dolbeault & Perthame 2006).  The
-script runs the grid for chi = 4 pi, 8 pi and 12 pi from N(0, I) (blow-up of the last at t = 1)
+script runs the grid for chi = 4 pi, 8 pi and 12 pi from N(0, I) (the last blows up by t = 1)
 and the same flows as N interacting particles (``simulate``, pairwise sums in fpgen's fused
 kernel) with the kernel regularised at the scale delta, W_delta = (chi / 4 pi) log(|z|^2 +
 delta^2): a particle's own term needs a finite grad W(0).  For the particles the slope is

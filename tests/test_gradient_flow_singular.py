@@ -125,7 +125,7 @@ def _virial_deviation(dim, c, ns, box, stepper="ssp_rk2", dt=None):
 @pytest.mark.parametrize("c, bound", [(2.0, 0.01), (6.0, 0.5)])
 def test_keller_segel_virial_law_2d(c, bound):
     # chi = 4 pi (half the critical mass 8 pi: m2 grows at slope 2) and chi = 12 pi (above it:
-    # m2 falls at slope 2 toward the blow-up at t = 1), from N(0, I) on [-8, 8]^2 to t = 0.2.
+    # m2 falls at slope 2: a blow-up by t = 1), from N(0, I) on [-8, 8]^2 to t = 0.2.
     # Measured deviations (n = 32, 64, 128): 4.6e-4, 6.4e-5, 1.3e-5 (c = 2; order 2.6) and
     # 4.9e-2, 1.3e-2, 3.4e-3 (c = 6; order 1.93); second order expected, >= 1.8 asserted, and
     # the finest deviation below bound h^2 (measured constants 8e-4 and 0.22).
