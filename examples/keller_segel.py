@@ -13,7 +13,8 @@ time: the density blows up (Jäger & Luckhaus 1992; Blanchet, Dolbeault & Pertha
 script runs the grid for chi = 4 pi, 8 pi and 12 pi from N(0, I) (the last blows up by t = 1)
 and the same flows as N interacting particles (``simulate``, pairwise sums in fpgen's fused
 kernel) with the kernel regularised at the scale delta, W_delta = (chi / 4 pi) log(|z|^2 +
-delta^2): a particle's own term needs a finite grad W(0).  For the particles the slope is
+delta^2): a particle's own term needs a finite grad W(0) (unregularised,
+``MeanField("mesh")`` would average the force over its cells instead).  For the particles the slope is
 4 - (chi / 2 pi)(1 - 1/N) E[|z|^2/(|z|^2 + delta^2)] over the pairs, slightly above the law.
 
     python examples/keller_segel.py [--quick] [--out DIR]

@@ -168,9 +168,16 @@ def test_mesh_drift_refusals():
     with pytest.raises(ValueError, match="interaction='mesh' needs an interaction W; this flow has "
                                          "none"):
         mesh_drift(GradientFlow(1), x, cells=16)
-    with pytest.raises(ValueError, match=r"grad_interaction must be finite .* z = 0 included\); "
-                                         r"got grad W\(\[0\.0\]\) = \[inf\]"):
+    with pytest.raises(ValueError, match=r"needs grad W integrable at 0; this one is not in 1 "
+                                         r"dimension"):
         mesh_drift(_log_with_a_hole(np.inf, np.inf), x, cells=16)
+    # a force finite at 0 but not at some mesh displacement (beyond the probes' |z| <= 2.07)
+    far = GradientFlow(1, interaction=lambda z: np.minimum(np.abs(z[:, 0]), 2.2) ** 2,
+                       grad_interaction=lambda z: np.where(np.abs(z) < 2.2, 2 * z,
+                                                           np.sign(z) * np.inf))
+    with pytest.raises(ValueError, match=r"grad_interaction must be finite .* z = 0 included\); "
+                                         r"got grad W\(\[-?2\.\d*\]\) = \[-?inf\]"):
+        mesh_drift(far, x, cells=16)
     bad = x.copy()
     bad[2] = np.nan
     with pytest.raises(ValueError, match=r"the particle mesh needs finite states; x has 1 "

@@ -99,18 +99,20 @@ def singular_cell_average(interaction: Callable, spacing) -> float:
         f"than |z|^-{dim} (log|z| and |z|^-a with a < {dim} are integrable); regularise it")
 
 
-def cell_averages(interaction: Callable, z: np.ndarray, spacing) -> np.ndarray:
+def cell_averages(interaction: Callable, z: np.ndarray, spacing, odd: bool = False) -> np.ndarray:
     r""":math:`\overline W_k` (module docstring) for the lattice displacements ``z`` (n, dim),
-    multiples of ``spacing`` (the origin among them or not).  Raises ValueError naming the
-    interaction where W is not finite away from the origin or not integrable at it."""
+    multiples of ``spacing`` (the origin among them or not): shape (n,) for a W of values (n,),
+    (n, k) for one of values (n, k).  ``odd``: the function is odd, f(-z) = -f(z) (a force
+    :math:`\nabla W` of an even W), and its average over the cell at the origin, symmetric about
+    0, is 0 (the principal value where it is not integrable: :math:`\frac1z` in 1-D).  Raises
+    ValueError naming the interaction where it is not finite away from the origin or (not odd)
+    not integrable at it."""
     h = np.asarray(spacing, dtype=float)
     z = np.asarray(z, dtype=float)
     dim = h.size
     dist = np.rint(np.max(np.abs(z) / h, axis=1)).astype(np.int64)
-    out = np.empty(z.shape[0])
+    out = None
     origin = dist == 0
-    if origin.any():
-        out[origin] = singular_cell_average(interaction, h)
     low = 0
     for high, q in _RINGS:
         cells = np.flatnonzero((dist > low) & (dist <= high))
@@ -124,13 +126,26 @@ def cell_averages(interaction: Callable, z: np.ndarray, spacing) -> np.ndarray:
         for start in range(0, cells.size, per):
             block = cells[start:start + per]
             pts = (z[block, None, :] + nodes[None, :, :]).reshape(-1, dim)
-            values = _evaluate(interaction, pts).reshape(block.size, -1)
+            values = _evaluate(interaction, pts)
+            values = values.reshape((block.size, nodes.shape[0]) + values.shape[1:])
+            if out is None:
+                out = np.zeros((z.shape[0],) + values.shape[2:])
             if not np.all(np.isfinite(values)):
-                i, j = np.argwhere(~np.isfinite(values))[0]
+                i, j = np.argwhere(~np.isfinite(values))[0][:2]
                 raise ValueError(
                     f"the interaction W is not finite at z = {pts[i * nodes.shape[0] + j].tolist()}"
                     f" (W = {values[i, j]}), inside the grid's cell at displacement "
                     f"{z[block[i]].tolist()}: W may be singular at z = 0 only (the grid averages "
                     "it over each cell)")
-            out[block] = values @ weights
+            out[block] = np.einsum("bn...,n->b...", values, weights)
+    if origin.any():
+        if odd:
+            if out is None:  # the origin alone: the shape of one value
+                shape = _evaluate(interaction, np.full((1, dim), 0.5) * h).shape[1:]
+                out = np.zeros((z.shape[0],) + shape)
+            out[origin] = 0.0
+        else:
+            if out is None:
+                out = np.zeros(z.shape[0])
+            out[origin] = singular_cell_average(interaction, h)
     return out

@@ -157,25 +157,36 @@ class GradientFlow(Equation):
                 f"W(-z) = {wm[i]:.6g}, grad W(z) = {g[i].tolist()}, grad W(-z) = {gm[i].tolist()}")
 
     # --- the particle form -------------------------------------------------------------------
-    def check_self_force(self, method: str) -> None:
-        r"""Refuse a particle method when :math:`\nabla W(0)` is not finite: every particle's
-        sum over j includes j = i, whose force :math:`\nabla W(0)` (0 for an even W
-        differentiable at 0) must be finite.  A W singular at the origin (Keller–Segel) runs on
-        the grid, which averages W over the cell there."""
+    def self_force(self) -> np.ndarray | None:
+        r""":math:`\nabla W(0)`, shape (dim,) (None without an interaction): 0 for an even W
+        differentiable at 0, not finite for a W singular there (Keller–Segel)."""
         if self.grad_interaction is None:
-            return
-        z0 = np.zeros((1, self.dim))
-        with np.errstate(all="ignore"):
-            g0 = np.asarray(self.grad_interaction(z0), dtype=float)
-        if not np.all(np.isfinite(g0)):
+            return None
+        try:
+            with np.errstate(all="ignore"):
+                g = self.grad_interaction(np.zeros((1, self.dim)))
+        except (ZeroDivisionError, FloatingPointError):  # a jitted 0/0 raises
+            return np.full(self.dim, np.nan)
+        return np.asarray(g, dtype=float).ravel()
+
+    def check_self_force(self, method: str) -> None:
+        r"""Refuse a particle method whose sums need a finite :math:`\nabla W(0)`: every
+        particle's exact sum over j includes j = i, whose force is :math:`\nabla W(0)` (0 for
+        an even W differentiable at 0).  A W singular at the origin (Keller–Segel) runs on the
+        grid, which averages W over each cell, and on the particle mesh, which averages
+        :math:`\nabla W` over each mesh cell."""
+        g0 = self.self_force()
+        if g0 is not None and not np.all(np.isfinite(g0)):
             raise ValueError(
-                f"grad_interaction is not finite at z = 0 (grad W(0) = {g0.ravel().tolist()}): "
-                f"the {method} particles' sum over j includes each particle itself, j = i, whose "
+                f"grad_interaction is not finite at z = 0 (grad W(0) = {g0.tolist()}): the "
+                f"{method} particles' sum over j includes each particle itself, j = i, whose "
                 "force grad W(0) must be finite (0 for an even W that is differentiable at 0). "
-                "A W singular at the origin (Keller–Segel's log|z|/(2 pi), |z|^-a) runs on the "
-                "grid (fpgen.solve_density averages W over the cell at the origin); for "
-                "particles regularise it (e.g. log(|z|^2 + delta^2)/(4 pi)), or return 0 at z = 0 "
-                "if the singular pairs i != j are what you mean")
+                "A W singular at the origin (Keller–Segel's log|z|/(2 pi)) runs on the particle "
+                "mesh in 2-D and 3-D (method=fpgen.particles.MeanField('mesh'), the default "
+                "there, which averages grad W over each mesh cell; grad W must be integrable at "
+                "0) and on the grid (fpgen.solve_density); or regularise it "
+                "(e.g. log(|z|^2 + delta^2)/(4 pi)), or return 0 at z = 0 if the singular pairs "
+                "i != j are what you mean")
 
     def _particles_only(self, what: str) -> None:
         if self.exponent != 1.0:

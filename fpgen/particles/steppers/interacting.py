@@ -60,7 +60,8 @@ MESH_THRESHOLD = {1: 20_000, 2: 20_000, 3: 100_000}
 
 def choose_interaction(eq: GradientFlow, interaction: str, n: int | None = None) -> str:
     """The interaction sum for ``eq`` and N = ``n`` particles: ``"auto"`` takes "none" without
-    W, "mean" for a quadratic W, "pairwise" for N <= :data:`MESH_THRESHOLD` of the dimension
+    W, "mean" for a quadratic W, "mesh" for a force grad W not finite at 0 (singular: the exact
+    sums need grad W(0); 2 <= d <= 3), "pairwise" for N <= :data:`MESH_THRESHOLD` of the dimension
     (2e4 in 1-D and 2-D, 1e5 in 3-D; or unknown N, or d > 3) and "mesh" above; an explicit
     choice is checked against the equation."""
     if interaction not in INTERACTIONS:
@@ -70,7 +71,12 @@ def choose_interaction(eq: GradientFlow, interaction: str, n: int | None = None)
             raise ValueError(f"interaction={interaction!r} needs an interaction W; this flow has "
                              "none")
         return "none"
-    eq.check_self_force("mean_field")
+    g0 = eq.self_force()
+    singular = not np.all(np.isfinite(g0))
+    if singular and interaction in ("auto", "mesh") and 2 <= eq.dim <= MESH_MAX_DIM:
+        return "mesh"  # the mesh averages grad W over its cells; the exact sums need grad W(0)
+    if singular and interaction != "none":
+        eq.check_self_force(f"mean_field (interaction={interaction!r})")
     if interaction == "none":
         raise ValueError("interaction='none' drops the flow's interaction W; choose 'pairwise', "
                          "'mesh' or 'mean' (quadratic W), or 'auto'")

@@ -18,6 +18,13 @@ convolution by FFT over 2M points per axis (O(M^d log M)), the interpolation (O(
   :math:`\sum_{k,l} w_k(x) w_l(x)\nabla W(y_k - y_l) = 0` (odd :math:`\nabla W`): a particle
   exerts no force on itself, and :math:`\sum_i F_i = 0` — the ensemble mean moves only by
   :math:`\nabla V` and the noise, as with the pairwise sum (both up to rounding).
+* **A force singular at z = 0** (Keller–Segel's :math:`\nabla W = \frac{\chi}{2\pi}
+  z/|z|^2`, finite elsewhere): the lattice takes each cell's average of :math:`\nabla W`
+  instead of its node value (:func:`fpgen.equations.cell_averages`, ``odd=True``: 0 at the
+  origin, the principal value over its symmetric cell; ``averaged`` is then True).  The mesh
+  regularises the force at its width, which the pairwise sum cannot do (it refuses such a W).
+  The force must be integrable at 0 (log|z| in 2-D and 3-D; never in 1-D): checked, refused
+  otherwise.
 * **The box** is recomputed from the particles at every step, so it always covers all of them
   (no particle is ever dropped or clipped): per axis, the span s of the particles is rounded
   up to a width :math:`L = 2^{\lceil 4\log_2(1.1 s)\rceil/4}` (quarter octaves), the box is
@@ -38,7 +45,7 @@ import math
 
 import numpy as np
 
-from ...equations import GradientFlow
+from ...equations import GradientFlow, cell_averages, singular_cell_average
 
 __all__ = ["ParticleMesh", "default_cells", "mesh_drift", "check_cells", "MESH_MAX_DIM", "MESH_MAX_NODES",
            "deposit_parts"]
@@ -103,6 +110,8 @@ class ParticleMesh:
         self.lo: np.ndarray | None = None
         self.h: np.ndarray | None = None
         self.transforms = 0
+        #: the lattice holds cell averages of grad W (singular at z = 0), not its node values
+        self.averaged = False
 
     # --- the box -------------------------------------------------------------------------------
     def box(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
@@ -131,9 +140,18 @@ class ParticleMesh:
         k = np.concatenate([np.arange(m), np.arange(-m, 0)]).astype(float)
         axes = np.meshgrid(*[k * h[a] for a in range(d)], indexing="ij")
         z = np.stack(axes, axis=-1).reshape(-1, d)
-        g = np.asarray(self.eq.grad_interaction(z), dtype=float)
+        # z[0] = 0, apart: a jitted grad W may raise on 0/0 there
+        g = np.asarray(self.eq.grad_interaction(z[1:]), dtype=float)
+        if g.shape == (z.shape[0] - 1, d):
+            g0 = self.eq.self_force()
+            if np.all(np.isfinite(g0)) or not np.all(np.isfinite(g)):
+                g = np.concatenate([g0[None, :], g])
+            else:  # singular at z = 0 only: the cell averages
+                _check_integrable_force(self.eq, h)
+                g = cell_averages(self.eq.grad_interaction, z, h, odd=True)
+                self.averaged = True
         if g.shape != z.shape or not np.all(np.isfinite(g)):
-            seen = f"shape {g.shape}"
+            seen = f"shape {g.shape} for n = {z.shape[0] - 1}"
             if g.shape == z.shape:
                 i = int(np.flatnonzero(~np.all(np.isfinite(g), axis=1))[0])
                 seen = f"grad W({z[i].tolist()}) = {g[i].tolist()}"
@@ -212,10 +230,26 @@ class ParticleMesh:
         return -(acc / x.shape[0])
 
     def describe(self) -> dict:
-        """What the settings record: nodes per axis, the last step's box, the transforms made."""
+        """What the settings record: nodes per axis, the last step's box, the transforms made, and
+        whether the lattice holds cell averages of a singular grad W."""
         box = None if self.lo is None else [[float(a), float(a + (self.cells - 1) * b)]
                                             for a, b in zip(self.lo, self.h, strict=True)]
-        return {"cells": self.cells, "box": box, "transforms": self.transforms}
+        return {"cells": self.cells, "box": box, "transforms": self.transforms,
+                "averaged": self.averaged}
+
+
+def _check_integrable_force(eq: GradientFlow, h: np.ndarray) -> None:
+    """A grad W singular at 0 must be integrable there for its cell averages to be a force (its
+    norm's average over the cell at the origin converges): log|z| in 2-D and 3-D, |z|^-a with
+    a < d - 1; never in 1-D, where the force of a W unbounded at 0 is not integrable."""
+    try:
+        singular_cell_average(lambda z: np.linalg.norm(eq.grad_interaction(z), axis=1), h)
+    except ValueError as err:
+        raise ValueError(
+            f"the particle mesh averages a force grad W singular at z = 0 over its cells, which "
+            f"needs grad W integrable at 0; this one is not in {eq.dim} dimension(s) ({err}). "
+            "Regularise W (e.g. log(z^2 + delta^2)/2 for log|z|) or solve the flow on a grid "
+            "(fpgen.solve_density averages W itself, which is integrable)") from None
 
 
 def mesh_drift(eq: GradientFlow, x, cells: int | None = None) -> np.ndarray:
