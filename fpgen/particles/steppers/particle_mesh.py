@@ -147,7 +147,8 @@ class ParticleMesh:
             if np.all(np.isfinite(g0)) or not np.all(np.isfinite(g)):
                 g = np.concatenate([g0[None, :], g])
             else:  # singular at z = 0 only: the cell averages
-                _check_integrable_force(self.eq, h)
+                if not self.averaged:  # integrability does not depend on h: checked once
+                    _check_integrable_force(self.eq, h)
                 g = cell_averages(self.eq.grad_interaction, z, h, odd=True)
                 self.averaged = True
         if g.shape != z.shape or not np.all(np.isfinite(g)):
