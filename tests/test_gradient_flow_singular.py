@@ -262,21 +262,6 @@ def test_particles_run_a_singular_w_whose_force_is_zero_at_the_origin():
     assert res.settings["interaction"] == "pairwise"
 
 
-def test_steady_state_at_temperature_zero_is_refused_with_what_to_do():
-    # pure aggregation (T = 0): no U'(p) to solve for; the message must not claim that every
-    # stationary state is a point mass (W = |z|^2/2 - log|z| has the uniform disk)
-    def w(z):
-        return 0.5 * np.sum(z * z, 1) - np.log(np.linalg.norm(z, axis=1))
-
-    def grad_w(z):
-        return z - z / np.sum(z * z, 1, keepdims=True)
-
-    eq = GradientFlow(2, interaction=w, grad_interaction=grad_w, temperature=0.0)
-    g = Grid([(-2.0, 2.0)] * 2, 16)
-    with pytest.raises(ValueError, match=r"needs temperature > 0.*uniform disk.*solve_density"):
-        fpgen.steady_state(eq, g, p_init=Gaussian(np.zeros(2), np.eye(2)))
-
-
 # ------------------------------------------------------------------------------------------------
 # the particle mesh: cell averages of a singular force
 # ------------------------------------------------------------------------------------------------

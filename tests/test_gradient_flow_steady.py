@@ -309,8 +309,15 @@ def test_bad_input_is_refused_early_with_the_argument_named():
         fpgen.steady_state(eq, Grid([(-1, 1), (-1, 1)], 8), p_init=good)
     with pytest.raises(ValueError, match="absorbing boundary"):
         fpgen.steady_state(eq, Grid((-3, 3), 50, boundary="absorbing"), p_init=good)
-    with pytest.raises(ValueError, match="at temperature 0"):
+    # at temperature 0 the active-set method runs; an attractive W has no density minimiser
+    with pytest.raises(SteadyStateError, match="density minimiser exists when W repels"):
         fpgen.steady_state(desai_zwanzig(0.0), g, p_init=good)
+    with pytest.raises(ValueError, match=r"method='newton' needs a temperature > 0; this flow "
+                                         r"has temperature 0: use method='active_set'"):
+        fpgen.steady_state(desai_zwanzig(0.0), g, p_init=good, method="newton")
+    with pytest.raises(ValueError, match=r"method='active_set' needs a temperature of 0; this "
+                                         r"flow has temperature 0.5: use method='newton' or"):
+        fpgen.steady_state(desai_zwanzig(0.5), g, p_init=good, method="active_set")
     with pytest.raises(ValueError, match="tol must be a positive number"):
         gradient_flow_steady_state(eq, g, good, tol=0.0)
     with pytest.raises(ValueError, match="max_iter must be a positive integer"):

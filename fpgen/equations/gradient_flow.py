@@ -251,6 +251,8 @@ class GradientFlow(Equation):
     def _internal(self, p) -> tuple[np.ndarray, np.ndarray]:
         """(U(p), U'(p)) cell by cell (U'(0) = -inf at exponent 1)."""
         T, m = self.temperature, self.exponent
+        if T == 0.0:  # no internal energy (0 * log 0 would be NaN)
+            return np.zeros_like(p), np.zeros_like(p)
         if m == 1.0:
             with np.errstate(divide="ignore"):
                 logp = np.where(p > 0, np.log(np.where(p > 0, p, 1.0)), -np.inf)
@@ -295,8 +297,9 @@ class GradientFlow(Equation):
             raise TypeError(
                 "no closed-form equilibrium is known at temperature 0 (this flow has temperature "
                 "0: its stationary states are point masses for an attractive W, or densities with "
-                "a free boundary where W repels singularly); run fpgen.solve_density to long "
-                "times for them")
+                "a free boundary where W repels singularly, such as the uniform disk of "
+                "W = |z|^2/2 - log|z|); fpgen.steady_state(flow, grid, p_init=...) finds the "
+                "density minimiser on a grid (the active-set method)")
         if m == 1.0 and self.interaction is None and self.potential is not None:
             return Boltzmann(self.potential, self.grad_potential, T, self.dim)
         a, theta = self.a, self.theta

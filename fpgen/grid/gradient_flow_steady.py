@@ -53,18 +53,24 @@ import numpy as np
 
 from ..distributions import Distribution
 from ..equations import GradientFlow
+from .aggregation_steady import AggregationError, aggregation_steady_state
 from .gradient_flow import finite_potential
 from .grid import Grid
 
 __all__ = ["GradientFlowSteadyState", "SteadyStateError", "gradient_flow_steady_state",
            "STEADY_METHODS"]
 
-#: the iterations :func:`gradient_flow_steady_state` knows
-STEADY_METHODS = ("newton", "picard")
+#: the iterations :func:`gradient_flow_steady_state` knows (the first two at temperature > 0,
+#: the active-set method at temperature 0: :mod:`fpgen.grid.aggregation_steady`)
+STEADY_METHODS = ("newton", "picard", "active_set")
 #: default L1 tolerance on the residual, relative to the mass
 DEFAULT_TOL = 1e-12
 #: default iteration limits (Picard then Newton steps; Picard steps)
 _MAX_ITER = {"newton": 300, "picard": 20_000}
+#: the active-set method's iteration limit: 2 per cell along the axes, plus 20
+_ACTIVE_SET_ITER_PER_CELL, _ACTIVE_SET_ITER_MIN = 2, 20
+#: the active-set method's default tolerance on its KKT residual (relative to the spread of psi)
+_ACTIVE_SET_TOL = 1e-10
 #: Newton starts once the residual is below _NEWTON_FROM or after _PICARD_FIRST Picard steps
 _NEWTON_FROM, _PICARD_FIRST = 1e-3, 100
 #: Picard's damping halves when the residual exceeds _GROWTH times the best one so far
@@ -247,17 +253,10 @@ def _check_flow(eq: GradientFlow, grid) -> None:
     if grid.absorbing:
         raise ValueError("a gradient flow on a grid with an absorbing boundary loses all its "
                          "mass: use no-flux or periodic boundaries")
-    if eq.temperature == 0.0:
-        raise ValueError(
-            "steady_state needs temperature > 0: it solves U'(p) + V + W * p = const on the "
-            "support, and at temperature 0 there is no U'(p). The stationary states of the pure "
-            "aggregation equation are point masses for an attractive W, or densities with a free "
-            "boundary where W repels singularly (the uniform disk of W = |z|^2/2 - log|z|); "
-            "run fpgen.solve_density to long times for them")
 
 
 def gradient_flow_steady_state(eq: GradientFlow, grid: Grid, p_init=None, *,
-                               method: str = "newton", tol: float = DEFAULT_TOL,
+                               method: str | None = None, tol: float | None = None,
                                max_iter: int | None = None) -> GradientFlowSteadyState:
     r"""The stationary state of the gradient flow ``eq`` on ``grid`` reached from ``p_init``.
 
@@ -265,22 +264,45 @@ def gradient_flow_steady_state(eq: GradientFlow, grid: Grid, p_init=None, *,
     cell centres); its mass is kept. Needed when the flow has an interaction W (there may be
     several stationary states: the start chooses the branch); without W the stationary state of
     a given mass is unique and ``p_init`` only sets the mass (1 without it).
-    ``method``: ``"newton"`` (Newton–GMRES with line search and a Picard fallback) or
-    ``"picard"`` (damped Picard); ``tol``: the L1 residual relative to the mass; ``max_iter``:
-    100 Newton or 20 000 Picard steps by default. See the module docstring for the equations.
-    Raises :class:`SteadyStateError` when the tolerance is not reached.
+    ``method``: at temperature > 0 ``"newton"`` (the default: Newton–GMRES with line search and
+    a Picard fallback) or ``"picard"`` (damped Picard); ``tol``: the L1 residual relative to the
+    mass (default 1e-12); ``max_iter``: 300 Newton or 20 000 Picard steps by default. See the
+    module docstring for the equations. Raises :class:`SteadyStateError` when the tolerance is
+    not reached.
+
+    At temperature 0 (the aggregation equation: no internal energy) the only method is
+    ``"active_set"`` (the default there): the density minimiser of F, the solution of the
+    obstacle problem :math:`V + W * p = C` on its support and :math:`\ge C` outside, by the
+    primal–dual active-set method started on the support of ``p_init``
+    (:mod:`fpgen.grid.aggregation_steady`); ``tol`` (default 1e-10) is the relative slack of
+    :math:`\psi \ge C` outside the support and the bound on the reported KKT residual;
+    ``max_iter`` (default 2 per cell along the axes, plus 20) bounds the active-set iterations.
+    A W that determines no density minimiser (attractive or smooth) raises
+    :class:`SteadyStateError` saying so.
     """
     if not isinstance(eq, GradientFlow):
         raise TypeError(f"eq must be a fpgen.GradientFlow; got {type(eq).__name__}")
     _check_flow(eq, grid)
+    cold = eq.temperature == 0.0
+    if method is None:
+        method = "active_set" if cold else "newton"
     if method not in STEADY_METHODS:
         raise ValueError(f"method must be one of {STEADY_METHODS} for a GradientFlow; got "
                          f"{method!r}")
-    tol = float(tol)
+    if cold != (method == "active_set"):
+        raise ValueError(
+            f"method={method!r} needs a temperature {'> 0' if cold else 'of 0'}; this flow has "
+            f"temperature {eq.temperature:g}: use method="
+            + ("'active_set' (the only method at temperature 0: there is no U'(p) to solve for "
+               "p, and the stationary state is the free-boundary minimiser of V + W * p)"
+               if cold else "'newton' or 'picard' (the active-set method solves the "
+               "temperature-0 obstacle problem)"))
+    tol = (_ACTIVE_SET_TOL if cold else DEFAULT_TOL) if tol is None else float(tol)
     if not (tol > 0 and math.isfinite(tol)):
         raise ValueError(f"tol must be a positive number; got {tol!r}")
     if max_iter is None:
-        max_iter = _MAX_ITER[method]
+        max_iter = (_ACTIVE_SET_ITER_PER_CELL * sum(grid.shape) + _ACTIVE_SET_ITER_MIN if cold
+                    else _MAX_ITER[method])
     if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
         raise ValueError(f"max_iter must be a positive integer; got {max_iter!r}")
     if p_init is None:
@@ -293,8 +315,14 @@ def gradient_flow_steady_state(eq: GradientFlow, grid: Grid, p_init=None, *,
     else:
         p = _start(p_init, grid)
     mass = float(p.sum()) * grid.volume
-    p, res, k = _iterate(eq, grid, p, mass, method, tol, int(max_iter))
-    density = _fixed_point_map(eq, grid, mass, eq.interaction_convolution(grid))(p)[0]
+    if cold:
+        try:
+            density, res, k = aggregation_steady_state(eq, grid, p, int(max_iter), tol)
+        except AggregationError as err:
+            raise SteadyStateError(str(err)) from None
+    else:
+        p, res, k = _iterate(eq, grid, p, mass, method, tol, int(max_iter))
+        density = _fixed_point_map(eq, grid, mass, eq.interaction_convolution(grid))(p)[0]
     mean, circular = _moments(density, grid, mass)
     return GradientFlowSteadyState(density=density, mass=mass,
                                    free_energy=eq.free_energy(density, grid), mean=mean,

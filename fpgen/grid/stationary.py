@@ -63,7 +63,11 @@ def steady_state(equation, grid: Grid | None = None, *, t: float = 0.0, fitting:
     sets the mass, 1 by default). ``method`` is then ``None``/``"newton"`` (Newton–GMRES,
     globalised) or ``"picard"``; the residual :math:`\|p - \Phi(p)\|_1` reaches
     :math:`10^{-12}` of the mass or :class:`~fpgen.grid.gradient_flow_steady.SteadyStateError`
-    is raised; ``fitting`` and ``t`` do not enter (the fixed point is that of the exponentially
+    is raised. At temperature 0 (the aggregation equation) ``method`` is ``None``/
+    ``"active_set"``: the free-boundary density minimiser of :math:`\int Vp + \frac12\iint
+    W p p` by the primal–dual active-set method from the support of ``p_init`` (the uniform
+    disk of :math:`W = |z|^2/2 - \log|z|`; :mod:`fpgen.grid.aggregation_steady`). ``fitting``
+    and ``t`` do not enter (the fixed point is that of the exponentially
     fitted flux form, and the flow does not depend on time).
     :func:`~fpgen.grid.gradient_flow_steady_state` returns the same density with its free
     energy, mean, circular moment, residual and iteration count.
@@ -109,8 +113,7 @@ def steady_state(equation, grid: Grid | None = None, *, t: float = 0.0, fitting:
         if transport != "upwind":
             raise ValueError("transport does not apply to a GradientFlow's steady state (its "
                              f"fixed point has no transport scheme); got transport={transport!r}")
-        return gradient_flow_steady_state(equation, grid, p_init,
-                                          method="newton" if method is None else method).density
+        return gradient_flow_steady_state(equation, grid, p_init, method=method).density
     if p_init is not None:
         raise ValueError(
             f"p_init is a start for the nonlinear fixed point of a GradientFlow; the steady state "
