@@ -70,7 +70,7 @@ _MAX_ITER = {"newton": 300, "picard": 20_000}
 #: the active-set method's iteration limit: 2 per cell along the axes, plus 20
 _ACTIVE_SET_ITER_PER_CELL, _ACTIVE_SET_ITER_MIN = 2, 20
 #: the active-set method's default tolerance on its KKT residual (relative to the spread of psi)
-_ACTIVE_SET_TOL = 1e-10
+_ACTIVE_SET_TOL = 1e-9
 #: Newton starts once the residual is below _NEWTON_FROM or after _PICARD_FIRST Picard steps
 _NEWTON_FROM, _PICARD_FIRST = 1e-3, 100
 #: Picard's damping halves when the residual exceeds _GROWTH times the best one so far
@@ -274,7 +274,7 @@ def gradient_flow_steady_state(eq: GradientFlow, grid: Grid, p_init=None, *,
     ``"active_set"`` (the default there): the density minimiser of F, the solution of the
     obstacle problem :math:`V + W * p = C` on its support and :math:`\ge C` outside, by the
     primal–dual active-set method started on the support of ``p_init``
-    (:mod:`fpgen.grid.aggregation_steady`); ``tol`` (default 1e-10) is the relative slack of
+    (:mod:`fpgen.grid.aggregation_steady`); ``tol`` (default 1e-9) is the relative slack of
     :math:`\psi \ge C` outside the support and the bound on the reported KKT residual;
     ``max_iter`` (default 2 per cell along the axes, plus 20) bounds the active-set iterations.
     A W that determines no density minimiser (attractive or smooth) raises
