@@ -29,7 +29,7 @@ the support repeats itself; from a support containing the answer's (``p_init``'s
 Gaussian start is the whole grid) the support shrinks by a few cell layers per iteration, so
 on grids of 64 cells or more per axis (an even number) the support is first found on the grid
 with half the cells (recursively) and the fine iteration starts from it, widened by a cell:
-the log gas's disk (2-D) takes 6, 6, 15, 15 fine iterations and 0.15, 0.5, 12, 42 s at
+the log gas's disk (2-D) takes 6, 6, 16, 12 fine iterations and 0.15, 0.5, 3, 35 s at
 64^2, 128^2, 256^2, 512^2, against 19, 37, 72, 103 iterations and 0.3, 2.4, 33, 576 s from the
 whole grid.  Cells leave the support first; cells join only once every density on it is
 non-negative (joining while the rim is still negative made the support oscillate at 512^2).
@@ -66,6 +66,9 @@ __all__ = ["aggregation_steady_state", "AggregationError"]
 #: MINRES's relative tolerance on the bordered system while the support changes, and once it
 #: has stopped (the final solves); its iteration cap per cell of S
 _RTOL_SEARCH, _RTOL, _MINRES_ITER = 1e-8, 1e-14, 20
+#: MINRES's tolerance in the primal steps (finer than the search: their ratio tests pick single
+#: cells; 1e-9 picked wrong ones on the disk at 256^2), the final check solving at _RTOL
+_RTOL_PRIMAL = 1e-10
 #: further solves on the found support when its KKT residual is above tol (restarted MINRES)
 _POLISH = 2
 #: a support that comes back within max(_FEW, _FEW_SHARE |S|) cells of the current one is a rim
@@ -174,20 +177,21 @@ class _Problem:
 
 
 def _primal(prob: _Problem, S: np.ndarray, q: np.ndarray, C: float, tol: float, it: int,
-            max_iter: int):
+            max_iter: int, rtol: float | None = None):
     """The primal active-set method (Nocedal & Wright, Numerical Optimization, 16.5) from the
     support S: each step moves from the feasible p towards the minimiser on S as far as p >= 0
     allows, dropping the cells that reach 0, and adds the cells outside S with psi < C once the
     step is whole.  Where F is convex on the mass constraint it falls at every step, so the
     steps do not cycle; they move a few cells each, so they only finish what the primal–dual
     iteration left (a rim whose cells it flipped in and out).  Returns (p, C, S, iterations)."""
+    rtol = _RTOL_PRIMAL if rtol is None else rtol
     p = np.where(S, np.maximum(q, 0.0), 0.0)
     S = p > 0
     p *= prob.mass / (float(p.sum()) * prob.vol)
     guess = p
     while it < max_iter:
         it += 1
-        target, C = prob.solve(S, guess, C, _RTOL, it)
+        target, C = prob.solve(S, guess, C, rtol, it)
         guess = target  # the next support differs by a few cells: a close start
         d = target - p
         down = S & (target < 0)
@@ -251,6 +255,11 @@ def aggregation_steady_state(eq: GradientFlow, grid: Grid, p: np.ndarray, max_it
         polished += 1
         it += 1
         q, C = prob.solve(S, q, C, _RTOL, it)
+        psi, spread = prob.psi(q)
+        if np.any(q[S] < -tol * prob.level(S)) or np.any(~S & (psi < C - tol * spread)):
+            # the finer solve moves the support (the primal steps' solves were 1e-10): finish
+            # with primal steps solved finely
+            q, C, S, it = _primal(prob, S, q, C, tol, it, max_iter, _RTOL)
     density = np.where(S, np.maximum(q, 0.0), 0.0).reshape(grid.shape)
     density *= mass / (float(density.sum()) * grid.volume)  # the mass row's last round-off
     return density, residual, it
