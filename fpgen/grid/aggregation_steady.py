@@ -35,10 +35,14 @@ whole grid.  Cells leave the support first; cells join only once every density o
 non-negative (joining while the rim is still negative made the support oscillate at 512^2).
 The result satisfies the conditions above to the linear solve's accuracy: ``residual`` is
 :math:`\max(\max_S|\psi - C|, \max_{\notin S}(C - \psi)_+)` relative to the spread of
-:math:`\psi` over the grid.  A support that comes back after others (a cycle), an empty support,
-a linear solve that does not converge, or no fixed support within ``max_iter`` iterations raise
-:class:`SteadyStateError`: W does not determine a density minimiser on this grid (as does a
-residual above ``tol`` after two more solves on the support found: then the message says so).
+:math:`\psi` over the grid.  A support that comes back within a few cells of the current
+one (a rim whose cells the iteration flips in and out) hands over to primal active-set steps,
+which move toward the minimiser on S as far as :math:`p \ge 0` allows and drop the cell that
+reaches 0 (they cannot flip).  A support that comes back far from the current one (a cycle),
+an empty support, a linear solve that does not converge, or no fixed support within
+``max_iter`` iterations raise :class:`SteadyStateError`: W does not determine a density
+minimiser on this grid (as does a residual above ``tol`` after two more solves on the support
+found: then the message says so).
 
 The answer is first order in h in L1 where the density jumps at its free boundary (the cells
 that the boundary cuts); measured in tests/test_gradient_flow_aggregation.py.  Time convention:
