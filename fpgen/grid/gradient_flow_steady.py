@@ -92,7 +92,8 @@ class GradientFlowSteadyState:
     magnetisation of a 1-D model with M = 1), ``circular`` (:math:`\int e^{2\pi i x/L_a} p / M`
     per axis, :math:`L_a` the axis' length: on a torus :math:`[-\pi, \pi)` its modulus is the
     Kuramoto order parameter r), ``residual`` (the L1 norm of :math:`p - \Phi(p)` relative to
-    M at the last iterate), ``iterations`` and ``method``.
+    M at the last iterate; at temperature 0, the active-set method's KKT residual relative to the
+    spread of :math:`\psi = V + W * p`), ``iterations`` and ``method``.
     """
 
     density: np.ndarray
