@@ -24,15 +24,24 @@ solve the bordered symmetric system
           \qquad p_i = 0 \ (i \notin S)
 
 by MINRES (one FFT convolution per product), then take as the next support the cells of S
-where :math:`p_i > 0` and the cells outside S where :math:`\psi_i < C`.  The iteration ends when
+where :math:`p_i > 0` and the cells outside S where :math:`\psi_i < C`.  MINRES is
+preconditioned by the inverse of K's symbol on the convolution's lattice (W tapered to 0
+between half and all of the grid's length, so that the padded lattice does not wrap it into a
+periodic function with spurious zeros; for the Newtonian kernels a spectral Laplacian), applied
+to the vector on S and restricted to S — K_SS's inverse away from the support's edge — and on
+the border by the inverse of the Schur complement it estimates: the final solve on the disk's
+support at 256^2 takes 47 products to round-off instead of 291 to 1e-14 unpreconditioned, so
+the search solves run to 1e-10 and the final ones to round-off (the density then equals a
+dense direct solve on its support to 4e-12 at 64^2).  The iteration ends when
 the support repeats itself; from a support containing the answer's (``p_init``'s support: a
 Gaussian start is the whole grid) the support shrinks by a few cell layers per iteration, so
 on grids of 64 cells or more per axis (an even number) the support is first found on the grid
 with half the cells (recursively) and the fine iteration starts from it, widened by a cell:
-the log gas's disk (2-D) takes 6, 6, 16, 12 fine iterations and 0.15, 0.5, 3, 35 s at
-64^2, 128^2, 256^2, 512^2, against 19, 37, 72, 103 iterations and 0.3, 2.4, 33, 576 s from the
-whole grid.  Cells leave the support first; cells join only once every density on it is
-non-negative (joining while the rim is still negative made the support oscillate at 512^2).
+the log gas's disk (2-D) takes 6, 6, 6, 10, 25 fine iterations at 64^2, 128^2, 256^2,
+512^2, 1024^2 (from the whole grid, without the preconditioner: 19, 37, 72, 103 iterations and
+0.3, 2.4, 33, 576 s).  Cells leave the support first; cells join only once every density on
+it is non-negative (joining while the rim is still negative made the support oscillate at
+512^2).
 The result satisfies the conditions above to the linear solve's accuracy: ``residual`` is
 :math:`\max(\max_S|\psi - C|, \max_{\notin S}(C - \psi)_+)` relative to the spread of
 :math:`\psi` over the grid.  A support that comes back within a few cells of the current
@@ -68,11 +77,17 @@ from .grid import Grid
 __all__ = ["aggregation_steady_state", "AggregationError"]
 
 #: MINRES's relative tolerance on the bordered system while the support changes, and once it
-#: has stopped (the final solves); its iteration cap per cell of S
-_RTOL_SEARCH, _RTOL, _MINRES_ITER = 1e-8, 1e-14, 20
-#: MINRES's tolerance in the primal steps (finer than the search: their ratio tests pick single
-#: cells; 1e-9 picked wrong ones on the disk at 256^2), the final check solving at _RTOL
+#: has stopped (the final solves: below the machine epsilon, so that MINRES runs until its
+#: round-off tests stop it); its iteration cap per cell of S
+_RTOL_SEARCH, _RTOL, _MINRES_ITER = 1e-10, 1e-16, 20
+#: MINRES's tolerance in the primal steps (their ratio tests pick single cells; 1e-9 picked
+#: wrong ones on the disk at 256^2 without the preconditioner), the final check solving at _RTOL
 _RTOL_PRIMAL = 1e-10
+#: the preconditioner's floor: symbol magnitudes below _FLOOR times the largest count as that
+_FLOOR = 1e-6
+#: a solve whose density misses the mass by more than this share has met a singular system
+#: (the search solves miss it by up to 1.5e-5 on the disk at 256^2)
+_MASS_MISS = 0.1
 #: further solves on the found support when its KKT residual is above tol (restarted MINRES)
 _POLISH = 2
 #: a support that comes back within max(_FEW, _FEW_SHARE |S|) cells of the current one is a rim
@@ -126,12 +141,43 @@ def _coarse_start(eq: GradientFlow, grid: Grid, p: np.ndarray, max_iter: int, to
     return fine, support.ravel()
 
 
+def _windowed_symbol(conv, grid: Grid) -> np.ndarray:
+    """The symbol of W on the convolution's lattice with W tapered to 0 along every bounded
+    axis between half and all of the grid's length (a cos^2 taper): the padded lattice wraps
+    W into a periodic function (|z| becomes a triangle wave, whose even harmonics vanish);
+    tapered, the symbol keeps W's local part (its singularity at 0) and no spurious zeros."""
+    kernel = np.fft.irfftn(conv.hat, s=conv.sizes, axes=conv.axes)
+    for a in range(grid.ndim):
+        if grid.is_periodic(a):
+            continue
+        n = grid.shape[a]
+        d = np.abs(np.where(np.arange(2 * n) < n, np.arange(2 * n), np.arange(2 * n) - 2 * n))
+        w = np.cos(0.5 * np.pi * np.clip((d - n / 2) / (n / 2), 0.0, 1.0)) ** 2
+        kernel = kernel * w.reshape([-1 if b == a else 1 for b in range(grid.ndim)])
+    return np.fft.rfftn(kernel, axes=conv.axes).real
+
+
 class _Problem:
     """The discrete obstacle problem on one grid: psi = V + K p, the bordered solve on a support."""
 
     def __init__(self, eq: GradientFlow, grid: Grid, mass: float):
         self.conv, self.V = eq.interaction_convolution(grid), eq.potential_cells(grid).ravel()
         self.shape, self.vol, self.mass = grid.shape, grid.volume, mass
+        # the preconditioner's symbol: 1/|K's symbol| on the convolution's (padded) lattice, the
+        # smallest magnitudes raised to _FLOOR of the largest (K is symmetric: the symbol is real)
+        mag = np.abs(_windowed_symbol(self.conv, grid)) * self.vol
+        self.inverse_symbol = 1.0 / np.maximum(mag, _FLOOR * float(mag.max()))
+
+    def _precondition(self, idx: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """The inverse of K's (tapered) symbol applied to x on the cells idx (zero elsewhere),
+        restricted to idx: symmetric positive definite, near the inverse of K_SS away from the
+        support's edge (for the Newtonian kernels a spectral Laplacian)."""
+        conv = self.conv
+        full = np.zeros(self.V.size)
+        full[idx] = x
+        f = np.fft.irfftn(self.inverse_symbol * np.fft.rfftn(
+            full.reshape(self.shape), s=conv.sizes, axes=conv.axes), s=conv.sizes, axes=conv.axes)
+        return f[conv.crop].ravel()[idx]
 
     def solve(self, S: np.ndarray, q: np.ndarray, C: float, rtol: float, it: int):
         """(p on all cells, C) on the support S (flat boolean) from the guess (q, C): the
@@ -147,17 +193,36 @@ class _Problem:
             return np.concatenate([kq + vol * x[k], [vol * np.sum(x[:k])]])
 
         op = LinearOperator((k + 1, k + 1), matvec=matvec, dtype=float)
+        # block-diagonal preconditioner: K's inverse symbol on S, and on the border the inverse of
+        # the magnitude of the Schur complement vol^2 1^T K_SS^{-1} 1 estimated with it
+        border = 1.0 / max(vol * vol * float(np.sum(self._precondition(idx, np.ones(k)))),
+                           np.finfo(float).tiny)
+
+        def precondition(y):
+            return np.concatenate([self._precondition(idx, y[:k]), [border * y[k]]])
+
+        pre = LinearOperator((k + 1, k + 1), matvec=precondition, dtype=float)
         rhs = np.concatenate([-self.V[idx], [self.mass]])
         x0 = np.concatenate([q[idx], [-C / vol]])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            x, info = minres(op, rhs, x0=x0, rtol=rtol, maxiter=_MINRES_ITER * k + 200)
+            x, info = minres(op, rhs, x0=x0, M=pre, rtol=rtol, maxiter=_MINRES_ITER * k + 200)
         if info != 0:
             raise AggregationError(
                 f"the linear solve on the support of {k} cells did not converge "
                 f"(MINRES info {info}) at active-set iteration {it}: {_why()}")
         p = np.zeros(self.V.size)
         p[idx] = x[:k]
+        held = float(np.sum(x[:k])) * vol
+        if not (np.all(np.isfinite(x)) and abs(held - self.mass) <= _MASS_MISS * self.mass):
+            if rtol > _RTOL:  # a loose solve can miss it too: solve finely before refusing
+                return self.solve(S, q, C, _RTOL, it)
+            # MINRES ends on a singular system (W attractive: K_SS of low rank) with an answer
+            # that misses the mass row by orders of magnitude
+            raise AggregationError(
+                f"the linear system on the support of {k} cells is singular (its solve holds "
+                f"mass {held:.3g} instead of {self.mass:.3g}) at active-set iteration {it}: "
+                f"{_why()}")
         return p, -vol * x[k]
 
     def psi(self, p: np.ndarray) -> tuple[np.ndarray, float]:
