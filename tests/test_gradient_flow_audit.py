@@ -10,6 +10,8 @@ off by 0.11 to 0.27, so 1e-3 separates the two by far.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -82,3 +84,49 @@ def test_particle_drift_refuses_points_of_the_wrong_shape():
         eq.drift(np.zeros((5, 2)))
     with pytest.raises(ValueError, match=r"ensemble must hold points.*got shape \(3, 2\)"):
         eq.interaction_drift(x, np.zeros((3, 2)))
+
+
+def test_steady_state_on_a_torus_refuses_what_the_flow_refuses():
+    # V = x^2/2 is not periodic: solve_density refuses it on a periodic axis, and so must the
+    # stationary state (it was solved silently with V cut at the wrap face)
+    g = Grid((-2.0, 2.0), 40, boundary="periodic")
+    p = np.full(g.shape, 0.25)
+    conf = GradientFlow(1, potential=lambda x: 0.5 * np.sum(x**2, -1), grad_potential=lambda x: x,
+                        interaction=lambda z: -np.exp(-np.sum(z**2, -1)),
+                        grad_interaction=lambda z: 2 * z * np.exp(-np.sum(z**2, -1, keepdims=True)),
+                        temperature=0.0)
+    for eq in (conf, GradientFlow(1, potential=conf.potential, grad_potential=conf.grad_potential,
+                                  temperature=0.5)):
+        with pytest.raises(ValueError, match="V must be periodic along periodic axis 0"):
+            fpgen.steady_state(eq, g, p_init=p)
+    # W = z^2/2 is neither periodic on [-2, 2) nor decayed at half the period
+    wide = GradientFlow(1, interaction=lambda z: 0.5 * np.sum(z**2, -1),
+                        grad_interaction=lambda z: z, temperature=0.5)
+    with pytest.raises(ValueError, match="too small for the interaction's reach"):
+        fpgen.gradient_flow_steady_state(wide, g, p)
+    # a periodic W passes: Kuramoto below K_c = 2T is uniform
+    kur = GradientFlow(1, interaction=lambda z: -np.cos(z[:, 0]),
+                       grad_interaction=lambda z: np.sin(z), temperature=1.0)
+    gk = Grid((-np.pi, np.pi), 32, boundary="periodic")
+    x = gk.centres(0)
+    st = fpgen.gradient_flow_steady_state(kur, gk, (1 + 0.1 * np.cos(x)) / (2 * np.pi))
+    assert np.max(np.abs(st.density * 2 * np.pi - 1.0)) < 1e-10
+
+
+def test_steady_state_warns_when_the_grid_cuts_a_distribution_start():
+    # N(0, 1) on [-2, 2] keeps 95.45 % of its mass on the cells: the state found has that mass
+    eq = GradientFlow(1, potential=lambda x: 0.5 * np.sum(x**2, -1), grad_potential=lambda x: x,
+                      interaction=lambda z: 0.5 * np.sum(z**2, -1), grad_interaction=lambda z: z)
+    with pytest.warns(UserWarning, match=r"cuts off 4\.5\d % of p_init's mass.*0\.954"):
+        st = fpgen.gradient_flow_steady_state(eq, Grid((-2.0, 2.0), 40), fpgen.Gaussian([0.0], 1.0))
+    assert abs(st.mass - 0.9545) < 1e-3
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fpgen.gradient_flow_steady_state(eq, Grid((-6.0, 6.0), 40), fpgen.Gaussian([0.0], 1.0))
+
+
+def test_dt_is_the_largest_step_of_equal_steps_between_saves():
+    # the solve_density docstring: (0, 0.25) with dt = 0.1 is three equal steps of 1/12
+    pm = GradientFlow(1, exponent=2.0)
+    sol = fpgen.solve_density(pm, Barenblatt(1, 2.0), Grid((-3.0, 3.0), 60), (0.0, 0.25), dt=0.1)
+    np.testing.assert_allclose(np.diff(sol.step_times), np.full(3, 0.25 / 3), rtol=1e-12)
