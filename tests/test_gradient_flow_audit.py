@@ -130,3 +130,9 @@ def test_dt_is_the_largest_step_of_equal_steps_between_saves():
     pm = GradientFlow(1, exponent=2.0)
     sol = fpgen.solve_density(pm, Barenblatt(1, 2.0), Grid((-3.0, 3.0), 60), (0.0, 0.25), dt=0.1)
     np.testing.assert_allclose(np.diff(sol.step_times), np.full(3, 0.25 / 3), rtol=1e-12)
+
+
+def test_p0_that_is_not_numbers_is_refused_with_its_name():
+    pm = GradientFlow(1, exponent=2.0)
+    with pytest.raises(TypeError, match=r"p0 must be densities on the grid's cells .*got str 'abc'"):
+        fpgen.solve_density(pm, "abc", Grid((-3.0, 3.0), 60), (0.0, 0.1), dt=0.05)

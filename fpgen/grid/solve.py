@@ -156,7 +156,12 @@ def _grid_values(p0, grid: Grid) -> np.ndarray:
         return grid.sample(p0)
     if callable(p0):
         return grid.sample(p0)
-    vals = np.asarray(p0, dtype=float)
+    try:
+        vals = np.asarray(p0, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(f"p0 must be densities on the grid's cells (an array of shape "
+                        f"{grid.shape}), a Distribution or a callable p(points); got "
+                        f"{type(p0).__name__} {p0!r:.60}") from None
     if vals.shape != grid.shape:
         raise ValueError(f"p0 must have the grid's shape {grid.shape}; got {vals.shape}")
     return vals
