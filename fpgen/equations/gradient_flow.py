@@ -194,11 +194,19 @@ class GradientFlow(Equation):
                              f"flow has exponent {self.exponent:g} (a porous medium: simulate it "
                              "with method=fpgen.Blob, or solve it on a grid)")
 
+    def _points_arg(self, x, name: str) -> np.ndarray:
+        """Points (n, dim) as floats, refused with the shape seen otherwise."""
+        x = np.asarray(x, dtype=float)
+        if x.ndim != 2 or x.shape[1] != self.dim:
+            raise ValueError(f"{name} must hold points of the {self.dim}-dimensional flow, shape "
+                             f"(n, {self.dim}); got shape {x.shape}")
+        return x
+
     def interaction_drift(self, x, ensemble=None) -> np.ndarray:
         r""":math:`-\frac1N\sum_j \nabla W(x_i - y_j)` for points x (n, dim) and the ensemble y
         (N, dim; default: x itself), summed over j in order (blocks of points at a time)."""
-        x = np.asarray(x, dtype=float)
-        y = x if ensemble is None else np.asarray(ensemble, dtype=float)
+        x = self._points_arg(x, "x")
+        y = x if ensemble is None else self._points_arg(ensemble, "ensemble")
         out = np.zeros_like(x)
         if self.grad_interaction is None:
             return out
@@ -210,7 +218,7 @@ class GradientFlow(Equation):
         r"""The particles' drift :math:`-\nabla V(x_i) - \frac1N\sum_j\nabla W(x_i - y_j)`, the
         ensemble y being the points x themselves unless given (exponent 1)."""
         self._particles_only("drift")
-        x = np.asarray(x, dtype=float)
+        x = self._points_arg(x, "x")
         f = (np.zeros_like(x) if self.grad_potential is None
              else -np.asarray(self.grad_potential(x), dtype=float))
         if self.grad_interaction is not None:
@@ -230,6 +238,18 @@ class GradientFlow(Equation):
                              f"got {p.shape}")
         if grid.ndim != self.dim:
             raise ValueError(f"the grid has {grid.ndim} axes; the flow is {self.dim}-dimensional")
+        return p
+
+    def _density(self, p, grid) -> np.ndarray:
+        """p on the grid's cells, refused unless finite and non-negative."""
+        p = self._cells(p, grid)
+        if not np.all(np.isfinite(p)):
+            raise ValueError(f"p must be a finite, non-negative density; it has "
+                             f"{int(p.size - np.count_nonzero(np.isfinite(p)))} non-finite "
+                             "(NaN/inf) values")
+        if np.any(p < 0):
+            raise ValueError(f"p must be a finite, non-negative density; its minimum is "
+                             f"{float(p.min()):.6g}")
         return p
 
     def interaction_field(self, p, grid) -> np.ndarray:
@@ -267,20 +287,13 @@ class GradientFlow(Equation):
 
     def first_variation(self, p, grid) -> np.ndarray:
         r""":math:`\delta F/\delta p = U'(p) + V + W * p` on the cells (``-inf`` where p = 0 at
-        exponent 1)."""
-        p = self._cells(p, grid)
+        exponent 1); p must be finite and non-negative (a ValueError otherwise)."""
+        p = self._density(p, grid)
         return self._internal(p)[1] + self.potential_cells(grid) + self.interaction_field(p, grid)
 
     def free_energy(self, p, grid) -> float:
         r""":math:`F[p] = \sum_i [U(p_i) + V_i p_i + \tfrac12 p_i (W * p)_i]\,|\text{cell}|`."""
-        p = self._cells(p, grid)
-        if not np.all(np.isfinite(p)):
-            raise ValueError(f"p must be a finite, non-negative density; it has "
-                             f"{int(p.size - np.count_nonzero(np.isfinite(p)))} non-finite "
-                             "(NaN/inf) values")
-        if np.any(p < 0):
-            raise ValueError(f"p must be a finite, non-negative density; its minimum is "
-                             f"{float(p.min()):.6g}")
+        p = self._density(p, grid)
         integrand = (self._internal(p)[0] + self.potential_cells(grid) * p
                      + 0.5 * p * self.interaction_field(p, grid))
         return float(np.sum(integrand) * grid.volume)
@@ -304,6 +317,13 @@ class GradientFlow(Equation):
             return Boltzmann(self.potential, self.grad_potential, T, self.dim)
         a, theta = self.a, self.theta
         if m == 1.0 and a is not None and theta is not None and a > 0:
+            if not a + theta > 0:
+                raise ValueError(
+                    f"this flow has no stationary law: with V = a|x|^2/2 (a = {a:g}) and "
+                    f"W = theta|z|^2/2 (theta = {theta:g}) the covariance obeys dS/dt = "
+                    f"-2(a + theta) S + 2T I, and a + theta = {a + theta:g} <= 0 makes it grow "
+                    "for ever (the repulsion beats the confinement); the law at any time is "
+                    "flow.marginal(p0, t)")
             return Gaussian(np.zeros(self.dim), T / (a + theta) * np.eye(self.dim))
         if m > 1.0 and self.interaction is None and a is not None and a > 0:
             return Barenblatt(self.dim, m, 1.0, 1.0 / (a * (self.dim * (m - 1.0) + 2.0)), T)
@@ -320,7 +340,11 @@ class GradientFlow(Equation):
           :math:`e^{-2ct}\Sigma_0 + \frac{T}{c}(1 - e^{-2ct})I`, :math:`c = a + \theta`
           (:math:`\Sigma_0 + 2Tt\,I` when c = 0): W does not move the mean.
         * Exponent m with V = W = 0 and a Barenblatt p0 (the same m and dimension): the
-          Barenblatt profile later by :math:`T t` in its own clock.
+          Barenblatt profile later by :math:`T t/(T_0 M^{m-1})` in its own time t (T_0 its
+          temperature, M its mass).  The law is the flow of p0's normalised density (mass 1,
+          as ``solve_density`` and ``simulate`` run it); since :math:`p/M` solves
+          :math:`\partial_t q = T M^{m-1}\Delta q^m` when p solves :math:`\partial_t p =
+          T\Delta p^m`, the profile of mass M ages :math:`M^{m-1}` times more slowly.
         """
         t = self._check_time(t)
         m = self.exponent
@@ -343,7 +367,7 @@ class GradientFlow(Equation):
                                  f"exponent {m:g}; got {p0!r}")
             if self.temperature == 0.0:
                 return p0
-            return p0.at(p0.t + self.temperature * t / p0.temperature)
+            return p0.at(p0.t + self.temperature * t / (p0.temperature * p0.mass ** (m - 1.0)))
         raise TypeError(
             "no exact law is known for this flow and p0 (known: exponent 1 with quadratic V and "
             "W from a Gaussian; the porous medium with V = W = 0 from a Barenblatt profile); use "

@@ -54,7 +54,7 @@ import numpy as np
 from ..distributions import Distribution
 from ..equations import GradientFlow
 from .aggregation_steady import AggregationError, aggregation_steady_state
-from .gradient_flow import finite_potential
+from .gradient_flow import _check_periodic_potential, _check_reach, finite_potential
 from .grid import Grid
 
 __all__ = ["GradientFlowSteadyState", "SteadyStateError", "gradient_flow_steady_state",
@@ -75,6 +75,8 @@ _ACTIVE_SET_TOL = 1e-9
 _NEWTON_FROM, _PICARD_FIRST = 1e-3, 100
 #: Picard's damping halves when the residual exceeds _GROWTH times the best one so far
 _GROWTH = 10.0
+#: a Distribution start cut off by the grid beyond this share of its mass is warned about
+_MASS_WARNING = 1e-4
 #: the Armijo constant and the smallest step of the backtracking line search
 _ARMIJO, _MIN_STEP = 1e-4, 2.0**-10
 
@@ -224,6 +226,7 @@ def _start(p_init, grid: Grid) -> np.ndarray:
         if p_init.dim != grid.ndim:
             raise ValueError(f"p_init has dimension {p_init.dim}; the grid has {grid.ndim} axes")
         vals = np.asarray(grid.sample(p_init), dtype=float)
+        _warn_cut(p_init, grid, vals)
     else:
         try:
             vals = np.asarray(p_init, dtype=float)
@@ -246,6 +249,21 @@ def _start(p_init, grid: Grid) -> np.ndarray:
     return vals.copy()
 
 
+def _warn_cut(p_init: Distribution, grid: Grid, vals: np.ndarray) -> None:
+    """Warn when the grid cuts off a visible share of a Distribution start: the stationary state
+    keeps the mass on the cells, not 1."""
+    try:
+        frac = grid.mass_outside(p_init)
+    except (TypeError, ValueError, NotImplementedError):
+        return
+    if frac > _MASS_WARNING:
+        warnings.warn(f"the grid cuts off {100.0 * frac:.3g} % of p_init's mass (the share outside "
+                      f"the box {np.stack([grid.lower, grid.upper], 1).tolist()}, a Monte-Carlo "
+                      "estimate): the stationary state keeps the mass sampled on the cells, "
+                      f"{float(vals.sum()) * grid.volume:.6g}, not 1 (W * p scales with it); "
+                      "enlarge the grid or pass p_init normalised on the cells", stacklevel=4)
+
+
 def _check_flow(eq: GradientFlow, grid) -> None:
     if not isinstance(grid, Grid):
         raise TypeError(f"grid must be a fpgen.Grid for a GradientFlow; got {grid!r}")
@@ -254,6 +272,11 @@ def _check_flow(eq: GradientFlow, grid) -> None:
     if grid.absorbing:
         raise ValueError("a gradient flow on a grid with an absorbing boundary loses all its "
                          "mass: use no-flux or periodic boundaries")
+    # on a torus V must be periodic and W periodic or decayed within half the period, as for
+    # the flow itself (solve_density): otherwise the fixed point is not the model's
+    _check_periodic_potential(eq, grid)
+    if eq.interaction is not None:
+        _check_reach(eq, grid)
 
 
 def gradient_flow_steady_state(eq: GradientFlow, grid: Grid, p_init=None, *,

@@ -156,7 +156,12 @@ def _grid_values(p0, grid: Grid) -> np.ndarray:
         return grid.sample(p0)
     if callable(p0):
         return grid.sample(p0)
-    vals = np.asarray(p0, dtype=float)
+    try:
+        vals = np.asarray(p0, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(f"p0 must be densities on the grid's cells (an array of shape "
+                        f"{grid.shape}), a Distribution or a callable p(points); got "
+                        f"{type(p0).__name__} {p0!r:.60}") from None
     if vals.shape != grid.shape:
         raise ValueError(f"p0 must have the grid's shape {grid.shape}; got {vals.shape}")
     return vals
@@ -364,7 +369,8 @@ def solve_density(equation, p0, grid: Grid | None, t_span, *, dt: float | None =
         probabilities, shape (K,) * dim, or a Categorical
     grid : a :class:`Grid` / :class:`PhaseSpaceGrid`, or None for a chain
     t_span : (t0, t1) with 0 <= t0 < t1
-    dt : time step (the last step before each save time is shortened to land on it); may be
+    dt : the largest time step: each interval between save times is cut into the fewest equal
+        steps of at most dt (t_span = (0, 0.25) with dt = 0.1 takes three steps of 1/12); may be
         None (the default) for the ``exponential`` stepper on a time-homogeneous operator,
         which then takes one exact step per save interval, and for a GradientFlow's explicit
         steppers (``"upwind_explicit"``, ``"ssp_rk2"``), which then step at 0.9 of their
