@@ -59,8 +59,8 @@ def to_torch(x, device: torch.device, dtype: torch.dtype | None):
         arr = np.asarray(x)
         t = torch.from_numpy(np.ascontiguousarray(arr))
     orig = t.dtype
-    if dtype is not None and t.is_floating_point() and t.dtype != dtype:
-        t = t.to(dtype)
+    if dtype is not None and t.dtype != dtype:
+        t = t.to(dtype)  # integer points too: a continuous model takes floats
     if t.device != device:
         t = t.to(device)
     return t, kind, orig
@@ -86,7 +86,10 @@ class ModelFunction:
     ``output`` is ``"score"`` (the score, v-block for kinetic paths), ``"velocity"`` (the
     probability-flow velocity in forward time) or ``"raw"`` (the model's output as is).
     ``condition`` fixes a class label (a conditional model, or a classifier-free-guided one).
-    Evaluation is chunked by ``batch_size`` rows and runs without gradients.
+    Evaluation is chunked by ``batch_size`` rows and runs without gradients.  Integer points
+    are taken as floats.  A conversion that is singular where the path is evaluated
+    (:math:`\sigma_t = 0` at t = 0; :math:`\alpha_t = 0` at the end of the linear path) raises
+    a ValueError naming t instead of returning inf or NaN.
     """
 
     def __init__(self, model: torch.nn.Module, path: Path | None, output: str,
@@ -112,11 +115,16 @@ class ModelFunction:
     def __call__(self, x, t):
         device, dtype = model_device_dtype(self.model)
         xt, kind, orig = to_torch(x, device, dtype)
+        if xt.ndim < 1:
+            raise ValueError(f"x must hold points, shape (n, ...); got a scalar {x!r}")
         n = xt.shape[0]
         if isinstance(t, numbers.Real) or np.ndim(t) == 0:
             tt = torch.full((n,), float(t), device=device, dtype=dtype)
         else:
             tt, _, _ = to_torch(t, device, dtype)
+            if tt.numel() not in (1, n):
+                raise ValueError(f"t must be one time or one time per point ({n} points in x of "
+                                 f"shape {tuple(xt.shape)}); got t of shape {tuple(tt.shape)}")
             tt = tt.reshape(-1).expand(n) if tt.numel() == 1 else tt.reshape(-1)
         y = None if self.condition is None else torch.full(
             (n,), int(self.condition), dtype=torch.long, device=device)
@@ -125,9 +133,28 @@ class ModelFunction:
             for i in range(0, n, self.batch_size):
                 xb, tb = xt[i:i + self.batch_size], tt[i:i + self.batch_size]
                 yb = None if y is None else y[i:i + self.batch_size]
-                outs.append(self._convert(call_model(self.model, xb, tb, yb), xb, tb))
+                raw = call_model(self.model, xb, tb, yb)
+                outs.append(self._check_finite(self._convert(raw, xb, tb), raw, tb))
         out = torch.cat(outs) if len(outs) > 1 else outs[0]
+        if kind != "numpy" and not orig.is_floating_point:
+            orig = dtype  # integer points in: the answer in the model's dtype, not truncated
         return from_torch(out, kind, orig, like=x if kind == "torch" else None)
+
+    def _check_finite(self, conv, raw, t):
+        """Refuse a conversion that turned finite model outputs into inf / NaN: the singular
+        ends of the path (sigma_t = 0 at t = 0; alpha_t = 0, the linear path at t = 1)."""
+        if conv is raw or bool(torch.isfinite(conv).all()) or not bool(torch.isfinite(raw).all()):
+            return conv
+        bad = ~torch.isfinite(conv).reshape(conv.shape[0], -1).all(dim=1)
+        tb = t[bad]
+        raise ValueError(
+            f"t: converting the model's {self.parameterization!r} output to a {self.output} is "
+            f"singular at t = {float(tb.min()):.6g}"
+            + ("" if float(tb.min()) == float(tb.max()) else f" .. {float(tb.max()):.6g}")
+            + f" ({int(bad.sum())} of {conv.shape[0]} points; sigma_t = 0 at t = 0, alpha_t = 0 "
+            "at the end of the linear path): evaluate at 0 < t < T (this path: t_min = "
+            f"{getattr(self.path, 't_min', 0.0)}, T = {getattr(self.path, 'T', None)}), e.g. run "
+            "the reversed equation to T - t_min")
 
     def __repr__(self) -> str:
         return f"ModelFunction(output={self.output!r}, parameterization={self.parameterization!r})"
