@@ -144,3 +144,13 @@ def test_training_runs_on_cuda():
     tr = _trainer(steps=5, device="cuda")
     tr.train()
     assert next(tr.model.parameters()).is_cuda
+
+
+def test_a_float64_model_trains_on_float64_data_by_default():
+    # the data follow the model's dtype (they were cast to float32: a Float/Double matmul error)
+    torch.manual_seed(0)
+    model = MLP(2, width=16, depth=1).double()
+    tr = fit(model, DenoisingScoreMatching(PATH), DATA, steps=3, batch_size=16, progress=False)
+    assert tr.history.steps == 3 and next(model.parameters()).dtype == torch.float64
+    assert tr.data.x.dtype == torch.float64
+    assert _trainer(steps=1).data.x.dtype == torch.float32  # a float32 model as before
