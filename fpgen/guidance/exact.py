@@ -76,4 +76,4 @@ def exact_guidance_score(score: Callable, eq, prior, observation: Observation) -
     def parts(x, t):
         return score(x, t), post(x, t) - prior_score(x, t)
 
-    return GuidedScore("exact", parts)
+    return GuidedScore("exact", parts, observation.dim)
