@@ -128,3 +128,24 @@ def test_singular_conversions_at_the_path_ends_are_refused_not_inf():
         lin(np.zeros((3, 2)), np.array([0.5, 1.0, 1.0]))
     # no conversion, no check: a velocity model's own output at t = 1 is fine
     assert np.all(np.isfinite(velocity_function(MLP(2, width=16, depth=2))(np.zeros((3, 2)), 1.0)))
+
+
+def test_score_jacobian_names_t_and_refuses_the_singular_end_and_kinetic_paths():
+    import warnings
+
+    from fpgen.learn import score_jacobian_function
+
+    torch.manual_seed(0)
+    jac = score_jacobian_function(MLP(2, width=16, depth=2).double(), PATH, "noise")
+    x = np.random.default_rng(5).standard_normal((4, 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a time per point: no warning about a read-only array
+        np.testing.assert_array_equal(jac(x, np.full(4, 0.5)), jac(x, 0.5))
+    with pytest.raises(ValueError, match=r"t must be one time or one time per point \(4 points"):
+        jac(x, np.full(3, 0.5))
+    with pytest.raises(ValueError, match=r"t: the Jacobian of the 'noise' model's score is not "
+                                         r"finite at t = 0 \(4 of 4 points"):
+        jac(x, 0.0)  # returned NaN
+    eq = fpgen.KineticLangevin.critically_damped(1, gamma=1.0, schedule=4.0)
+    with pytest.raises(TypeError, match="path: the score of a KineticPath is the velocity block"):
+        score_jacobian_function(MLP(2, out_dim=1, width=8), KineticPath(eq, T=1.0, n_grid=20))
