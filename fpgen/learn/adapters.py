@@ -80,6 +80,19 @@ def from_torch(t: torch.Tensor, kind: str, dtype: torch.dtype, like=None):
     return cupy.from_dlpack(t.contiguous())
 
 
+def _check_label(model, label, name: str):
+    """A fixed class label checked against ``model.n_classes`` (n_classes is the null label)."""
+    n_classes = getattr(model, "n_classes", None)
+    if label is None or not isinstance(n_classes, int):
+        return label
+    if isinstance(label, bool) or not isinstance(label, (int, np.integer)) \
+            or not 0 <= label <= n_classes:
+        raise ValueError(f"{name} must be a class label in 0..{n_classes - 1} (or {n_classes}, "
+                         f"the null label) of this model with n_classes = {n_classes}; got "
+                         f"{label!r}")
+    return int(label)
+
+
 class ModelFunction:
     r"""A model as a plain callable ``f(x, t)`` (see the module docstring).
 
@@ -103,7 +116,7 @@ class ModelFunction:
         self.output = output
         self.parameterization = parameterization
         self.batch_size = int(batch_size)
-        self.condition = condition
+        self.condition = _check_label(model, condition, "condition")
 
     def _convert(self, out, x, t):
         if self.output == "raw" or self.parameterization == self.output:
