@@ -338,3 +338,14 @@ def test_guided_scores_name_x_and_t_and_take_stacked_points():
         # stacked points (..., d), as eq.exact_score takes them
         np.testing.assert_allclose(sc(x.reshape(2, 3, 2), 0.5), sc(x, 0.5).reshape(2, 3, 2),
                                    rtol=1e-12)
+
+
+def test_a_prior_of_another_dimension_than_the_equation_is_named():
+    obs3 = G.Observation(np.ones((1, 3)), [0.0], noise_std=0.1)
+    # the message blamed A ("A must have shape (m, 2)") although A fits the 3-D equation
+    for call in (lambda: G.posterior_score(EQ3, MIX2, obs3),
+                 lambda: G.exact_guidance_score(EQ3.exact_score(MIX3), EQ3, MIX2, obs3),
+                 lambda: G.exact_hessian(EQ3, MIX2)):
+        with pytest.raises(ValueError, match="the prior has dimension 2 but the equation has "
+                                             "dimension 3"):
+            call()
