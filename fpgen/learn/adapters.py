@@ -193,7 +193,16 @@ class _RatioFunction:
     def __call__(self, x, t):
         device, dtype = model_device_dtype(self.model)
         xt, kind, _ = to_torch(np.asarray(x) if _kind(x) == "numpy" else x, device, None)
+        if xt.is_floating_point() and not bool(torch.equal(xt, torch.round(xt))):
+            i = int(torch.nonzero(xt != torch.round(xt))[0, 0])
+            raise ValueError(f"x: the states of a chain are integers; got non-integer values "
+                             f"(first in row {i}: {xt[i].tolist()})")
         xt = xt.long()
+        n_states = getattr(self.model, "n_states", None)
+        if isinstance(n_states, int) and xt.numel() and not (
+                int(xt.min()) >= 0 and int(xt.max()) < n_states):
+            raise ValueError(f"x: the states must lie in 0..{n_states - 1} (n_states = "
+                             f"{n_states}); got values in {int(xt.min())}..{int(xt.max())}")
         n = xt.shape[0]
         tt = torch.full((n,), float(np.asarray(t).reshape(-1)[0]), device=device, dtype=dtype) \
             if np.ndim(t) == 0 or np.size(t) == 1 else torch.as_tensor(
