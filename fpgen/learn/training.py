@@ -94,7 +94,9 @@ class _Data:
                 data, labels = data
                 self.labels = torch.as_tensor(np.asarray(labels) if not isinstance(
                     labels, torch.Tensor) else labels).long().to(device)
-            x = data if isinstance(data, torch.Tensor) else torch.as_tensor(np.asarray(data))
+            # detached: a tensor that requires grad must not collect the loss's gradients
+            x = data.detach() if isinstance(data, torch.Tensor) else torch.as_tensor(
+                np.asarray(data))
             if x.is_floating_point():
                 x = x.to(dtype)
             self.x = x.to(device)
@@ -119,7 +121,7 @@ class _Data:
     def _x(self, x):
         if isinstance(x, np.ndarray) and np.issubdtype(x.dtype, np.floating):
             return torch.as_tensor(x, dtype=self.dtype, device=self.device)
-        t = x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
+        t = x.detach() if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
         return (t.to(self.dtype) if t.is_floating_point() else t).to(self.device)
 
 
