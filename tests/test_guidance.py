@@ -317,3 +317,35 @@ def test_alpha_min_switches_the_guidance_off_near_t_max():
         assert np.max(np.abs(g.likelihood_score(x, 0.05))) > 1e-3
     with pytest.raises(ValueError, match="alpha_min"):
         G.dps_score(score, hess, EQ2, obs, alpha_min=-0.1)
+
+
+def test_guided_scores_name_x_and_t_and_take_stacked_points():
+    obs = G.Observation(np.array([[1.0, 0.5]]), [0.3], noise_std=0.3)
+    hess = G.exact_hessian(EQ2, MIX2)
+    scores = (G.exact_guidance_score(EQ2.exact_score(MIX2), EQ2, MIX2, obs),
+              G.tweedie_guidance_score(EQ2.exact_score(MIX2), hess, EQ2, obs),
+              G.dps_score(EQ2.exact_score(MIX2), hess, EQ2, obs))
+    x = np.random.default_rng(4).standard_normal((6, 2))
+    for sc in scores:
+        # a time per point (a solver's array): one noise level per call, said so (the Tweedie
+        # and DPS scores failed with "only 0-dimensional arrays can be converted")
+        with pytest.raises(ValueError, match=r"t must be one time \(a number"):
+            sc(x, np.full(6, 0.5))
+        np.testing.assert_array_equal(sc(x, np.array([0.5])), sc(x, 0.5))
+        # points without the data axis (they failed with "not enough values to unpack")
+        with pytest.raises(ValueError, match=r"x must hold points of shape \(n, 2\)"):
+            sc(x[:, 0], 0.5)
+        # stacked points (..., d), as eq.exact_score takes them
+        np.testing.assert_allclose(sc(x.reshape(2, 3, 2), 0.5), sc(x, 0.5).reshape(2, 3, 2),
+                                   rtol=1e-12)
+
+
+def test_a_prior_of_another_dimension_than_the_equation_is_named():
+    obs3 = G.Observation(np.ones((1, 3)), [0.0], noise_std=0.1)
+    # the message blamed A ("A must have shape (m, 2)") although A fits the 3-D equation
+    for call in (lambda: G.posterior_score(EQ3, MIX2, obs3),
+                 lambda: G.exact_guidance_score(EQ3.exact_score(MIX3), EQ3, MIX2, obs3),
+                 lambda: G.exact_hessian(EQ3, MIX2)):
+        with pytest.raises(ValueError, match="the prior has dimension 2 but the equation has "
+                                             "dimension 3"):
+            call()

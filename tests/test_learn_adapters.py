@@ -95,3 +95,57 @@ def test_cupy_arrays_round_trip_without_copies():
     assert isinstance(out, cupy.ndarray)
     np.testing.assert_allclose(cupy.asnumpy(out), EQ.exact_score(P0)(cupy.asnumpy(x), 0.3),
                                rtol=1e-8)
+
+
+def test_integer_points_are_taken_as_floats():
+    torch.manual_seed(0)
+    fn = score_function(MLP(2, width=16, depth=2), PATH, "noise")
+    xi = np.array([[1, 2], [0, -1]])
+    np.testing.assert_array_equal(fn(xi, 0.5), fn(xi.astype(float), 0.5))
+    out = fn(torch.as_tensor(xi), 0.5)  # an integer tensor: the model's dtype back, not truncated
+    assert out.dtype == torch.float32
+    np.testing.assert_allclose(out.numpy(), fn(xi.astype(float), 0.5), rtol=1e-6)
+
+
+def test_a_time_array_of_the_wrong_length_is_refused_naming_t():
+    fn = score_function(MLP(2, width=16, depth=2), PATH, "noise")
+    with pytest.raises(ValueError, match=r"t must be one time or one time per point \(5 points"):
+        fn(np.zeros((5, 2)), np.full(3, 0.5))
+
+
+def test_singular_conversions_at_the_path_ends_are_refused_not_inf():
+    # sigma_0 = 0: a noise model's score -eps/sigma is singular at t = 0 (it returned inf)
+    fn = score_function(MLP(2, width=16, depth=2), PATH, "noise")
+    with pytest.raises(ValueError, match=r"t: converting the model's 'noise' output to a score "
+                                         r"is singular at t = 0 \(5 of 5 points"):
+        fn(np.zeros((5, 2)), 0.0)
+    assert np.all(np.isfinite(fn(np.zeros((5, 2)), PATH.t_min)))
+    # alpha_1 = 0 on the linear path: a velocity model's score is singular at t = 1 (it was NaN)
+    from fpgen.learn import LinearPath
+
+    lin = score_function(MLP(2, width=16, depth=2), LinearPath(), "velocity")
+    with pytest.raises(ValueError, match="singular at t = 1 "):
+        lin(np.zeros((3, 2)), np.array([0.5, 1.0, 1.0]))
+    # no conversion, no check: a velocity model's own output at t = 1 is fine
+    assert np.all(np.isfinite(velocity_function(MLP(2, width=16, depth=2))(np.zeros((3, 2)), 1.0)))
+
+
+def test_score_jacobian_names_t_and_refuses_the_singular_end_and_kinetic_paths():
+    import warnings
+
+    from fpgen.learn import score_jacobian_function
+
+    torch.manual_seed(0)
+    jac = score_jacobian_function(MLP(2, width=16, depth=2).double(), PATH, "noise")
+    x = np.random.default_rng(5).standard_normal((4, 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a time per point: no warning about a read-only array
+        np.testing.assert_array_equal(jac(x, np.full(4, 0.5)), jac(x, 0.5))
+    with pytest.raises(ValueError, match=r"t must be one time or one time per point \(4 points"):
+        jac(x, np.full(3, 0.5))
+    with pytest.raises(ValueError, match=r"t: the Jacobian of the 'noise' model's score is not "
+                                         r"finite at t = 0 \(4 of 4 points"):
+        jac(x, 0.0)  # returned NaN
+    eq = fpgen.KineticLangevin.critically_damped(1, gamma=1.0, schedule=4.0)
+    with pytest.raises(TypeError, match="path: the score of a KineticPath is the velocity block"):
+        score_jacobian_function(MLP(2, out_dim=1, width=8), KineticPath(eq, T=1.0, n_grid=20))

@@ -237,3 +237,31 @@ def test_reversed_chain_with_the_ratio_adapter_reproduces_the_data():
     # stepped chain (first order in the step) plus e^{-tau(0.01)} of leftover noise
     assert np.max(np.abs(freq - P_DATA)) < 0.04
     assert math.isclose(freq.sum(), 1.0)
+
+
+def test_ddpm_schedules_that_cannot_be_built_say_why():
+    # each was the bare "betas must be a non-empty 1-D sequence in (0, 1)"
+    with pytest.raises(ValueError, match=r"n_steps = 10 is too few .* = 2 must be < 1"):
+        DDPMSchedule.linear(10)
+    with pytest.raises(ValueError, match=r"n_steps must be an integer >= 1; got 0"):
+        DDPMSchedule.linear(0)  # was a ZeroDivisionError
+    with pytest.raises(ValueError, match=r"alpha\(T\) = 6.12e-17 at T = 1.0: the signal vanishes"):
+        DDPMSchedule.from_equation(fpgen.OrnsteinUhlenbeck(1, "cosine"), 100)
+    with pytest.raises(ValueError, match=r"beta_2 = 1.2 \(1 of 2 outside\)"):
+        DDPMSchedule([0.1, 1.2])
+    assert DDPMSchedule.from_equation(fpgen.OrnsteinUhlenbeck(1, "cosine"), 100, T=0.999).n_steps == 100
+
+
+def test_ratio_function_refuses_states_that_are_not_the_chain_s():
+    from fpgen.learn import DiscreteMLP
+
+    fn = ratio_function(DiscreteMLP(2, 4, width=8, depth=1))
+    assert fn(np.array([[0.0, 1.0], [2.0, 3.0]]), 0.5).shape == (2, 2, 4)  # integral floats
+    # a non-integer state was truncated to an integer without a word
+    with pytest.raises(ValueError, match=r"x: the states of a chain are integers; got non-integer "
+                                         r"values \(first in row 1: \[0.5, 1.0\]\)"):
+        fn(np.array([[0.0, 1.0], [0.5, 1.0]]), 0.5)
+    # was torch's "Class values must be smaller than num_classes"
+    with pytest.raises(ValueError, match=r"x: the states must lie in 0..3 \(n_states = 4\); got "
+                                         r"values in 0..7"):
+        fn(np.array([[0, 7]]), 0.5)

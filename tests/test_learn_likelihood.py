@@ -60,3 +60,15 @@ def test_model_nll_of_the_exact_noise_model_is_the_true_nll():
 def test_ode_nll_checks_its_interval():
     with pytest.raises(ValueError, match="t1 > t0"):
         ode_nll(lambda y, t: y, np.zeros((2, 2)), t0=1.0, t1=0.5, prior=LAW)
+
+
+def test_nll_refuses_non_finite_or_shapeless_data_naming_x():
+    path = OUPath(fpgen.OrnsteinUhlenbeck(2, "linear"))
+    model = MixtureReference(path, LAW, "noise")
+    # NaN data gave a NaN NLL (mean and SE NaN) without a word
+    with pytest.raises(ValueError, match=r"x holds NaN or inf values \(1 of 2 points\)"):
+        model_nll(model, path, np.array([[0.0, np.nan], [0.1, 0.2]]), n_steps=2)
+    # points without the data axis gave "IndexError: too many indices"
+    with pytest.raises(ValueError, match=r"x must hold data points of shape \(n, d\); got shape "
+                                         r"\(2,\)"):
+        model_nll(model, path, np.array([0.1, 0.2]), n_steps=2)

@@ -99,3 +99,30 @@ def test_label_dropout_rate():
     frac = float((out == 7).double().mean())
     assert abs(frac - 0.2) < 4 * np.sqrt(0.2 * 0.8 / 20000)
     assert torch.equal(drop_labels(y, 0.0, 7), y)
+
+
+def test_mlp_refuses_points_of_the_wrong_shape_naming_x():
+    model = MLP(1, width=8, depth=1)
+    for x in (torch.zeros(5), torch.zeros(5, 2)):  # 1-D data without the column; another dim
+        with pytest.raises(ValueError, match=r"x: this MLP\(dim=1\) takes points of shape"):
+            model(x, torch.full((5,), 0.5))
+    with pytest.raises(ValueError, match=r"t must be one time or one time per point \(5 points"):
+        model(torch.zeros(5, 1), torch.full((3,), 0.5))
+    assert model(torch.zeros(5, 1), 0.5).shape == (5, 1)
+
+
+def test_a_fixed_class_label_out_of_range_is_refused_naming_it():
+    import fpgen
+    from fpgen.learn import OUPath, score_function
+
+    model = MLP(2, width=8, depth=1, n_classes=3)
+    path = OUPath(fpgen.OrnsteinUhlenbeck(2, "linear"))
+    # was torch's "IndexError: index out of range in self" at the first call
+    with pytest.raises(ValueError, match=r"condition must be a class label in 0..2 \(or 3, the "
+                                         r"null label\) .* got 7"):
+        score_function(model, path, condition=7)
+    with pytest.raises(ValueError, match=r"label must be a class label in 0..2 .* got -1"):
+        ClassifierFreeGuidance(model, 1.0, label=-1)
+    assert score_function(model, path, condition=3)(np.zeros((2, 2)), 0.5).shape == (2, 2)
+    cfg = ClassifierFreeGuidance(model, 1.0, label=2)
+    assert score_function(cfg, path)(np.zeros((2, 2)), 0.5).shape == (2, 2)

@@ -128,6 +128,18 @@ def test_matrix_path_off_grid_times_are_exact_too():
     np.testing.assert_allclose(s.xt[0].numpy(), law.mean + np.linalg.cholesky(law.cov) @ eps[0].numpy())
 
 
+def test_matrix_path_at_t_0_names_the_singular_covariance():
+    # was numpy's bare "LinAlgError: Matrix is not positive definite"
+    path = MatrixGaussianPath(fpgen.LinearFokkerPlanck(C2, D2), T=1.0, n_grid=11)
+    with pytest.raises(ValueError, match=r"t = 0.0: the path's covariance is singular there"):
+        path.output_to_score(_t([[0.1, 0.2]]), _t([[0.0, 0.0]]), _t([0.0]), "noise")
+    # the kinetic path: was NaN with a RuntimeWarning (l21 = Sigma_vx / l11, l11 = 0)
+    kin = KineticPath(fpgen.KineticLangevin.critically_damped(1, gamma=1.0, schedule=4.0), T=1.0,
+                      n_grid=11)
+    with pytest.raises(ValueError, match=r"t = 0.0: the position block of the path's covariance"):
+        kin.output_to_score(_t([[0.1]]), _t([[0.0, 0.0]]), _t([0.0]), "noise")
+
+
 @pytest.mark.parametrize("v0_var", [0.0, None])
 @pytest.mark.parametrize("critical", [True, False])
 def test_kinetic_path_conditional_law_and_v_score_are_exact(critical, v0_var):

@@ -144,3 +144,28 @@ def test_training_runs_on_cuda():
     tr = _trainer(steps=5, device="cuda")
     tr.train()
     assert next(tr.model.parameters()).is_cuda
+
+
+def test_a_float64_model_trains_on_float64_data_by_default():
+    # the data follow the model's dtype (they were cast to float32: a Float/Double matmul error)
+    torch.manual_seed(0)
+    model = MLP(2, width=16, depth=1).double()
+    tr = fit(model, DenoisingScoreMatching(PATH), DATA, steps=3, batch_size=16, progress=False)
+    assert tr.history.steps == 3 and next(model.parameters()).dtype == torch.float64
+    assert tr.data.x.dtype == torch.float64
+    assert _trainer(steps=1).data.x.dtype == torch.float32  # a float32 model as before
+
+
+def test_training_data_that_require_grad_are_left_untouched():
+    # fit wrote the loss's gradients into the user's data tensor (x.grad) through the minibatches
+    x = torch.randn(100, 2, requires_grad=True)
+    tr = fit(MLP(2, width=8, depth=1), DenoisingScoreMatching(PATH), x, steps=3, batch_size=16,
+             progress=False)
+    assert x.grad is None and not tr.data.x.requires_grad
+
+    def sampler(n, rng):  # a sampler handing out tensors that require grad
+        return torch.randn(n, 2, requires_grad=True)
+
+    tr = fit(MLP(2, width=8, depth=1), DenoisingScoreMatching(PATH), sampler, steps=2,
+             batch_size=16, progress=False)
+    assert tr.history.steps == 2

@@ -29,9 +29,17 @@ def check_callable(fn, name: str) -> None:
         raise TypeError(f"{name} must be a callable {name}(x, t) of forward time t; got {fn!r}")
 
 
+def one_time(t) -> float:
+    """A time argument as one float: the guidance methods use one noise level per call."""
+    if np.ndim(t) != 0 and np.size(t) != 1:
+        raise ValueError(f"t must be one time (a number; the guided scores take one noise level "
+                         f"per call); got an array of shape {np.shape(t)}")
+    return float(np.reshape(t, -1)[0]) if np.ndim(t) else float(t)
+
+
 def levels(eq, t) -> tuple[float, float]:
     """(alpha_t, sigma_t) of the OU path at forward time t (t > 0)."""
-    t = float(t)
+    t = one_time(t)
     if not t > 0:
         raise ValueError(f"guidance needs t > 0 (sigma_t > 0); got t = {t}")
     return eq.alpha(t), eq.sigma(t)
@@ -72,17 +80,26 @@ class GuidedScore:
     r"""A conditional score :math:`s(x, t) + g(x, t)` for ``eq.reverse``: ``parts(x, t)``
     returns the prior score s and the likelihood term :math:`g \approx \nabla_x\log p_t(y\mid x)`."""
 
-    def __init__(self, name: str, parts: Callable):
+    def __init__(self, name: str, parts: Callable, dim: int):
         self.name = name
         self._parts = parts
+        self.dim = int(dim)
+
+    def _evaluate(self, x, t) -> tuple[np.ndarray, np.ndarray]:
+        x = np.asarray(x, dtype=float)
+        if x.ndim < 2 or x.shape[-1] != self.dim:
+            raise ValueError(f"x must hold points of shape (n, {self.dim}) (the observation acts "
+                             f"on {self.dim}-dimensional data); got shape {x.shape}")
+        s, g = self._parts(x.reshape(-1, self.dim), one_time(t))
+        return s.reshape(x.shape), g.reshape(x.shape)
 
     def __call__(self, x, t) -> np.ndarray:
-        s, g = self._parts(np.asarray(x, dtype=float), t)
+        s, g = self._evaluate(x, t)
         return s + g
 
     def likelihood_score(self, x, t) -> np.ndarray:
         r"""The guidance term alone, :math:`g(x, t)`, shape (n, d)."""
-        return self._parts(np.asarray(x, dtype=float), t)[1]
+        return self._evaluate(x, t)[1]
 
     def __repr__(self) -> str:
         return f"GuidedScore({self.name})"

@@ -84,4 +84,4 @@ def dps_score(score: Callable, hessian: Callable, eq, observation: Observation, 
             w = 2.0 * scale * r / np.where(norm > 0, norm, 1.0)
         return s, pull_back(jac, A, w)
 
-    return GuidedScore("dps", parts)
+    return GuidedScore("dps", parts, observation.dim)

@@ -23,18 +23,21 @@ from .observation import Observation
 __all__ = ["exact_hessian", "posterior", "posterior_score", "exact_guidance_score"]
 
 
-def _check_prior(prior) -> None:
+def _check_prior(prior, eq=None) -> None:
     if not isinstance(prior, (Gaussian, GaussianMixture)):
         raise TypeError(
             f"prior must be a Gaussian or a GaussianMixture (whose posterior is closed-form); "
             f"got {type(prior).__name__}"
         )
+    if eq is not None and prior.dim != eq.state_dim:
+        raise ValueError(f"the prior has dimension {prior.dim} but the equation has dimension "
+                         f"{eq.state_dim}; they must agree")
 
 
 def exact_hessian(eq, p0: Distribution) -> Callable:
     r"""``hessian(x, t)`` = :math:`\nabla^2\log p_t(x)` (n, d, d) of the marginal from ``p0``
     (a Gaussian or a Gaussian mixture), in closed form; the companion of ``eq.exact_score``."""
-    _check_prior(p0)
+    _check_prior(p0, eq)
 
     def hessian(x, t):
         return eq.marginal(p0, t).hessian(x)
@@ -57,6 +60,7 @@ def posterior_score(eq, prior, observation: Observation) -> Callable:
     r"""The exact conditional score :math:`\nabla\log p_t(x \mid y)` (the oracle), for
     ``eq.reverse``.  Exact for every Gaussian / mixture prior and every observation."""
     check_setup(eq, observation)
+    _check_prior(prior, eq)
     return eq.exact_score(posterior(prior, observation))
 
 
@@ -70,10 +74,11 @@ def exact_guidance_score(score: Callable, eq, prior, observation: Observation) -
     """
     check_callable(score, "score")
     check_setup(eq, observation)
+    _check_prior(prior, eq)
     post = eq.exact_score(posterior(prior, observation))
     prior_score = eq.exact_score(prior)
 
     def parts(x, t):
         return score(x, t), post(x, t) - prior_score(x, t)
 
-    return GuidedScore("exact", parts)
+    return GuidedScore("exact", parts, observation.dim)

@@ -99,4 +99,4 @@ def tweedie_guidance_score(score: Callable, hessian: Callable, eq, observation: 
                             np.linalg.solve(chol, r[..., None]))[..., 0]
         return s, pull_back(jac, A, v)
 
-    return GuidedScore(f"tweedie-{covariance}", parts)
+    return GuidedScore(f"tweedie-{covariance}", parts, observation.dim)

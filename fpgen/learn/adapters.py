@@ -59,8 +59,8 @@ def to_torch(x, device: torch.device, dtype: torch.dtype | None):
         arr = np.asarray(x)
         t = torch.from_numpy(np.ascontiguousarray(arr))
     orig = t.dtype
-    if dtype is not None and t.is_floating_point() and t.dtype != dtype:
-        t = t.to(dtype)
+    if dtype is not None and t.dtype != dtype:
+        t = t.to(dtype)  # integer points too: a continuous model takes floats
     if t.device != device:
         t = t.to(device)
     return t, kind, orig
@@ -80,13 +80,29 @@ def from_torch(t: torch.Tensor, kind: str, dtype: torch.dtype, like=None):
     return cupy.from_dlpack(t.contiguous())
 
 
+def _check_label(model, label, name: str):
+    """A fixed class label checked against ``model.n_classes`` (n_classes is the null label)."""
+    n_classes = getattr(model, "n_classes", None)
+    if label is None or not isinstance(n_classes, int):
+        return label
+    if isinstance(label, bool) or not isinstance(label, (int, np.integer)) \
+            or not 0 <= label <= n_classes:
+        raise ValueError(f"{name} must be a class label in 0..{n_classes - 1} (or {n_classes}, "
+                         f"the null label) of this model with n_classes = {n_classes}; got "
+                         f"{label!r}")
+    return int(label)
+
+
 class ModelFunction:
     r"""A model as a plain callable ``f(x, t)`` (see the module docstring).
 
     ``output`` is ``"score"`` (the score, v-block for kinetic paths), ``"velocity"`` (the
     probability-flow velocity in forward time) or ``"raw"`` (the model's output as is).
     ``condition`` fixes a class label (a conditional model, or a classifier-free-guided one).
-    Evaluation is chunked by ``batch_size`` rows and runs without gradients.
+    Evaluation is chunked by ``batch_size`` rows and runs without gradients.  Integer points
+    are taken as floats.  A conversion that is singular where the path is evaluated
+    (:math:`\sigma_t = 0` at t = 0; :math:`\alpha_t = 0` at the end of the linear path) raises
+    a ValueError naming t instead of returning inf or NaN.
     """
 
     def __init__(self, model: torch.nn.Module, path: Path | None, output: str,
@@ -100,7 +116,7 @@ class ModelFunction:
         self.output = output
         self.parameterization = parameterization
         self.batch_size = int(batch_size)
-        self.condition = condition
+        self.condition = _check_label(model, condition, "condition")
 
     def _convert(self, out, x, t):
         if self.output == "raw" or self.parameterization == self.output:
@@ -112,11 +128,16 @@ class ModelFunction:
     def __call__(self, x, t):
         device, dtype = model_device_dtype(self.model)
         xt, kind, orig = to_torch(x, device, dtype)
+        if xt.ndim < 1:
+            raise ValueError(f"x must hold points, shape (n, ...); got a scalar {x!r}")
         n = xt.shape[0]
         if isinstance(t, numbers.Real) or np.ndim(t) == 0:
             tt = torch.full((n,), float(t), device=device, dtype=dtype)
         else:
             tt, _, _ = to_torch(t, device, dtype)
+            if tt.numel() not in (1, n):
+                raise ValueError(f"t must be one time or one time per point ({n} points in x of "
+                                 f"shape {tuple(xt.shape)}); got t of shape {tuple(tt.shape)}")
             tt = tt.reshape(-1).expand(n) if tt.numel() == 1 else tt.reshape(-1)
         y = None if self.condition is None else torch.full(
             (n,), int(self.condition), dtype=torch.long, device=device)
@@ -125,9 +146,28 @@ class ModelFunction:
             for i in range(0, n, self.batch_size):
                 xb, tb = xt[i:i + self.batch_size], tt[i:i + self.batch_size]
                 yb = None if y is None else y[i:i + self.batch_size]
-                outs.append(self._convert(call_model(self.model, xb, tb, yb), xb, tb))
+                raw = call_model(self.model, xb, tb, yb)
+                outs.append(self._check_finite(self._convert(raw, xb, tb), raw, tb))
         out = torch.cat(outs) if len(outs) > 1 else outs[0]
+        if kind != "numpy" and not orig.is_floating_point:
+            orig = dtype  # integer points in: the answer in the model's dtype, not truncated
         return from_torch(out, kind, orig, like=x if kind == "torch" else None)
+
+    def _check_finite(self, conv, raw, t):
+        """Refuse a conversion that turned finite model outputs into inf / NaN: the singular
+        ends of the path (sigma_t = 0 at t = 0; alpha_t = 0, the linear path at t = 1)."""
+        if conv is raw or bool(torch.isfinite(conv).all()) or not bool(torch.isfinite(raw).all()):
+            return conv
+        bad = ~torch.isfinite(conv).reshape(conv.shape[0], -1).all(dim=1)
+        tb = t[bad]
+        raise ValueError(
+            f"t: converting the model's {self.parameterization!r} output to a {self.output} is "
+            f"singular at t = {float(tb.min()):.6g}"
+            + ("" if float(tb.min()) == float(tb.max()) else f" .. {float(tb.max()):.6g}")
+            + f" ({int(bad.sum())} of {conv.shape[0]} points; sigma_t = 0 at t = 0, alpha_t = 0 "
+            "at the end of the linear path): evaluate at 0 < t < T (this path: t_min = "
+            f"{getattr(self.path, 't_min', 0.0)}, T = {getattr(self.path, 'T', None)}), e.g. run "
+            "the reversed equation to T - t_min")
 
     def __repr__(self) -> str:
         return f"ModelFunction(output={self.output!r}, parameterization={self.parameterization!r})"
@@ -153,7 +193,16 @@ class _RatioFunction:
     def __call__(self, x, t):
         device, dtype = model_device_dtype(self.model)
         xt, kind, _ = to_torch(np.asarray(x) if _kind(x) == "numpy" else x, device, None)
+        if xt.is_floating_point() and not bool(torch.equal(xt, torch.round(xt))):
+            i = int(torch.nonzero(xt != torch.round(xt))[0, 0])
+            raise ValueError(f"x: the states of a chain are integers; got non-integer values "
+                             f"(first in row {i}: {xt[i].tolist()})")
         xt = xt.long()
+        n_states = getattr(self.model, "n_states", None)
+        if isinstance(n_states, int) and xt.numel() and not (
+                int(xt.min()) >= 0 and int(xt.max()) < n_states):
+            raise ValueError(f"x: the states must lie in 0..{n_states - 1} (n_states = "
+                             f"{n_states}); got values in {int(xt.min())}..{int(xt.max())}")
         n = xt.shape[0]
         tt = torch.full((n,), float(np.asarray(t).reshape(-1)[0]), device=device, dtype=dtype) \
             if np.ndim(t) == 0 or np.size(t) == 1 else torch.as_tensor(

@@ -43,8 +43,13 @@ class DDPMSchedule:
 
     def __init__(self, betas, times=None):
         b = np.asarray(betas, dtype=float)
-        if b.ndim != 1 or b.size == 0 or np.any(b <= 0) or np.any(b >= 1):
-            raise ValueError("betas must be a non-empty 1-D sequence in (0, 1)")
+        if b.ndim != 1 or b.size == 0:
+            raise ValueError(f"betas must be a non-empty 1-D sequence in (0, 1); got shape {b.shape}")
+        bad = np.flatnonzero(~((b > 0) & (b < 1)))
+        if bad.size:
+            k = int(bad[0])
+            raise ValueError(f"betas must lie in (0, 1); beta_{k + 1} = {float(b[k])!r} ({bad.size} of "
+                             f"{b.size} outside)")
         self.n_steps = b.size
         self.betas = b
         self.alphas = 1.0 - b
@@ -63,7 +68,13 @@ class DDPMSchedule:
     def linear(cls, n_steps: int = 1000, beta_start: float = 1e-4, beta_end: float = 0.02
                ) -> DDPMSchedule:
         """Ho et al.'s linear schedule (1e-4 -> 0.02 over 1000 steps, rescaled by 1000/N)."""
+        if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 1:
+            raise ValueError(f"n_steps must be an integer >= 1; got {n_steps!r}")
         scale = 1000.0 / n_steps
+        if scale * beta_end >= 1.0:
+            raise ValueError(f"n_steps = {n_steps} is too few for the rescaled linear schedule: "
+                             f"beta_end * 1000/n_steps = {scale * beta_end:.4g} must be < 1 "
+                             f"(n_steps > {1000.0 * beta_end:.4g} with beta_end = {beta_end})")
         return cls(np.linspace(scale * beta_start, scale * beta_end, n_steps))
 
     @classmethod
@@ -76,9 +87,16 @@ class DDPMSchedule:
             T = equation.schedule.horizon
             if not math.isfinite(T):
                 raise ValueError("T is required: the schedule is defined for all t")
+        if not T > 0:
+            raise ValueError(f"T must be > 0; got {T}")
         times = np.linspace(0.0, T, n_steps + 1)
         ab = np.asarray(equation.alpha(times)) ** 2
-        return cls(1.0 - ab[1:] / ab[:-1], times)
+        betas = 1.0 - ab[1:] / ab[:-1]
+        if not betas[-1] < 1.0:
+            raise ValueError(f"alpha(T) = {np.sqrt(ab[-1]):.3g} at T = {T}: the signal vanishes "
+                             "and the last beta is 1; take T below the schedule's horizon "
+                             "(e.g. T = 0.999 for the cosine schedule)")
+        return cls(betas, times)
 
     def _t(self, name, device, dtype=torch.float64):
         return torch.as_tensor(getattr(self, name), device=device, dtype=dtype)

@@ -45,6 +45,12 @@ class ClassifierFreeGuidance(nn.Module):
         super().__init__()
         if getattr(model, "n_classes", None) is None:
             raise ValueError("classifier-free guidance needs a conditional model (n_classes set)")
+        n_classes = model.n_classes
+        if label is not None and (isinstance(label, bool) or not isinstance(label, int)
+                                  or not 0 <= label <= n_classes):
+            raise ValueError(f"label must be a class label in 0..{n_classes - 1} (or {n_classes}, "
+                             f"the null label) of this model with n_classes = {n_classes}; got "
+                             f"{label!r}")
         self.model = model
         self.weight = float(weight)
         self.label = label

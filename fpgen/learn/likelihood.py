@@ -124,6 +124,12 @@ def ode_nll(velocity: Callable, x, *, t0: float, t1: float, prior, n_steps: int 
     dev = torch.device(device) if device is not None else (
         x.device if isinstance(x, torch.Tensor) else torch.device("cpu"))
     xs = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x).to(dev, dtype)
+    if xs.ndim != 2:
+        raise ValueError(f"x must hold data points of shape (n, d); got shape {tuple(xs.shape)}")
+    if not bool(torch.isfinite(xs).all()):
+        bad = int((~torch.isfinite(xs).all(dim=1)).sum())
+        raise ValueError(f"x holds NaN or inf values ({bad} of {xs.shape[0]} points); the NLL "
+                         "of a non-finite point is undefined")
     logp_T = _prior_logpdf(prior)
     h = (t1 - t0) / n_steps
     values = []

@@ -64,6 +64,9 @@ def _times(t, x: torch.Tensor) -> torch.Tensor:
     if not isinstance(t, torch.Tensor):
         t = torch.as_tensor(t, dtype=x.dtype, device=x.device)
     t = t.to(device=x.device, dtype=x.dtype).reshape(-1)
+    if t.numel() not in (1, x.shape[0]):
+        raise ValueError(f"t must be one time or one time per point ({x.shape[0]} points in x); "
+                         f"got {t.numel()} times")
     return t.expand(x.shape[0]) if t.numel() == 1 else t
 
 
@@ -142,6 +145,9 @@ class MLP(nn.Module):
         return torch.cat([x, torch.sin(arg), torch.cos(arg)], dim=1)
 
     def forward(self, x: torch.Tensor, t, y: torch.Tensor | None = None) -> torch.Tensor:
+        if x.ndim != 2 or x.shape[1] != self.dim:
+            raise ValueError(f"x: this MLP(dim={self.dim}) takes points of shape (n, {self.dim}); "
+                             f"got {tuple(x.shape)}")
         t = _times(t, x)
         x = self._features(x)
         act = self.act

@@ -673,7 +673,12 @@ class MatrixGaussianPath(Path):
         phi, sigma = lyapunov_propagators(eq.C, 2.0 * eq.D, tau)
         if self.cov0 is not None:
             sigma = sigma + phi @ self.cov0 @ phi.T
-        L = np.linalg.cholesky(0.5 * (sigma + sigma.T))
+        try:
+            L = np.linalg.cholesky(0.5 * (sigma + sigma.T))
+        except np.linalg.LinAlgError:
+            raise ValueError(f"t = {t}: the path's covariance is singular there (0 at t = 0, the "
+                             "data): the score and the noise conversions need t > 0 (this "
+                             f"path's t_min = {self.t_min})") from None
         linv_t = np.linalg.inv(L).T
         b = float(eq.schedule.b(t))
         return {"phi": phi, "L": L, "LinvT": linv_t, "b": np.float64(b),
@@ -837,6 +842,10 @@ class KineticPath(Path):
         tau = float(eq.schedule.increment(0.0, t))
         phi, sigma = lyapunov_propagators(eq.C2, 2.0 * eq.D2, tau)
         sigma = sigma + self.v0_var * np.outer(phi[:, 1], phi[:, 1])
+        if not sigma[0, 0] > 0:
+            raise ValueError(f"t = {t}: the position block of the path's covariance is 0 there "
+                             "(t = 0, the data): the v-score and its conversions need t > 0 (this "
+                             f"path's t_min = {self.t_min})")
         l11 = math.sqrt(sigma[0, 0])
         l21 = sigma[1, 0] / l11
         l22 = math.sqrt(max(sigma[1, 1] - l21 * l21, 0.0))

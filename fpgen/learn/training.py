@@ -41,7 +41,7 @@ import numpy as np
 import torch
 
 from .._files import ZIP_MAGIC, FileFormatError, describe_head, describe_path, existing_file, file_head
-from ._utils import resolve_device
+from ._utils import model_device_dtype, resolve_device
 
 __all__ = ["Trainer", "fit", "NonFiniteLossError", "TrainHistory", "load_model", "read_checkpoint",
            "CheckpointError"]
@@ -94,7 +94,9 @@ class _Data:
                 data, labels = data
                 self.labels = torch.as_tensor(np.asarray(labels) if not isinstance(
                     labels, torch.Tensor) else labels).long().to(device)
-            x = data if isinstance(data, torch.Tensor) else torch.as_tensor(np.asarray(data))
+            # detached: a tensor that requires grad must not collect the loss's gradients
+            x = data.detach() if isinstance(data, torch.Tensor) else torch.as_tensor(
+                np.asarray(data))
             if x.is_floating_point():
                 x = x.to(dtype)
             self.x = x.to(device)
@@ -119,7 +121,7 @@ class _Data:
     def _x(self, x):
         if isinstance(x, np.ndarray) and np.issubdtype(x.dtype, np.floating):
             return torch.as_tensor(x, dtype=self.dtype, device=self.device)
-        t = x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
+        t = x.detach() if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
         return (t.to(self.dtype) if t.is_floating_point() else t).to(self.device)
 
 
@@ -167,6 +169,8 @@ class Trainer:
     grad_clip : clip the gradient norm (None for no clipping)
     seed : seeds the torch and numpy generators of every random draw
     device : ``"cpu"``, ``"cuda"``, ``"auto"``
+    dtype : the floating dtype the data are cast to (default: the model's, e.g. float64 for a
+        ``model.double()``)
     progress : show a tqdm progress bar (off in tests)
     evaluate, eval_every : ``evaluate(model, step) -> float`` every ``eval_every`` steps
         (recorded in ``history.evaluations``)
@@ -179,7 +183,7 @@ class Trainer:
                  lr_schedule: str = "cosine", warmup: int = 0, lr_floor: float = 0.0,
                  ema_decay: float | None = 0.999, ema_warmup: bool = True,
                  grad_clip: float | None = None, seed: int = 0, device: str | torch.device = "cpu",
-                 dtype: torch.dtype = torch.float32, progress: bool = True,
+                 dtype: torch.dtype | None = None, progress: bool = True,
                  evaluate: Callable | None = None, eval_every: int = 0,
                  checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 0):
         _check_settings(steps=steps, batch_size=batch_size, lr=lr, lr_schedule=lr_schedule,
@@ -187,6 +191,8 @@ class Trainer:
         self.device = resolve_device(device)
         self.model = model.to(self.device)
         self.loss = loss
+        if dtype is None:
+            dtype = model_device_dtype(self.model)[1]
         self.data = _Data(data, self.device, dtype)
         self.total_steps = int(steps)
         self.batch_size = int(batch_size)
