@@ -12,6 +12,7 @@ import numpy as np
 
 def as_float_array(value, name: str, *, ndim: int | None = None) -> np.ndarray:
     """``value`` as a finite float64 array, or a ValueError/TypeError naming ``name``."""
+    refuse_complex(value, name)
     try:
         arr = np.asarray(value, dtype=float)
     except (TypeError, ValueError) as exc:
@@ -24,6 +25,19 @@ def as_float_array(value, name: str, *, ndim: int | None = None) -> np.ndarray:
         bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
         raise ValueError(f"{name} must be finite; it has {bad} NaN/inf entr{'y' if bad == 1 else 'ies'}")
     return arr
+
+
+def refuse_complex(value, name: str) -> None:
+    """A TypeError naming ``name`` when ``value`` holds complex numbers (NumPy would drop their
+    imaginary parts with only a warning)."""
+    try:
+        complex_values = np.iscomplexobj(value)
+    except (TypeError, ValueError):  # ragged or foreign objects: the conversion says why
+        return
+    if complex_values:
+        raise TypeError(f"{name} must hold real numbers; got complex values (dtype "
+                        f"{np.asarray(value).dtype}): pass the real part (np.real) if that is "
+                        "what is meant")
 
 
 def as_square_matrix(value, name: str, size: int | None = None) -> np.ndarray:

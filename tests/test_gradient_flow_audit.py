@@ -136,3 +136,16 @@ def test_p0_that_is_not_numbers_is_refused_with_its_name():
     pm = GradientFlow(1, exponent=2.0)
     with pytest.raises(TypeError, match=r"p0 must be densities on the grid's cells .*got str 'abc'"):
         fpgen.solve_density(pm, "abc", Grid((-3.0, 3.0), 60), (0.0, 0.1), dt=0.05)
+
+
+def test_complex_inputs_are_refused_not_cast():
+    # NumPy casts complex to real with only a ComplexWarning: each entry point refuses instead
+    eq = fpgen.OrnsteinUhlenbeck(1)
+    g = fpgen.Grid((-5.0, 5.0), 50)
+    with pytest.raises(TypeError, match="p0 must hold real numbers; got complex"):
+        fpgen.solve_density(eq, np.full(50, 0.1 + 0j), g, (0.0, 1.0), dt=0.1)
+    with pytest.raises(TypeError, match="mean must hold real numbers; got complex"):
+        fpgen.Gaussian(np.array([1j]), np.eye(1))
+    flow = fpgen.GradientFlow(1, potential=lambda x: 0.5 * x[:, 0] ** 2, grad_potential=lambda x: x)
+    with pytest.raises(TypeError, match="p_init must hold real numbers; got complex"):
+        fpgen.steady_state(flow, g, p_init=np.full(50, 0.1 + 0j))

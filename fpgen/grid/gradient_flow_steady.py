@@ -51,6 +51,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._checks import refuse_complex
 from ..distributions import Distribution
 from ..equations import GradientFlow
 from .aggregation_steady import AggregationError, aggregation_steady_state
@@ -228,6 +229,7 @@ def _start(p_init, grid: Grid) -> np.ndarray:
         vals = np.asarray(grid.sample(p_init), dtype=float)
         _warn_cut(p_init, grid, vals)
     else:
+        refuse_complex(p_init, "p_init")
         try:
             vals = np.asarray(p_init, dtype=float)
         except (TypeError, ValueError):

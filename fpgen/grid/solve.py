@@ -14,6 +14,7 @@ import warnings
 
 import numpy as np
 
+from .._checks import refuse_complex
 from ..distributions import Categorical, Distribution
 from ..equations import BGK, GradientFlow, MarkovChain
 from ..kernels.cuda_support import BackendUnavailableError, require_cuda
@@ -156,6 +157,7 @@ def _grid_values(p0, grid: Grid) -> np.ndarray:
         return grid.sample(p0)
     if callable(p0):
         return grid.sample(p0)
+    refuse_complex(p0, "p0")
     try:
         vals = np.asarray(p0, dtype=float)
     except (TypeError, ValueError):
