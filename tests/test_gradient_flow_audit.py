@@ -149,3 +149,19 @@ def test_complex_inputs_are_refused_not_cast():
     flow = fpgen.GradientFlow(1, potential=lambda x: 0.5 * x[:, 0] ** 2, grad_potential=lambda x: x)
     with pytest.raises(TypeError, match="p_init must hold real numbers; got complex"):
         fpgen.steady_state(flow, g, p_init=np.full(50, 0.1 + 0j))
+
+
+def test_cut_mass_warnings_point_at_the_users_line():
+    # the warnings are raised a few calls deep (steady_state -> gradient_flow_steady_state ->
+    # _start; solve_density -> _grid_values): each names this file, not an fpgen module
+    eq = GradientFlow(1, potential=lambda x: 0.5 * x[:, 0] ** 2, grad_potential=lambda x: x,
+                      temperature=0.3)
+    g = Grid((-2.0, 2.0), 100)
+    start = fpgen.Gaussian([0.0], [[1.0]])  # 4.55 % outside [-2, 2]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fpgen.steady_state(eq, g, p_init=start)
+        fpgen.solve_density(fpgen.OrnsteinUhlenbeck(1), start, g, (0.0, 0.1), dt=0.05)
+    cut = [w for w in caught if "cuts off" in str(w.message)]
+    assert len(cut) >= 2 and all(w.filename == __file__ for w in cut), [
+        (w.filename, str(w.message)[:40]) for w in cut]

@@ -52,6 +52,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._checks import refuse_complex
+from .._warnings import warn_user
 from ..distributions import Distribution
 from ..equations import GradientFlow
 from .aggregation_steady import AggregationError, aggregation_steady_state
@@ -259,11 +260,11 @@ def _warn_cut(p_init: Distribution, grid: Grid, vals: np.ndarray) -> None:
     except (TypeError, ValueError, NotImplementedError):
         return
     if frac > _MASS_WARNING:
-        warnings.warn(f"the grid cuts off {100.0 * frac:.3g} % of p_init's mass (the share outside "
-                      f"the box {np.stack([grid.lower, grid.upper], 1).tolist()}, a Monte-Carlo "
-                      "estimate): the stationary state keeps the mass sampled on the cells, "
-                      f"{float(vals.sum()) * grid.volume:.6g}, not 1 (W * p scales with it); "
-                      "enlarge the grid or pass p_init normalised on the cells", stacklevel=4)
+        warn_user(f"the grid cuts off {100.0 * frac:.3g} % of p_init's mass (the share outside "
+                  f"the box {np.stack([grid.lower, grid.upper], 1).tolist()}, a Monte-Carlo "
+                  "estimate): the stationary state keeps the mass sampled on the cells, "
+                  f"{float(vals.sum()) * grid.volume:.6g}, not 1 (W * p scales with it); "
+                  "enlarge the grid or pass p_init normalised on the cells")
 
 
 def _check_flow(eq: GradientFlow, grid) -> None:

@@ -10,11 +10,11 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-import warnings
 
 import numpy as np
 
 from .._checks import refuse_complex
+from .._warnings import warn_user
 from ..distributions import Categorical, Distribution
 from ..equations import BGK, GradientFlow, MarkovChain
 from ..kernels.cuda_support import BackendUnavailableError, require_cuda
@@ -153,7 +153,7 @@ def _grid_values(p0, grid: Grid) -> np.ndarray:
     if isinstance(p0, Distribution):
         if p0.dim != grid.ndim:
             raise ValueError(f"p0 has dimension {p0.dim}; the grid has {grid.ndim} axes")
-        _warn_outside(grid, p0, "p0", stacklevel=5)
+        _warn_outside(grid, p0, "p0")
         return grid.sample(p0)
     if callable(p0):
         return grid.sample(p0)
@@ -183,15 +183,15 @@ def _check_values(vals: np.ndarray, grid: Grid | None, unit: float) -> None:
         raise ValueError("p0 has zero mass on the grid")
 
 
-def _warn_outside(grid: Grid, dist: Distribution, what: str, walls=(), stacklevel: int = 4) -> None:
+def _warn_outside(grid: Grid, dist: Distribution, what: str, walls=()) -> None:
     try:
         frac = grid.mass_outside(dist, walls=walls)
     except (TypeError, ValueError, NotImplementedError):
         return
     if frac > MASS_WARNING:
-        warnings.warn(f"the grid cuts off {_percent(frac)} of {what}'s mass (the share outside "
-                      f"the box {np.stack([grid.lower, grid.upper], 1).tolist()}, a Monte-Carlo "
-                      "estimate); enlarge the grid", stacklevel=stacklevel)
+        warn_user(f"the grid cuts off {_percent(frac)} of {what}'s mass (the share outside "
+                  f"the box {np.stack([grid.lower, grid.upper], 1).tolist()}, a Monte-Carlo "
+                  "estimate); enlarge the grid")
 
 
 def _percent(frac: float) -> str:
