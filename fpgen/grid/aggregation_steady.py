@@ -48,10 +48,14 @@ The result satisfies the conditions above to the linear solve's accuracy: ``resi
 one (a rim whose cells the iteration flips in and out) hands over to primal active-set steps,
 which move toward the minimiser on S as far as :math:`p \ge 0` allows and drop the cell that
 reaches 0 (they cannot flip).  A support that comes back far from the current one (a cycle),
-an empty support, a linear solve that does not converge, or no fixed support within
-``max_iter`` iterations raise :class:`SteadyStateError`: W does not determine a density
-minimiser on this grid (as does a residual above ``tol`` after two more solves on the support
-found: then the message says so).
+an empty support, a singular bordered system (an attractive W: its solve misses the mass), a
+linear solve that does not converge, or no fixed support within ``max_iter`` iterations raise
+:class:`SteadyStateError`: W does not determine a density minimiser on this grid (as does a
+residual above ``tol`` after two more solves on the support found: then the message says so).
+A smooth W that repels at short range and attracts at long range (Morse) has a minimiser on
+every grid's cells but none among densities (it concentrates on rings): where the grid is
+refined from one with half the cells, a largest density above 1.5 times the half grid's is
+warned about.
 
 The answer is first order in h in L1 where the density jumps at its free boundary (the cells
 that the boundary cuts); measured in tests/test_gradient_flow_aggregation.py.  Time convention:
@@ -71,6 +75,7 @@ import warnings
 import numpy as np
 from scipy.sparse.linalg import LinearOperator, minres
 
+from .._warnings import warn_user
 from ..equations import GradientFlow
 from .grid import Grid
 
@@ -99,6 +104,9 @@ _ROUND = 1e-14
 #: support's mean density (-tol times it in the final solves): a cell where the minimiser's
 #: density is 0 (a degenerate cell: psi = C there too) is not flipped by the solve's error
 _ZERO_SEARCH = 1e-6
+#: a largest density above this many times the half grid's is warned about (the disk keeps
+#: 1.01; a ring doubles it, a point in 2-D quadruples it)
+_CONCENTRATES = 1.5
 #: grids with at least this many cells on every axis (an even number) start from the answer on
 #: the grid with half the cells: the support then needs a few fine iterations, not ~n/4
 _COARSEN_FROM = 64
@@ -130,7 +138,7 @@ def _coarse_start(eq: GradientFlow, grid: Grid, p: np.ndarray, max_iter: int, to
     pc = p.reshape([k for n in coarse.shape for k in (n, 2)]).mean(axis=tuple(
         range(1, 2 * grid.ndim, 2)))
     try:
-        dc = aggregation_steady_state(eq, coarse, pc, max_iter, tol)[0]
+        dc = _minimise(eq, coarse, pc, max_iter, tol)[0]
     except AggregationError:
         return None
     fine = dc
@@ -281,12 +289,30 @@ def aggregation_steady_state(eq: GradientFlow, grid: Grid, p: np.ndarray, max_it
     reached from the support of ``p`` (densities on the cells, its mass kept).  On grids of at
     least 64 cells (an even number) per axis the support is first found on the grid with half
     the cells, recursively, and the fine iteration starts from it (the iterations reported are
-    the fine grid's)."""
+    the fine grid's); a largest density more than 1.5 times the half grid's is warned about: the
+    minimiser concentrates as the cells shrink (on a ring, a point), so W's minimiser is not a
+    density and the answer is the cells' own."""
     if eq.interaction is None:
         raise ValueError(
             "at temperature 0 without an interaction W the free energy is int V p, whose "
             "minimisers are point masses at the minima of V (not densities on the cells); give "
             "the flow a temperature > 0 or an interaction")
+    density, residual, it, coarse = _minimise(eq, grid, p, max_iter, tol)
+    if coarse is not None and density.max() > _CONCENTRATES * coarse.max():
+        warn_user(
+            f"the minimiser concentrates as the cells shrink: its largest density is "
+            f"{density.max():.4g} on this grid against {coarse.max():.4g} on the grid with half "
+            f"the cells (x{density.max() / coarse.max():.2f}; a density minimiser keeps it), so "
+            "W's minimiser is not a density but lives on a set of lower dimension (a ring, "
+            "points: a smooth or weakly repulsive W); the answer minimises the free energy on "
+            "these cells and has no limit as they shrink. For the dynamics run "
+            "fpgen.simulate (particles) or fpgen.solve_density")
+    return density, residual, it
+
+
+def _minimise(eq: GradientFlow, grid: Grid, p: np.ndarray, max_iter: int, tol: float):
+    """:func:`aggregation_steady_state`'s (density, residual, iterations) and the density found
+    on the grid with half the cells (None where the grid is not coarsened)."""
     mass = float(p.sum()) * grid.volume
     start = _coarse_start(eq, grid, p, max_iter, tol)
     prob = _Problem(eq, grid, mass)
@@ -320,7 +346,7 @@ def aggregation_steady_state(eq: GradientFlow, grid: Grid, p: np.ndarray, max_it
             q, C, S, it = _primal(prob, S, q, C, tol, it, max_iter, _RTOL)
     density = np.where(S, np.maximum(q, 0.0), 0.0).reshape(grid.shape)
     density *= mass / (float(density.sum()) * grid.volume)  # the mass row's last round-off
-    return density, residual, it
+    return density, residual, it, None if start is None else start[0]
 
 
 def _primal_dual(prob: _Problem, S: np.ndarray, q: np.ndarray, tol: float, max_iter: int):
