@@ -282,18 +282,15 @@ def test_the_density_is_the_direct_solve_on_its_support():
     # the final (preconditioned MINRES) solves run to round-off: on the support found, the
     # density equals LAPACK's solve of the dense bordered system
     # [[K_SS, |cell| 1], [|cell| 1^T, 0]] [p_S; -C] = [-V_S; M]
-    # (K_ij = |cell| W(x_i - x_j), W's cell average at 0: the lattice of the FFT convolution)
+    # (K_ij = |cell| W(x_i - x_j), W's cell average at 0: InteractionConvolution.matrix)
     eq = _log_gas(2)
     g = Grid([(-1.5, 1.5)] * 2, 64)
     st = gradient_flow_steady_state(eq, g, _normalised(g.sample(
         fpgen.Gaussian(np.zeros(2), np.eye(2))), g))
-    conv = eq.interaction_convolution(g)
-    lattice = np.fft.irfftn(conv.hat, s=conv.sizes, axes=conv.axes)
     cells = np.argwhere(st.density > 0)
-    d = (cells[:, None, :] - cells[None, :, :]) % np.array(conv.sizes)
     k = len(cells)
     bordered = np.zeros((k + 1, k + 1))
-    bordered[:k, :k] = g.volume * lattice[d[..., 0], d[..., 1]]
+    bordered[:k, :k] = eq.interaction_convolution(g).matrix(cells)
     bordered[:k, k] = bordered[k, :k] = g.volume
     rhs = np.zeros(k + 1)
     rhs[k] = 1.0
@@ -343,3 +340,19 @@ def test_primal_steps_misled_by_coarse_solves_are_finished_finely(monkeypatch):
     inside, outside = _kkt(_log_gas(2), g, st)
     assert st.residual <= 1e-9 and inside < 1e-9 and outside > -1e-9
     assert abs(st.free_energy - 0.375) < 1e-6
+
+
+@pytest.mark.parametrize("boundary", ["no-flux", "periodic"])
+def test_the_convolution_matrix_is_the_convolution_on_its_cells(boundary):
+    # K @ p[cells] = (W * p)[cells] for p vanishing off the cells (a singular W: the cell
+    # average at 0), on a bounded grid (zero-padded lattice) and a torus (nearest images)
+    g = Grid([(-1.0, 1.0), (-1.5, 1.5)], (10, 14), boundary=boundary)
+    conv = _log_gas(2).interaction_convolution(g)
+    rng = np.random.default_rng(0)
+    cells = np.argwhere(rng.random(g.shape) < 0.4)
+    p = np.zeros(g.shape)
+    p[tuple(cells.T)] = rng.random(len(cells))
+    field = conv(p)[tuple(cells.T)]
+    assert np.allclose(conv.matrix(cells) @ p[tuple(cells.T)], field, rtol=0, atol=1e-13)
+    with pytest.raises(ValueError, match=r"cells must be integer cell indices of shape \(k, 2\)"):
+        conv.matrix(np.zeros((3, 3)))

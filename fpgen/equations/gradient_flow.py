@@ -431,8 +431,25 @@ class InteractionConvolution:
         kernel = kernel.reshape(sizes)
         self.axes = list(range(grid.ndim))
         self.sizes = sizes
+        self.kernel = kernel
         self.hat = np.fft.rfftn(kernel, axes=self.axes)
         self.crop = tuple(slice(0, n) for n in grid.shape)
+
+    def matrix(self, cells) -> np.ndarray:
+        r"""The convolution restricted to ``cells`` (integer indices, shape (k, ndim)) as a dense
+        (k, k) matrix, :math:`K_{ij} = |\text{cell}|\,W(x_{c_i} - x_{c_j})` with the lattice's
+        values (W's cell average at 0 where W is singular; nearest images on periodic axes):
+        ``K @ p[cells]`` is this convolution of p at those cells when p vanishes elsewhere —
+        for direct solves and checks on a support."""
+        cells = np.asarray(cells)
+        if cells.ndim != 2 or cells.shape[1] != len(self.shape) or not np.issubdtype(
+                cells.dtype, np.integer):
+            raise ValueError(f"cells must be integer cell indices of shape (k, {len(self.shape)});"
+                             f" got {cells.dtype} of shape {cells.shape}")
+        if self.hat is None:
+            return np.zeros((len(cells), len(cells)))
+        d = (cells[:, None, :] - cells[None, :, :]) % np.array(self.sizes)
+        return self.volume * self.kernel[tuple(np.moveaxis(d, -1, 0))]
 
     def __call__(self, p: np.ndarray) -> np.ndarray:
         if self.hat is None:

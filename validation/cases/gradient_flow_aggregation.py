@@ -12,7 +12,12 @@ run the flow to it.  Exact minimisers, mass 1:
    F's error is of higher order (F is stationary at its minimiser): order 3 fitted (tol 0.3);
    the density inside r < 0.8 is 1/pi to 1e-6 at 128^2 (a boundary layer of a few cells).
 2. 2-D Coulomb gas V = |x|^2/2, W = -log|z|: the same disk (its psi differs from the log gas's by
-   a constant): the two grid answers agree to 1e-10 (the solves' accuracy: to round-off; measured 2.1e-12).
+   a constant): the two grid answers agree to 1e-10 (the solves' accuracy: to round-off; measured
+   2.1e-12).  On its support the 64^2 density equals LAPACK's dense solve of the bordered system
+   V + K p = C, |cell| sum p = 1 to 1e-10 (the final MINRES solves run to round-off).  The
+   anisotropic Coulomb gas V = (x^2 + 2y^2)/2, W = -log|z|: the uniform ellipse of density
+   3/(2 pi) and semi-axes sqrt(4/3), sqrt(1/3) (the log potential of a uniform ellipse is
+   quadratic inside it), L1 under the same cut-cell bound, 1/2 x perimeter x density x h.
 3. 1-D, W = z^2/2 - log|z|: the semicircle sqrt(2 - x^2)/pi (F = 1/4 + (log 2 / 2 + 1/4)/2).
    The square-root edge gives L1 ~ h^1.5, bounded by 3e-3 (h / 0.04)^1.5 (measured 1.9e-3 to
    1.7e-5 from 100 to 800 cells).
@@ -231,9 +236,54 @@ def _particles(ctx, checks):
     return xf
 
 
+def _ellipse(checks):
+    """The Coulomb gas in the trap V = (x^2 + 2y^2)/2: the uniform ellipse."""
+    k = np.array([1.0, 2.0])
+    eq = GradientFlow(2, potential=lambda x: 0.5 * (x * x) @ k, grad_potential=lambda x: x * k,
+                      interaction=lambda z: -0.5 * np.log(np.sum(z * z, 1)),
+                      grad_interaction=lambda z: -z / np.sum(z * z, 1, keepdims=True),
+                      temperature=0.0)
+    rho, semi = 3.0 / (2 * math.pi), np.sqrt([4.0 / 3.0, 1.0 / 3.0])
+    perimeter = 5.59  # of the ellipse with these semi-axes (Ramanujan's formula: 5.5897)
+    for n in (64, 128):
+        g = Grid([(-1.5, 1.5), (-0.75, 0.75)], (n, n // 2))
+        # the ellipse is the unit disk of the cells scaled by its semi-axes
+        scaled = Grid([(-1.5 / semi[0], 1.5 / semi[0]), (-0.75 / semi[1], 0.75 / semi[1])],
+                      (n, n // 2))
+        st = gradient_flow_steady_state(eq, g, _gaussian_start(g, 0.15))
+        err = float(np.sum(np.abs(st.density - rho * _ball_fractions(scaled, 1.0, 32)))
+                    * g.volume)
+        checks.append(Check.below(f"2-D Coulomb gas in V = (x^2 + 2y^2)/2, {n} x {n // 2} cells: "
+                                  "L1 to the uniform ellipse (density 3/(2 pi), semi-axes "
+                                  "sqrt(4/3), sqrt(1/3))", 0.5 * perimeter * rho * g.spacing[0],
+                                  err, why="half the density wrong in each cut cell at most"))
+    checks.append(Check.below("... 128 x 64: |density at the centre / (3/(2 pi)) - 1|", 1e-6,
+                              abs(st.density[64, 32] / rho - 1.0),
+                              why="the log potential of a uniform ellipse is quadratic inside it"))
+
+
+def _direct(states, checks):
+    """The final solves run to round-off: the density is the dense direct solve on its support."""
+    g, st = states[64]
+    cells = np.argwhere(st.density > 0)
+    k = len(cells)
+    bordered = np.zeros((k + 1, k + 1))
+    bordered[:k, :k] = _log_gas(2).interaction_convolution(g).matrix(cells)
+    bordered[:k, k] = bordered[k, :k] = g.volume
+    rhs = np.zeros(k + 1)
+    rhs[k] = 1.0
+    direct = np.linalg.solve(bordered, rhs)[:k]
+    checks.append(Check.below(f"2-D log gas, 64^2: max |p - LAPACK's solve of the bordered system "
+                              f"on the support ({k} cells)|", 1e-10,
+                              float(np.max(np.abs(st.density[tuple(cells.T)] - direct))),
+                              why="the preconditioned MINRES solves run to round-off"))
+
+
 def run(ctx):
     checks = []
     hs2, l12, disk_states = _disk(ctx, checks)
+    _direct(disk_states, checks)
+    _ellipse(checks)
     hs1, l11, newton = _one_dimensional(ctx, checks)
     hs3, l13 = _ball(ctx, checks)
     saves, gap = _flow(checks)
