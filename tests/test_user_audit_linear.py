@@ -1,0 +1,50 @@
+"""Regressions from a user audit of the linear-equation layer: clear, early errors where a user's
+mistake used to surface as a NumPy internals message (or not at all)."""
+
+import numpy as np
+import pytest
+
+import fpgen
+
+
+@pytest.mark.parametrize(
+    "eq, law",
+    [
+        (fpgen.OrnsteinUhlenbeck(1), fpgen.Gaussian([1.0, 0.0], np.eye(2))),
+        (fpgen.OrnsteinUhlenbeck(2), fpgen.Gaussian([1.0], 1.0)),
+        (fpgen.OrnsteinUhlenbeck(1),
+         fpgen.GaussianMixture([0.5, 0.5], [[0.0, 0.0], [1.0, 1.0]], [0.1, 0.1])),
+        (fpgen.KineticLangevin(1), fpgen.Gaussian([1.0], 1.0)),
+        (fpgen.LinearFokkerPlanck(np.eye(2), np.eye(2)), fpgen.Gaussian([1.0, 0.0, 0.0],
+                                                                       np.eye(3))),
+    ],
+)
+def test_marginal_and_exact_score_name_a_law_of_the_wrong_dimension(eq, law):
+    # was: "matmul: Input operand 1 has a mismatch in its core dimension 0 ..." (exact_score
+    # only when the score was first called, deep inside simulate)
+    with pytest.raises(ValueError, match=rf"p0 has dimension {law.dim}; the states of "
+                                         rf"{type(eq).__name__} have dimension {eq.state_dim}"):
+        eq.marginal(law, 1.0)
+    with pytest.raises(ValueError, match=rf"p0 has dimension {law.dim}"):
+        eq.exact_score(law)
+
+
+def test_marginal_of_the_right_dimension_is_unchanged():
+    ou = fpgen.OrnsteinUhlenbeck(1)
+    law = ou.marginal(fpgen.Gaussian([1.0], 0.5), 1.0)  # N(e^-1, 0.5 e^-2 + 1 - e^-2)
+    np.testing.assert_allclose(law.mean, [np.exp(-1.0)], rtol=1e-14)
+    np.testing.assert_allclose(law.cov, [[1.0 - 0.5 * np.exp(-2.0)]], rtol=1e-14)
+    score = ou.exact_score(fpgen.Gaussian([1.0], 0.5))
+    np.testing.assert_allclose(score(np.array([[0.0]]), 1.0), law.score(np.array([[0.0]])))
+
+
+def test_a_zero_generator_has_no_spectral_gap_and_says_so():
+    # was: "zero-size array to reduction operation maximum which has no identity", and on the
+    # grid path "no non-zero eigenvalue among the 2 found ...; increase k" (k cannot help)
+    mc = fpgen.MarkovChain(np.zeros((2, 2)))
+    with pytest.raises(ValueError, match="generator is zero"):
+        _ = mc.decay_rate
+    with pytest.raises(ValueError, match="generator is zero"):
+        fpgen.spectral_gap(mc)
+    # a chain with one absorbing state still has its gap: R = [[-1, 0], [1, 0]], eigenvalues 0, -1
+    assert fpgen.MarkovChain([[-1.0, 0.0], [1.0, 0.0]]).decay_rate == pytest.approx(1.0, rel=1e-12)
