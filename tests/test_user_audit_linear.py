@@ -48,3 +48,26 @@ def test_a_zero_generator_has_no_spectral_gap_and_says_so():
         fpgen.spectral_gap(mc)
     # a chain with one absorbing state still has its gap: R = [[-1, 0], [1, 0]], eigenvalues 0, -1
     assert fpgen.MarkovChain([[-1.0, 0.0], [1.0, 0.0]]).decay_rate == pytest.approx(1.0, rel=1e-12)
+
+
+def test_solve_density_splits_each_save_interval_into_equal_steps_no_longer_than_dt():
+    # the docstring said "the last step before each save time is shortened"; the solver splits
+    # each save interval evenly: dt = 0.3 on [0, 0.5] and [0.5, 1] is two steps of 0.25 each,
+    # bit for bit the run with dt = 0.25
+    ou = fpgen.OrnsteinUhlenbeck(1)
+    grid = fpgen.Grid((-5.0, 5.0), 50)
+    p0 = fpgen.Gaussian([1.0], 0.3)
+    a = fpgen.solve_density(ou, p0, grid, (0.0, 1.0), dt=0.3, save_at=[0.5, 1.0])
+    b = fpgen.solve_density(ou, p0, grid, (0.0, 1.0), dt=0.25, save_at=[0.5, 1.0])
+    assert list(a.steps) == [2, 4]
+    np.testing.assert_array_equal(a.densities, b.densities)
+    doc = " ".join(fpgen.solve_density.__doc__.split())
+    assert "split into the fewest equal steps no longer than dt" in doc
+
+
+@pytest.mark.parametrize("dt", ["0.1", b"0.1", True, [0.1]])
+def test_solve_density_refuses_a_dt_that_is_not_a_number(dt):
+    # was: dt="0.1" silently converted (simulate refuses it with the same TypeError)
+    with pytest.raises(TypeError, match="dt must be a real number"):
+        fpgen.solve_density(fpgen.OrnsteinUhlenbeck(1), fpgen.Gaussian([0.0], 1.0),
+                            fpgen.Grid((-5.0, 5.0), 20), (0.0, 1.0), dt=dt)

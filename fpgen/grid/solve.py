@@ -91,10 +91,12 @@ def _time_grid(t0, t1, dt, save_at):
     if dt is None:
         times = edges
     else:
+        if isinstance(dt, (str, bytes, bool)) or np.ndim(dt) != 0:
+            raise TypeError(f"dt must be a real number; got {dt!r}")
         try:
             dt = float(dt)
         except (TypeError, ValueError):
-            raise ValueError(f"dt must be a positive number; got {dt!r}") from None
+            raise TypeError(f"dt must be a real number; got {dt!r}") from None
         if not math.isfinite(dt) or dt <= 0:
             raise ValueError(f"dt must be a finite number > 0; got {dt}")
         if dt > span * (1 + 1e-12):
@@ -364,7 +366,8 @@ def solve_density(equation, p0, grid: Grid | None, t_span, *, dt: float | None =
         probabilities, shape (K,) * dim, or a Categorical
     grid : a :class:`Grid` / :class:`PhaseSpaceGrid`, or None for a chain
     t_span : (t0, t1) with 0 <= t0 < t1
-    dt : time step (the last step before each save time is shortened to land on it); may be
+    dt : the largest time step: each interval between t0, the save times and t1 is split
+        into the fewest equal steps no longer than dt (so the saves fall on step ends); may be
         None (the default) for the ``exponential`` stepper on a time-homogeneous operator,
         which then takes one exact step per save interval, and for a GradientFlow's explicit
         steppers (``"upwind_explicit"``, ``"ssp_rk2"``), which then step at 0.9 of their
