@@ -78,3 +78,11 @@ def test_simulate_names_a_dt_too_small_to_hold_its_time_grid():
     with pytest.raises(ValueError, match=r"dt = 1e-13 makes 10000000000000 steps .* use a "
                                          r"larger dt"):
         fpgen.simulate(fpgen.OrnsteinUhlenbeck(1), np.zeros((2, 1)), (0.0, 1.0), dt=1e-13)
+
+
+def test_solve_density_names_a_dt_too_small_to_hold_its_time_grid():
+    # was: MemoryError "Unable to allocate 72.8 TiB for an array with shape (10000000000000,)"
+    with pytest.raises(ValueError, match=r"dt = 1e-13 makes 10000000000000 steps .* use a "
+                                         r"larger dt"):
+        fpgen.solve_density(fpgen.OrnsteinUhlenbeck(1), fpgen.Gaussian([0.0], 1.0),
+                            fpgen.Grid((-5.0, 5.0), 20), (0.0, 1.0), dt=1e-13)

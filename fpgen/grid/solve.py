@@ -105,7 +105,12 @@ def _time_grid(t0, t1, dt, save_at):
         pts = [np.array([t0])]
         for a, b in zip(edges[:-1], edges[1:], strict=True):
             n = max(1, int(math.ceil((b - a) / dt - 1e-9)))
-            seg = a + (b - a) * np.arange(1, n + 1) / n
+            try:
+                seg = a + (b - a) * np.arange(1, n + 1) / n
+            except MemoryError:
+                raise ValueError(f"dt = {dt} makes {n} steps over [{a}, {b}]: the step times "
+                                 f"alone would take {8 * n / 2**30:.3g} GiB; use a larger "
+                                 "dt") from None
             seg[-1] = b
             pts.append(seg)
         times = np.concatenate(pts)
