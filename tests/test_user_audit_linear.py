@@ -1,6 +1,8 @@
 """Regressions from a user audit of the linear-equation layer: clear, early errors where a user's
 mistake used to surface as a NumPy internals message (or not at all)."""
 
+from math import erf, log, pi, sqrt
+
 import numpy as np
 import pytest
 
@@ -86,3 +88,18 @@ def test_solve_density_names_a_dt_too_small_to_hold_its_time_grid():
                                          r"larger dt"):
         fpgen.solve_density(fpgen.OrnsteinUhlenbeck(1), fpgen.Gaussian([0.0], 1.0),
                             fpgen.Grid((-5.0, 5.0), 20), (0.0, 1.0), dt=1e-13)
+
+
+def test_a_potential_not_finite_on_the_search_box_points_to_bounds():
+    # was: "the potential is not finite on the search box" (which box, where, and what to do?)
+    def V(x):
+        return np.where(np.abs(x[..., 0]) < 2.5, 0.5 * x[..., 0] ** 2, np.inf)
+
+    with pytest.raises(ValueError, match=r"not finite at \d+ points of the search box "
+                                         r"\[-4, 4\]\^1 .* pass bounds="):
+        fpgen.FokkerPlanck.from_potential(V, lambda x: x, 1.0)
+    # with bounds inside the finite region: log Z of exp(-x^2/2) on [-2.4, 2.4]
+    # = log(sqrt(2 pi) erf(2.4 / sqrt 2)), trapezoidal rule on 20 001 points (error ~1e-9)
+    eq = fpgen.FokkerPlanck.from_potential(V, lambda x: x, 1.0, bounds=(-2.4, 2.4))
+    exact = log(sqrt(2 * pi) * erf(2.4 / sqrt(2)))
+    assert eq.equilibrium.log_normaliser == pytest.approx(exact, abs=1e-8)
