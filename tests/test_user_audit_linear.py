@@ -1,6 +1,7 @@
 """Regressions from a user audit of the linear-equation layer: clear, early errors where a user's
 mistake used to surface as a NumPy internals message (or not at all)."""
 
+import warnings
 from math import erf, log, pi, sqrt
 
 import numpy as np
@@ -103,3 +104,29 @@ def test_a_potential_not_finite_on_the_search_box_points_to_bounds():
     eq = fpgen.FokkerPlanck.from_potential(V, lambda x: x, 1.0, bounds=(-2.4, 2.4))
     exact = log(sqrt(2 * pi) * erf(2.4 / sqrt(2)))
     assert eq.equilibrium.log_normaliser == pytest.approx(exact, abs=1e-8)
+
+
+@pytest.mark.parametrize("mean, var, sampled", [
+    # the midpoint rule on cells of width 0.1 for N(mean, var): sum_i pdf(x_i) h
+    ([0.05], 1e-6, 39.89),  # one cell centre on the mean: 0.1 pdf(0) = 0.1 / sqrt(2 pi) 1e-3
+    ([0.0], 1e-4, 2.97e-5),  # the mean on a cell face: every centre 5 sd away
+    ([0.0], 0.04**2, 0.915),  # sd 0.4 h: mass off by 8.5 %
+])
+def test_solve_density_warns_when_p0_is_narrower_than_the_cells(mean, var, sampled):
+    # was silent: the sampled density's mass (39.9, 3e-5, 0.915 instead of 1) was evolved as is
+    ou = fpgen.OrnsteinUhlenbeck(1)
+    grid = fpgen.Grid((-5.0, 5.0), 100)
+    with pytest.warns(UserWarning, match=r"p0 sampled at the cell centres has mass .* the cells "
+                                         r"\(spacing \[0\.1\]\) do not resolve it"):
+        sol = fpgen.solve_density(ou, fpgen.Gaussian(mean, var), grid, (0.0, 0.5), dt=0.1)
+    assert sol.total_mass[0] == pytest.approx(sampled, rel=2e-3)
+
+
+def test_solve_density_does_not_warn_for_a_resolved_p0():
+    ou = fpgen.OrnsteinUhlenbeck(1)
+    grid = fpgen.Grid((-5.0, 5.0), 100)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        # sd = h: the midpoint rule's error is 2 exp(-2 pi^2) = 5e-9
+        sol = fpgen.solve_density(ou, fpgen.Gaussian([0.0], 0.1**2), grid, (0.0, 0.5), dt=0.1)
+    assert sol.total_mass[0] == pytest.approx(1.0, abs=1e-8)
