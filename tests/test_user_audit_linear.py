@@ -130,3 +130,23 @@ def test_solve_density_does_not_warn_for_a_resolved_p0():
         # sd = h: the midpoint rule's error is 2 exp(-2 pi^2) = 5e-9
         sol = fpgen.solve_density(ou, fpgen.Gaussian([0.0], 0.1**2), grid, (0.0, 0.5), dt=0.1)
     assert sol.total_mass[0] == pytest.approx(1.0, abs=1e-8)
+
+
+def test_a_discrete_time_chain_is_refused_by_the_continuous_time_solvers_with_a_pointer():
+    # was: simulate said "equation must be an fpgen equation" (it is one of fpgen's public
+    # classes), solve_density without dt "dt is required for the default stepper for
+    # DiscreteTimeChain, crank_nicolson" (as if it could run with a dt)
+    d3pm = fpgen.DiscreteTimeChain.uniform(4, betas=[0.1, 0.2])
+    with pytest.raises(TypeError, match=r"a DiscreteTimeChain steps in discrete time.*"
+                                        r"\.sample\(x0, k\)"):
+        fpgen.simulate(d3pm, np.zeros((3, 1), dtype=np.int64), (0.0, 2.0))
+    for call in (lambda: fpgen.solve_density(d3pm, np.array([1.0, 0, 0, 0]), None, (0.0, 2.0)),
+                 lambda: fpgen.steady_state(d3pm)):
+        with pytest.raises(TypeError, match=r"got DiscreteTimeChain; a DiscreteTimeChain steps "
+                                            r"in discrete time.*\.marginal\(p0, k\)"):
+            call()
+    with pytest.raises(TypeError, match="solve_density supports .* got str"):
+        fpgen.solve_density("ou", np.ones(4), None, (0.0, 1.0))
+    # the pointer is right: Qbar_2 e_0 = alpha_bar e_0 + (1 - alpha_bar)/4, alpha_bar = 0.9 * 0.8
+    np.testing.assert_allclose(d3pm.marginal(np.array([1.0, 0, 0, 0]), 2).probs,
+                               [0.72 + 0.07, 0.07, 0.07, 0.07], rtol=1e-14)

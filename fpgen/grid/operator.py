@@ -64,6 +64,8 @@ import numpy as np
 from ..equations import (
     BGK,
     DiffusionEquation,
+    DiscreteTimeChain,
+    Equation,
     FokkerPlanck,
     GradientFlow,
     KineticLangevin,
@@ -275,7 +277,23 @@ def make_operator(equation, grid: Grid | None, **options) -> _Operator:
             raise ValueError(f"{type(equation).__name__} needs a Grid (grid=None is only for Markov "
                              "chains and categorical BGK)")
         return GridOperator(equation, grid, **options)
-    raise TypeError(
+    raise _unsupported(equation)
+
+
+def _unsupported(equation) -> TypeError:
+    """The error for an equation the grid solvers do not take (a DiscreteTimeChain is told
+    where its exact laws are)."""
+    hint = ""
+    if isinstance(equation, DiscreteTimeChain):
+        hint = ("; a DiscreteTimeChain steps in discrete time, p_k = Q_k p_(k-1): its "
+                ".marginal(p0, k) is the exact law after k steps")
+    return TypeError(
         f"solve_density supports diffusion equations (OU, LinearFokkerPlanck, KineticLangevin, "
         f"FokkerPlanck, reversed diffusions, VelocityODE), BGK and Markov chains; got "
-        f"{type(equation).__name__}")
+        f"{type(equation).__name__}{hint}")
+
+
+def check_supported(equation) -> None:
+    """Refuse early, before any option is read, what is not an fpgen equation."""
+    if not isinstance(equation, Equation):
+        raise _unsupported(equation)

@@ -23,7 +23,7 @@ from .chain import ChainOperator
 from .gradient_flow import FlowScheme
 from .gradient_flow_steppers import AUTO_CFL, make_flow_stepper, resolve_flow_stepper
 from .grid import Grid
-from .operator import make_operator
+from .operator import check_supported, make_operator
 from .rank_one import RankOneOperator
 from .solution import DensitySolution, SaveDiagnostics
 from .spectral import spectral_gap
@@ -467,6 +467,7 @@ def solve_density(equation, p0, grid: Grid | None, t_span, *, dt: float | None =
         _refuse_linear_options(linear)
         return _solve_flow(equation, p0, grid, t_span,
                            (dt, stepper, save_at, reconstruction, progress, device), wall0)
+    check_supported(equation)
     if reconstruction is not None:
         raise ValueError(f"reconstruction={reconstruction!r} is an option of a GradientFlow's "
                          f"upwind flux; {type(equation).__name__} uses the linear grid operators "
