@@ -1,6 +1,7 @@
 """Regressions from a user audit of the linear-equation layer: clear, early errors where a user's
 mistake used to surface as a NumPy internals message (or not at all)."""
 
+import re
 import warnings
 from math import erf, log, pi, sqrt
 
@@ -150,3 +151,23 @@ def test_a_discrete_time_chain_is_refused_by_the_continuous_time_solvers_with_a_
     # the pointer is right: Qbar_2 e_0 = alpha_bar e_0 + (1 - alpha_bar)/4, alpha_bar = 0.9 * 0.8
     np.testing.assert_allclose(d3pm.marginal(np.array([1.0, 0, 0, 0]), 2).probs,
                                [0.72 + 0.07, 0.07, 0.07, 0.07], rtol=1e-14)
+
+
+def test_a_one_axis_boundary_pair_not_in_a_list_says_how_to_write_it():
+    # was: "... a sequence of 1 entries ...; got ('absorbing', 'no-flux')" with no way out named
+    with pytest.raises(ValueError, match=re.escape("boundary=[('absorbing', 'no-flux')]")):
+        fpgen.Grid((-1.0, 1.0), 10, boundary=("absorbing", "no-flux"))
+    grid = fpgen.Grid((-1.0, 1.0), 10, boundary=[("absorbing", "no-flux")])
+    assert grid.boundary == (("absorbing", "no-flux"),)
+    with pytest.raises(ValueError, match=r"a \(lower, upper\) pair is one axis's entry"):
+        fpgen.Grid([(-1.0, 1.0)] * 3, 10, boundary=("absorbing", "no-flux"))
+
+
+@pytest.mark.parametrize("p0", [np.ones(20, dtype=complex), np.array(["1"] * 20)])
+def test_solve_density_refuses_a_complex_or_text_p0(p0):
+    # was: complex values cast to real with only NumPy's ComplexWarning (imaginary part dropped)
+    with pytest.raises(TypeError, match=rf"p0 must hold real numbers; got dtype {p0.dtype}"):
+        fpgen.solve_density(fpgen.OrnsteinUhlenbeck(1), p0, fpgen.Grid((-5.0, 5.0), 20),
+                            (0.0, 1.0), dt=0.1)
+    with pytest.raises(TypeError, match="p0 must hold real numbers"):
+        fpgen.solve_density(fpgen.MarkovChain.uniform(2, beta=1.0), p0[:2], None, (0.0, 1.0))

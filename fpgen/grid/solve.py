@@ -142,7 +142,7 @@ def _initial_masses(p0, op, grid, equation) -> np.ndarray:
             raise TypeError("for a chain, p0 must be a probability array or a Categorical")
         else:
             arr = p0
-        arr = np.asarray(arr, dtype=float)
+        arr = _real_array(arr)
         shape = op.shape
         if arr.shape != shape and arr.size == op.n_cells and isinstance(op, RankOneOperator):
             arr = arr.reshape(shape)
@@ -170,10 +170,22 @@ def _grid_values(p0, grid: Grid) -> np.ndarray:
         return vals
     if callable(p0):
         return grid.sample(p0)
-    vals = np.asarray(p0, dtype=float)
+    vals = _real_array(p0)
     if vals.shape != grid.shape:
         raise ValueError(f"p0 must have the grid's shape {grid.shape}; got {vals.shape}")
     return vals
+
+
+def _real_array(p0) -> np.ndarray:
+    """p0 as a float array; complex (or non-numeric) values are refused, not cast."""
+    arr = np.asarray(p0)
+    if arr.dtype.kind in "cSUV":
+        raise TypeError(f"p0 must hold real numbers; got dtype {arr.dtype}")
+    try:
+        return arr.astype(float)
+    except (TypeError, ValueError):
+        raise TypeError(f"p0 must hold real numbers; got {arr.dtype} entries that are not "
+                        "(e.g. None)") from None
 
 
 def _check_values(vals: np.ndarray, grid: Grid | None, unit: float) -> None:
