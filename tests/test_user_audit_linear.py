@@ -171,3 +171,29 @@ def test_solve_density_refuses_a_complex_or_text_p0(p0):
                             (0.0, 1.0), dt=0.1)
     with pytest.raises(TypeError, match="p0 must hold real numbers"):
         fpgen.solve_density(fpgen.MarkovChain.uniform(2, beta=1.0), p0[:2], None, (0.0, 1.0))
+
+
+def test_fokker_planck_checks_its_equilibrium_and_its_callables_signature():
+    s2 = np.sqrt(2.0)
+    # was accepted, then "x must have shape (..., 2) for a 2-dimensional Gaussian" in a solve
+    with pytest.raises(ValueError, match="equilibrium has dimension 2; the states have "
+                                         "dimension 1"):
+        fpgen.FokkerPlanck(lambda x, t: -x, s2, dim=1, equilibrium=fpgen.Gaussian([0.0, 0.0],
+                                                                                  np.eye(2)))
+    # was Python's bare "<lambda>() takes 1 positional argument but 2 were given"
+    with pytest.raises(TypeError, match=r"drift\(x, t\) failed when probed with x = "
+                                        r"zeros\(\(2, 1\)\) and t = 0.0 .* must take the points x"):
+        fpgen.FokkerPlanck(lambda x: -x, s2, dim=1)
+    with pytest.raises(TypeError, match=r"diffusion\(x, t\) failed when probed"):
+        fpgen.FokkerPlanck(lambda x, t: -x, lambda x: np.ones_like(x), dim=1)
+    eq = fpgen.FokkerPlanck(lambda x, t: -x, s2, dim=1, equilibrium=fpgen.Gaussian([0.0], 1.0))
+    assert eq.equilibrium.dim == 1
+
+
+def test_a_potential_of_four_coordinates_says_why_it_has_no_equilibrium_law():
+    # was: "pass equilibrium=..., or build it with FokkerPlanck.from_potential" (it was)
+    fp = fpgen.FokkerPlanck.from_potential(lambda x: 0.5 * np.sum(x**2, -1), lambda x: x, 1.0,
+                                           dim=4)
+    with pytest.raises(TypeError, match="normalised numerically in 1-3 dimensions only; this "
+                                        "potential takes 4 coordinates"):
+        _ = fp.equilibrium
