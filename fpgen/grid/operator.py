@@ -112,8 +112,10 @@ class GridOperator(_StencilOperator):
         on a no-flux (or specular) grid, ``"limited"`` otherwise
     limiter : ``"mc"`` (default), ``"van_leer"`` or ``"minmod"``
     time_dependent : None (decide: OU/linear/kinetic are b(t) times a fixed operator; a
-        FokkerPlanck is probed at ``probe_times`` and treated as autonomous when its drift and
-        diffusion agree there; reversed equations and velocity fields are time-dependent), or a
+        FokkerPlanck is probed at ``probe_times`` and at four irrational fractions of their
+        span, and treated as autonomous when its drift and diffusion agree at all of them (the
+        probe times alone, start, middle and end, would take a forcing cos(4 pi t) on (0, 1)
+        for a constant); reversed equations and velocity fields are time-dependent), or a
         bool to force it
     probe_times : times at which the coefficients are probed (default (0, 0.5, 1); solve_density
         passes the start, middle and end of its span); the first is the reference time at which
@@ -186,7 +188,7 @@ class GridOperator(_StencilOperator):
         else:
             if time_dependent is None:
                 if isinstance(eq, FokkerPlanck):
-                    time_dependent = not coef.probe_autonomous(probe)
+                    time_dependent = not coef.probe_autonomous(_autonomy_probes(probe))
                 else:
                     time_dependent = True
             self.autonomous = not time_dependent
@@ -278,6 +280,19 @@ def make_operator(equation, grid: Grid | None, **options) -> _Operator:
                              "chains and categorical BGK)")
         return GridOperator(equation, grid, **options)
     raise _unsupported(equation)
+
+
+#: fractions of the probe span at which a FokkerPlanck is also probed for time dependence:
+#: irrational, so that no forcing periodic in a rational fraction of the span agrees at every
+#: probe by accident ((2 - sqrt 2)/2, 1/pi, (sqrt 5 - 1)/2, e - 2)
+_AUTONOMY_FRACTIONS = (0.2928932188134524, 0.3183098861837907, 0.6180339887498949,
+                       0.7182818284590452)
+
+
+def _autonomy_probes(probe: list[float]) -> list[float]:
+    """The probe times and four more inside their span, for the autonomy check."""
+    lo, hi = min(probe), max(probe)
+    return list(probe) + [lo + f * (hi - lo) for f in _AUTONOMY_FRACTIONS if hi > lo]
 
 
 def _unsupported(equation) -> TypeError:
