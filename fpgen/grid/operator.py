@@ -116,7 +116,8 @@ class GridOperator(_StencilOperator):
         span, and treated as autonomous when its drift and diffusion agree at all of them (the
         probe times alone, start, middle and end, would take a forcing cos(4 pi t) on (0, 1)
         for a constant); reversed equations and velocity fields are time-dependent), or a
-        bool to force it
+        bool to force it.  The mixed pairs and the pure-transport axes are found at the same
+        times
     probe_times : times at which the coefficients are probed (default (0, 0.5, 1); solve_density
         passes the start, middle and end of its span); the first is the reference time at which
         an autonomous operator is assembled
@@ -177,6 +178,7 @@ class GridOperator(_StencilOperator):
         self.linear_solver = linear_solver
         probe = [float(t) for t in np.atleast_1d(probe_times)]
         self._t_ref = probe[0]
+        probes = _extended_probes(probe)
 
         eq = equation
         geometry = GridGeometry(grid)
@@ -188,12 +190,12 @@ class GridOperator(_StencilOperator):
         else:
             if time_dependent is None:
                 if isinstance(eq, FokkerPlanck):
-                    time_dependent = not coef.probe_autonomous(_autonomy_probes(probe))
+                    time_dependent = not coef.probe_autonomous(probes)
                 else:
                     time_dependent = True
             self.autonomous = not time_dependent
             self.scaled = False
-        coef.classify(probe)
+        coef.classify(probes)
         self.transport_axes = coef.transport_axes
         self.cross_pairs = tuple(coef.cross_pairs)
         self.stencil = GridStencil(geometry, self.n_states, self.cemetery, coef.cross_pairs)
@@ -282,15 +284,17 @@ def make_operator(equation, grid: Grid | None, **options) -> _Operator:
     raise _unsupported(equation)
 
 
-#: fractions of the probe span at which a FokkerPlanck is also probed for time dependence:
+#: fractions of the probe span at which the coefficients are also probed (time dependence of
+#: a FokkerPlanck, mixed pairs, pure-transport axes):
 #: irrational, so that no forcing periodic in a rational fraction of the span agrees at every
 #: probe by accident ((2 - sqrt 2)/2, 1/pi, (sqrt 5 - 1)/2, e - 2)
 _AUTONOMY_FRACTIONS = (0.2928932188134524, 0.3183098861837907, 0.6180339887498949,
                        0.7182818284590452)
 
 
-def _autonomy_probes(probe: list[float]) -> list[float]:
-    """The probe times and four more inside their span, for the autonomy check."""
+def _extended_probes(probe: list[float]) -> list[float]:
+    """The probe times and four more inside their span: where a FokkerPlanck is checked for
+    time dependence, and where mixed pairs and pure-transport axes are found."""
     lo, hi = min(probe), max(probe)
     return list(probe) + [lo + f * (hi - lo) for f in _AUTONOMY_FRACTIONS if hi > lo]
 
