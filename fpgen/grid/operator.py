@@ -256,6 +256,20 @@ class GridOperator(_StencilOperator):
         ex = self.pattern.exit_rates(base)
         return float(ex.max()) if ex.size else 0.0
 
+    def check_span(self, t0: float, t1: float) -> None:
+        """Refuse a time span over which an operator assembled once (a FokkerPlanck found
+        autonomous at its probe times) would not hold: its coefficients must agree with those
+        at the assembly time at the span's extended probe times."""
+        if self.coefficients.linear or not self.autonomous:
+            return
+        times = _extended_probes([self._t_ref, t0, 0.5 * (t0 + t1), t1])
+        if not self.coefficients.probe_autonomous(times):
+            raise ValueError(
+                f"this operator was assembled once, at t = {self._t_ref:g}, as time-independent "
+                f"(its equation agreed with itself at the probe times it was built with), but "
+                f"the drift or diffusion changes over t_span = ({t0:g}, {t1:g}): build it with "
+                "probe_times covering t_span, or time_dependent=True, or leave operator out")
+
     def __repr__(self) -> str:
         return (f"GridOperator({self.equation!r}, {self.grid!r}, fitting={self.fitting!r}, "
                 f"transport_axes={self.transport_axes})")

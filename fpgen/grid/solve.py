@@ -23,7 +23,7 @@ from .chain import ChainOperator
 from .gradient_flow import FlowScheme
 from .gradient_flow_steppers import AUTO_CFL, make_flow_stepper, resolve_flow_stepper
 from .grid import Grid
-from .operator import check_supported, make_operator
+from .operator import GridOperator, check_supported, make_operator
 from .rank_one import RankOneOperator
 from .solution import DensitySolution, SaveDiagnostics
 from .spectral import spectral_gap
@@ -509,6 +509,8 @@ def solve_density(equation, p0, grid: Grid | None, t_span, *, dt: float | None =
         op = operator
         if getattr(op, "grid", None) != grid or getattr(op, "equation", equation) is not equation:
             raise ValueError("operator was built for another equation or grid")
+        if isinstance(op, GridOperator):
+            op.check_span(t0, t1)
     if name == "exponential" and dt is None and not (op.scaled or getattr(op, "autonomous", False)):
         raise ValueError("the exponential stepper needs a dt for a time-dependent operator "
                          "(it uses the exponential midpoint rule per step)")
