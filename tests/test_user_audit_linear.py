@@ -266,3 +266,20 @@ def test_a_prebuilt_operator_is_not_reused_over_a_span_where_its_equation_change
     sol = fpgen.solve_density(ou_like, fpgen.Gaussian([1.0], 0.5), grid, (0.0, 5.0), dt=0.05,
                               operator=GridOperator(ou_like, grid))
     assert sol.mean()[-1, 0] == pytest.approx(np.exp(-5.0), abs=1e-3)
+
+
+def test_a_mixed_diffusion_that_appears_between_the_probe_times_is_refused():
+    # a shear pulse on 0.8 < t < 0.85 misses every probe time of (0, 1); the drift depends on
+    # t, so the operator is assembled at every step: rather than drop the mixed term in
+    # silence (as before), the step that meets it says so
+    def pulse(x, t):
+        g = np.zeros(x.shape[:-1] + (2, 2))
+        g[..., 0, 0] = g[..., 1, 1] = 1.0
+        g[..., 1, 0] = 1.0 if 0.8 < t < 0.85 else 0.0
+        return g
+
+    fp = fpgen.FokkerPlanck(lambda x, t: -(1.0 + t) * x, pulse, dim=2, noise="general")
+    grid = fpgen.Grid([(-5.0, 5.0)] * 2, 16)
+    with pytest.raises(ValueError, match=r"mixed term D_01 at t = 0.8\d* that was zero at every "
+                                         r"probe time"):
+        fpgen.solve_density(fp, fpgen.Gaussian([0.0, 0.0], np.eye(2)), grid, (0.0, 1.0), dt=0.01)
