@@ -720,7 +720,13 @@ class Boltzmann(Distribution):
             _, mesh = self._grid(b, 201 if self.dim == 1 else 61)
             e = self._energy(mesh.reshape(-1, self.dim)).reshape(mesh.shape[:-1])
             if not np.all(np.isfinite(e)):
-                raise ValueError("the potential is not finite on the search box")
+                bad = mesh.reshape(-1, self.dim)[~np.isfinite(e.ravel())]
+                raise ValueError(
+                    f"the potential is not finite at {bad.shape[0]} points of the search box "
+                    f"[{-half:g}, {half:g}]^{self.dim} (the first at x = {bad[0].tolist()}), "
+                    "while looking for the box that holds the Boltzmann density; for a potential "
+                    "that is infinite or undefined outside a region, pass bounds=((lo, hi), ...) "
+                    "inside it (FokkerPlanck.from_potential(..., bounds=...))")
             e = e - e.min()
             edge = np.concatenate([np.moveaxis(e, a, 0)[[0, -1]].ravel() for a in range(self.dim)])
             if edge.min() > self.cutoff:

@@ -142,7 +142,7 @@ def test_complex_inputs_are_refused_not_cast():
     # NumPy casts complex to real with only a ComplexWarning: each entry point refuses instead
     eq = fpgen.OrnsteinUhlenbeck(1)
     g = fpgen.Grid((-5.0, 5.0), 50)
-    with pytest.raises(TypeError, match="p0 must hold real numbers; got complex"):
+    with pytest.raises(TypeError, match="p0 must hold real numbers; got dtype complex"):
         fpgen.solve_density(eq, np.full(50, 0.1 + 0j), g, (0.0, 1.0), dt=0.1)
     with pytest.raises(TypeError, match="mean must hold real numbers; got complex"):
         fpgen.Gaussian(np.array([1j]), np.eye(1))

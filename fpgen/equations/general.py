@@ -77,6 +77,9 @@ class FokkerPlanck(DiffusionEquation):
         self._divergence = diffusion_divergence
         if equilibrium is not None and not isinstance(equilibrium, Distribution):
             raise TypeError(f"equilibrium must be a Distribution; got {type(equilibrium).__name__}")
+        if equilibrium is not None and getattr(equilibrium, "dim", None) != self.state_dim:
+            raise ValueError(f"equilibrium has dimension {getattr(equilibrium, 'dim', None)}; the "
+                             f"states have dimension {self.state_dim}")
         self._equilibrium = equilibrium
         self.schedule = get_schedule(None)
         self.potential = None
@@ -91,7 +94,7 @@ class FokkerPlanck(DiffusionEquation):
 
     def _probe(self) -> None:
         x = np.zeros((2, self.state_dim))
-        f = np.asarray(self._drift(x, 0.0))
+        f = np.asarray(_call(self._drift, "drift", x))
         if f.shape != x.shape:
             raise ValueError(
                 f"drift(x, t) must return shape (n, {self.state_dim}) for x of shape "
@@ -99,7 +102,7 @@ class FokkerPlanck(DiffusionEquation):
             )
         if not np.all(np.isfinite(f)):
             raise ValueError("drift(0, 0) is not finite")
-        g = self.diffusion(x, 0.0)
+        g = _call(self.diffusion, "diffusion", x)
         if not np.all(np.isfinite(g)):
             raise ValueError("diffusion(0, 0) is not finite")
 
@@ -170,6 +173,11 @@ class FokkerPlanck(DiffusionEquation):
 
     @property
     def equilibrium(self) -> Distribution:
+        if self._equilibrium is None and self.potential is not None:
+            raise TypeError(
+                f"the Boltzmann law exp(-V/T)/Z is normalised numerically in 1-3 dimensions only; "
+                f"this potential takes {self.state_dim} coordinates (exp(-V(x)/T) gives its "
+                "unnormalised weights)")
         if self._equilibrium is None:
             raise TypeError(
                 "this FokkerPlanck equation has no known equilibrium (pass equilibrium=..., or "
@@ -233,3 +241,14 @@ def _check_potential(potential: Callable, grad_potential: Callable, dim: int) ->
                          f"{where}{hint}")
     if not np.all(np.isfinite(g)):
         raise ValueError(f"grad_potential(0) is not finite ({g[0].tolist()})")
+
+
+def _call(fn: Callable, name: str, x: np.ndarray):
+    """``fn(x, 0.0)`` for the construction probe: a call that does not fit the (x, t)
+    signature is reported with what fpgen passes."""
+    try:
+        return fn(x, 0.0)
+    except TypeError as err:
+        raise TypeError(f"{name}(x, t) failed when probed with x = zeros({x.shape}) and t = 0.0 "
+                        f"({err}); {name} must take the points x, shape (n, dim), and the time "
+                        "t") from err

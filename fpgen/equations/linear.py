@@ -235,8 +235,21 @@ class LinearFokkerPlanck(DiffusionEquation):
 
     def marginal(self, p0: Distribution, t) -> Distribution:
         """The exact law at time t from a Gaussian / Gaussian-mixture initial law ``p0``."""
+        self._check_law_dim(p0)
         phi, sigma = self._propagators(self._clock(t))
         return push_gaussian_law(p0, phi, sigma)
+
+    def exact_score(self, p0: Distribution):
+        r"""The exact score :math:`\nabla\log p_t` of the marginal from ``p0``, as
+        ``score(x, t)``; a law of the wrong dimension is refused here, not at the first call."""
+        self._check_law_dim(p0)
+        return super().exact_score(p0)
+
+    def _check_law_dim(self, p0) -> None:
+        dim = getattr(p0, "dim", None)
+        if isinstance(p0, Distribution) and dim != self.state_dim:
+            raise ValueError(f"p0 has dimension {dim}; the states of {type(self).__name__} have "
+                             f"dimension {self.state_dim}")
 
     def bridge(self, x_T, T) -> GaussianBridge:
         r"""The process pinned to ``x_T`` at time ``T`` (Doob's h-transform with

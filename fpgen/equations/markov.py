@@ -231,6 +231,9 @@ class MarkovChain(Equation):
         lam = np.linalg.eigvals(self.generator)
         scale = max(1.0, float(np.max(np.abs(lam))))
         nonzero = lam[np.abs(lam) > 1e-10 * scale]
+        if nonzero.size == 0:
+            raise ValueError("the generator is zero (every state is absorbing): nothing relaxes, "
+                             "so the chain has no spectral gap or decay rate")
         return float(-np.max(nonzero.real))
 
     @property

@@ -102,6 +102,7 @@ class DriftDiffusionRates:
         out = np.empty(self.stencil.n_rates)
         Vc = None
         fc, Dc, f_faces, D_faces = c.sample(t, self.need_centres)
+        _check_mixed_pairs(c.cross_pairs, D_faces, t)
         if c.potential:
             Vc = c.potential_values(self.stencil.geometry.centres)
         centres = CentreValues(fc, Dc, Vc)
@@ -247,3 +248,17 @@ class DriftDiffusionRates:
             else:
                 hi_r = r
         return fwd, bwd, lo_r, hi_r
+
+
+def _check_mixed_pairs(pairs, D_faces, t: float) -> None:
+    """Refuse a mixed term D_ab that the stencil has no diagonal jumps for: zero at every
+    probe time (so (a, b) was not classified as a mixed pair) but not at t.  Dropping it would
+    be a silent error, as a transport axis that gains diffusion is (checked in ``rates``)."""
+    d = len(D_faces)
+    for a in range(d):
+        for b in range(a + 1, d):
+            if (a, b) not in pairs and np.any(D_faces[a][:, a, b] != 0.0):
+                raise ValueError(
+                    f"the diffusion has a mixed term D_{a}{b} at t = {t} that was zero at every "
+                    f"probe time, so the stencil has no diagonal jumps for it; pass "
+                    "time_dependent/probe times covering the run")

@@ -69,9 +69,17 @@ def _parse_boundaries(boundary, ndim: int) -> tuple[tuple[str, str], ...]:
         b = _boundary_name(boundary, "boundary")
         return ((b, b),) * ndim
     if not isinstance(boundary, Sequence) or len(boundary) != ndim:
+        hint = ""
+        if (isinstance(boundary, Sequence) and len(boundary) == 2
+                and all(isinstance(b, str) for b in boundary)):
+            pair = tuple(boundary)
+            hint = (f" (for one axis whose sides differ, put the (lower, upper) pair in a list: "
+                    f"boundary=[{pair!r}])" if ndim == 1 else
+                    f" (a (lower, upper) pair is one axis's entry: boundary=[{pair!r}, ...] with "
+                    f"one entry per axis)")
         raise ValueError(
             f"boundary must be a name in {BOUNDARIES} or a sequence of {ndim} entries (one per "
-            f"axis; each a name or a (lower, upper) pair); got {boundary!r}"
+            f"axis; each a name or a (lower, upper) pair); got {boundary!r}{hint}"
         )
     out = []
     for a, entry in enumerate(boundary):

@@ -64,6 +64,8 @@ import numpy as np
 from ..equations import (
     BGK,
     DiffusionEquation,
+    DiscreteTimeChain,
+    Equation,
     FokkerPlanck,
     GradientFlow,
     KineticLangevin,
@@ -110,9 +112,12 @@ class GridOperator(_StencilOperator):
         on a no-flux (or specular) grid, ``"limited"`` otherwise
     limiter : ``"mc"`` (default), ``"van_leer"`` or ``"minmod"``
     time_dependent : None (decide: OU/linear/kinetic are b(t) times a fixed operator; a
-        FokkerPlanck is probed at ``probe_times`` and treated as autonomous when its drift and
-        diffusion agree there; reversed equations and velocity fields are time-dependent), or a
-        bool to force it
+        FokkerPlanck is probed at ``probe_times`` and at four irrational fractions of their
+        span, and treated as autonomous when its drift and diffusion agree at all of them (the
+        probe times alone, start, middle and end, would take a forcing cos(4 pi t) on (0, 1)
+        for a constant); reversed equations and velocity fields are time-dependent), or a
+        bool to force it.  The mixed pairs and the pure-transport axes are found at the same
+        times
     probe_times : times at which the coefficients are probed (default (0, 0.5, 1); solve_density
         passes the start, middle and end of its span); the first is the reference time at which
         an autonomous operator is assembled
@@ -173,6 +178,7 @@ class GridOperator(_StencilOperator):
         self.linear_solver = linear_solver
         probe = [float(t) for t in np.atleast_1d(probe_times)]
         self._t_ref = probe[0]
+        probes = _extended_probes(probe)
 
         eq = equation
         geometry = GridGeometry(grid)
@@ -184,12 +190,12 @@ class GridOperator(_StencilOperator):
         else:
             if time_dependent is None:
                 if isinstance(eq, FokkerPlanck):
-                    time_dependent = not coef.probe_autonomous(probe)
+                    time_dependent = not coef.probe_autonomous(probes)
                 else:
                     time_dependent = True
             self.autonomous = not time_dependent
             self.scaled = False
-        coef.classify(probe)
+        coef.classify(probes)
         self.transport_axes = coef.transport_axes
         self.cross_pairs = tuple(coef.cross_pairs)
         self.stencil = GridStencil(geometry, self.n_states, self.cemetery, coef.cross_pairs)
@@ -250,6 +256,20 @@ class GridOperator(_StencilOperator):
         ex = self.pattern.exit_rates(base)
         return float(ex.max()) if ex.size else 0.0
 
+    def check_span(self, t0: float, t1: float) -> None:
+        """Refuse a time span over which an operator assembled once (a FokkerPlanck found
+        autonomous at its probe times) would not hold: its coefficients must agree with those
+        at the assembly time at the span's extended probe times."""
+        if self.coefficients.linear or not self.autonomous:
+            return
+        times = _extended_probes([self._t_ref, t0, 0.5 * (t0 + t1), t1])
+        if not self.coefficients.probe_autonomous(times):
+            raise ValueError(
+                f"this operator was assembled once, at t = {self._t_ref:g}, as time-independent "
+                f"(its equation agreed with itself at the probe times it was built with), but "
+                f"the drift or diffusion changes over t_span = ({t0:g}, {t1:g}): build it with "
+                "probe_times covering t_span, or time_dependent=True, or leave operator out")
+
     def __repr__(self) -> str:
         return (f"GridOperator({self.equation!r}, {self.grid!r}, fitting={self.fitting!r}, "
                 f"transport_axes={self.transport_axes})")
@@ -275,7 +295,38 @@ def make_operator(equation, grid: Grid | None, **options) -> _Operator:
             raise ValueError(f"{type(equation).__name__} needs a Grid (grid=None is only for Markov "
                              "chains and categorical BGK)")
         return GridOperator(equation, grid, **options)
-    raise TypeError(
+    raise _unsupported(equation)
+
+
+#: fractions of the probe span at which the coefficients are also probed (time dependence of
+#: a FokkerPlanck, mixed pairs, pure-transport axes):
+#: irrational, so that no forcing periodic in a rational fraction of the span agrees at every
+#: probe by accident ((2 - sqrt 2)/2, 1/pi, (sqrt 5 - 1)/2, e - 2)
+_AUTONOMY_FRACTIONS = (0.2928932188134524, 0.3183098861837907, 0.6180339887498949,
+                       0.7182818284590452)
+
+
+def _extended_probes(probe: list[float]) -> list[float]:
+    """The probe times and four more inside their span: where a FokkerPlanck is checked for
+    time dependence, and where mixed pairs and pure-transport axes are found."""
+    lo, hi = min(probe), max(probe)
+    return list(probe) + [lo + f * (hi - lo) for f in _AUTONOMY_FRACTIONS if hi > lo]
+
+
+def _unsupported(equation) -> TypeError:
+    """The error for an equation the grid solvers do not take (a DiscreteTimeChain is told
+    where its exact laws are)."""
+    hint = ""
+    if isinstance(equation, DiscreteTimeChain):
+        hint = ("; a DiscreteTimeChain steps in discrete time, p_k = Q_k p_(k-1): its "
+                ".marginal(p0, k) is the exact law after k steps")
+    return TypeError(
         f"solve_density supports diffusion equations (OU, LinearFokkerPlanck, KineticLangevin, "
         f"FokkerPlanck, reversed diffusions, VelocityODE), BGK and Markov chains; got "
-        f"{type(equation).__name__}")
+        f"{type(equation).__name__}{hint}")
+
+
+def check_supported(equation) -> None:
+    """Refuse early, before any option is read, what is not an fpgen equation."""
+    if not isinstance(equation, Equation):
+        raise _unsupported(equation)

@@ -83,6 +83,10 @@ def spectral_gap(equation, grid: Grid | None = None, *, t: float = 0.0, k: int =
     n_zero = _closed_classes(Q)
     order = np.argsort(np.abs(lam))
     nonzero = lam[order[n_zero:]]
+    if n_zero >= n:
+        raise ValueError(f"every one of the {n} states is a closed class of its own (no state "
+                         "can be left: the generator is zero): nothing relaxes, so there is no "
+                         "spectral gap")
     if nonzero.size == 0:
         raise ValueError(f"no non-zero eigenvalue among the {lam.size} found ({n_zero} are the "
                          "zero eigenvalues of the closed classes); increase k")

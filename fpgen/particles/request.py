@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._version import __version__
-from ..equations.base import Equation
+from ..equations import DiscreteTimeChain, Equation
 from ..grid import Grid
 from .execution.base import Job, RunOutput
 from .execution.host import HostExecution
@@ -101,6 +101,10 @@ def check_walls(walls, eq):
 def check_equation(eq) -> None:
     if not isinstance(eq, Equation) or getattr(eq, "kind", None) not in (
             "diffusion", "ode", "jump", "chain"):
+        if isinstance(eq, DiscreteTimeChain):
+            raise TypeError("simulate runs equations in continuous time; a DiscreteTimeChain "
+                            "steps in discrete time, p_k = Q_k p_(k-1): draw x_k given x_0 "
+                            "with its .sample(x0, k), or simulate the MarkovChain it observes")
         raise TypeError(f"equation must be an fpgen equation; got {type(eq).__name__}")
 
 

@@ -112,7 +112,12 @@ def make_grid(t_span, dt, save_at=None, brownian_dt=None) -> TimeGrid:
             )
         brownian_dt = bdt
     _check_counter(n_steps * r)
-    times = t0 + dt * np.arange(n_steps + 1, dtype=float)
+    try:
+        times = t0 + dt * np.arange(n_steps + 1, dtype=float)
+    except MemoryError:
+        raise ValueError(
+            f"dt = {dt} makes {n_steps} steps over t_span ({t0}, {t1}): the step times alone "
+            f"would take {3 * 8 * (n_steps + 1) / 2**30:.3g} GiB; use a larger dt") from None
     times[-1] = t1
     hs = np.diff(times)
     if np.any(hs <= 0):
