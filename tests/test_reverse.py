@@ -106,3 +106,20 @@ def test_reverse_errors():
     rev = eq.reverse(lambda x, t: x[:, :0], T=1.0)
     with pytest.raises(ValueError, match="the score must return the shape"):
         rev.drift(np.zeros((2, 1)), 0.1)
+
+
+def test_reversed_times_outside_zero_to_T_are_named_in_the_reversed_clock():
+    # was "t must be >= 0 (t = 0 is the data); got min -0.5": the forward time, for s = 1.5
+    rev = OrnsteinUhlenbeck(1, "linear").reverse(lambda x, t: -x, lam=1.0, T=1.0)
+    y = np.zeros((2, 1))
+    msg = r"s \(the reversed time, s = T - t\) must be in \[0, T = 1.0\]; got 1.5"
+    for call in (rev.drift, rev.diffusion, rev.diffusion_tensor, rev.score_at):
+        with pytest.raises(ValueError, match=msg):
+            call(y, 1.5)
+    with pytest.raises(ValueError, match=r"\[0, T = 1.0\]; got max 1.5"):
+        rev.forward_time(np.array([0.2, 1.5]))
+    with pytest.raises(ValueError, match=r"\[0, T = 1.0\]; got -0.25"):
+        rev.drift(y, -0.25)
+    # inside [0, T] nothing changes: t = T - s
+    assert rev.forward_time(0.25) == 0.75
+    np.testing.assert_array_equal(rev.forward_time(np.array([0.0, 1.0])), [1.0, 0.0])

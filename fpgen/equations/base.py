@@ -340,8 +340,20 @@ class ReversedDiffusion(DiffusionEquation):
         self.kind = "ode" if self.lam == 0 else "diffusion"
 
     def forward_time(self, s):
-        """The forward time :math:`t = T - s` of the reversed time s."""
-        return self.T - np.asarray(s, dtype=float) if np.ndim(s) else self.T - float(s)
+        """The forward time :math:`t = T - s` of the reversed time s, for s in [0, T] (a
+        ValueError naming s otherwise; s beyond T by rounding, 1e-12 relative, gives t = 0)."""
+        arr = np.asarray(s, dtype=float)
+        ok = (arr >= 0) & (arr <= self.T * (1 + 1e-12))
+        if not np.all(ok):
+            bad = arr[~ok] if arr.ndim else arr
+            seen = (f"got {float(arr)}" if not arr.ndim else
+                    f"got {'max' if np.max(bad) > self.T else 'min'} "
+                    f"{np.max(bad) if np.max(bad) > self.T else np.min(bad)}")
+            raise ValueError(f"s (the reversed time, s = T - t) must be in [0, T = {self.T}]; "
+                             f"{seen}")
+        if np.ndim(s):
+            return np.maximum(self.T - arr, 0.0)
+        return max(self.T - float(s), 0.0)
 
     def _check_time(self, s, name: str = "s") -> float:
         s = as_real(s, name, nonnegative=True)
