@@ -261,10 +261,16 @@ class CustomSchedule(Schedule):
         self.horizon = float(horizon)
 
     def _b(self, t):
-        out = np.asarray(self._rate(t), dtype=float)
-        if not np.all(np.isfinite(out)) or np.any(out <= 0):
-            raise ValueError("the custom schedule's b(t) must be finite and > 0")
-        return np.broadcast_to(out, np.shape(t)).astype(float)
+        out = np.broadcast_to(np.asarray(self._rate(t), dtype=float), np.shape(t)).astype(float)
+        bad = ~(np.isfinite(out) & (out > 0))
+        if np.any(bad):
+            times = np.broadcast_to(t, out.shape)[bad]
+            first = int(np.argmin(times))
+            raise ValueError(
+                f"the custom schedule's b(t) must be finite and > 0; got "
+                f"b({float(times[first])!r}) = {float(out[bad][first])!r} (the first "
+                f"offending t; {times.size} of {out.size} times offend)")
+        return out
 
     def _tau(self, t):
         if self._antiderivative is not None:

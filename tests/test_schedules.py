@@ -81,3 +81,22 @@ def test_bad_arguments():
         ConstantSchedule().tau(-0.1)
     with pytest.raises(ValueError, match="s <= t"):
         ConstantSchedule().increment(1.0, 0.5)
+
+
+def test_custom_schedule_names_the_first_t_where_its_rate_is_not_positive():
+    # was "the custom schedule's b(t) must be finite and > 0", with no t and no value
+    s = CustomSchedule(lambda t: 1.0 - t, tau=lambda t: t - 0.5 * t * t)
+    t = np.array([0.25, 2.0, 1.5, 0.5])
+    with pytest.raises(ValueError, match=r"got b\(1.5\) = -0.5 \(the first offending t; 2 of 4 "):
+        s.b(t)
+    with pytest.raises(ValueError, match=r"got b\(3.0\) = -2.0"):
+        s.b(3.0)
+    nan = CustomSchedule(lambda t: np.where(t > 1.0, np.nan, 2.0))
+    with pytest.raises(ValueError, match=r"got b\(1.25\) = nan"):
+        nan.b(np.array([0.5, 1.25]))
+    # the numerical clock reports where its integrand failed
+    with pytest.raises(ValueError, match=r"got b\([0-9.]+\) = (0\.0|-)"):
+        s.__class__(lambda t: 1.0 - t).tau(2.0)
+    # a scalar rate for an array of times broadcasts as before
+    np.testing.assert_array_equal(CustomSchedule(lambda t: 2.0).b(np.array([0.1, 0.2])), [2.0, 2.0])
+    assert s.b(0.25) == 0.75
