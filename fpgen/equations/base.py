@@ -180,7 +180,9 @@ class DiffusionEquation(Equation):
         ----------
         score : callable ``score(x, t)``, x of shape (n, d), *forward* time t; returns (n, d).
         lam : float >= 0
-        T : the forward time the reversal starts from (default: the schedule's end, if finite).
+        T : the forward time the reversal starts from (default: the schedule's
+            ``usable_horizon``, if finite: its end, or 0.9946 T for the cosine schedule, whose
+            rate diverges at its end T — a reversal from there is refused).
         """
         return ReversedDiffusion(self, score, lam, T)
 
@@ -325,14 +327,17 @@ class ReversedDiffusion(DiffusionEquation):
         self.forward = forward
         self.score = score
         self.lam = as_real(lam, "lam", nonnegative=True)
+        schedule = getattr(forward, "schedule", None)
         if T is None:
-            T = getattr(getattr(forward, "schedule", None), "horizon", np.inf)
+            T = getattr(schedule, "usable_horizon", np.inf)
             if not np.isfinite(T):
                 raise ValueError(
                     "T (the forward time to reverse from) is required: the schedule is "
                     "defined for all t"
                 )
         self.T = forward._check_time(as_real(T, "T", positive=True), "T")
+        if isinstance(schedule, Schedule):
+            schedule.check_end(self.T, "T")
         self.state_dim = forward.state_dim
         self.noise = "none" if self.lam == 0 else forward.noise
         self.noise_dim = forward.noise_dim
