@@ -21,7 +21,9 @@ Schedules offered:
   i.e. :math:`\tau(t) = 0.05 t + 4.975 t^2` (seed eq. 15).
 * :class:`CosineSchedule` — Nichol & Dhariwal (2021): :math:`\bar\alpha(t) = f(t)/f(0)`,
   :math:`f(t) = \cos^2\!\big(\tfrac{t/T + s}{1 + s}\tfrac{\pi}{2}\big)`, with
-  :math:`\bar\alpha = \alpha_t^2 = e^{-2\tau}`.
+  :math:`\bar\alpha = \alpha_t^2 = e^{-2\tau}`.  Its rate diverges at its end T, so paths and
+  reversals end by default at its ``usable_horizon`` :math:`0.9946\,T` (DPM-Solver's choice) and
+  refuse to start at T.
 * :class:`CustomSchedule` — any positive rate function, integrated numerically if no
   antiderivative is given.
 """
@@ -67,6 +69,17 @@ class Schedule:
 
     name: str = "schedule"
     horizon: float = math.inf
+
+    @property
+    def usable_horizon(self) -> float:
+        """The end time that paths and reversals take by default: ``horizon`` for a schedule
+        whose rate stays finite there; earlier where :math:`b` diverges at the horizon (cosine)."""
+        return self.horizon
+
+    def check_end(self, T: float, name: str = "T") -> float:
+        """``T`` as the end of a path or a reversal: a ValueError naming it, the schedule and the
+        usable end when the rate diverges there (only schedules singular at their horizon)."""
+        return float(T)
 
     def b(self, t):
         """The rate :math:`b(t)` (scalar in, float out; array in, array out)."""
@@ -213,9 +226,17 @@ class CosineSchedule(Schedule):
     .. math:: \tau(t) = \log\cos\theta(0) - \log\cos\theta(t), \qquad
               b(t) = \tan\theta(t)\,\frac{\pi}{2T(1+s)} .
 
-    :math:`\tau(T) = \infty` and :math:`b(T) = \infty` (the signal is exactly zero at :math:`T`);
-    solvers should stop at some :math:`T - \epsilon`.
+    :math:`\tau(T) = \infty` and :math:`b(T) = \infty` (the signal is exactly zero at :math:`T`;
+    in floating point :math:`\tan(\pi/2)` is finite, so ``b(T)`` returns about 2.5e16 and
+    ``alpha(T)`` about 6e-17 for the defaults), so nothing can start or end there.
+    ``usable_horizon`` is :math:`0.9946\,T` (Lu et al. 2022, DPM-Solver's end time for this
+    schedule: :math:`b = 185`, :math:`\alpha = 8.4\times 10^{-3}` for the defaults), the default
+    end of :class:`fpgen.learn.OUPath` and of ``eq.reverse``; a path or reversal ending at
+    :math:`T` or later is refused (:meth:`check_end`).
     """
+
+    #: the fraction of T that paths and reversals end at by default (DPM-Solver's 0.9946)
+    USABLE_FRACTION = 0.9946
 
     name = "cosine"
 
@@ -234,6 +255,23 @@ class CosineSchedule(Schedule):
     def _tau(self, t):
         with np.errstate(divide="ignore"):
             return math.log(math.cos(self._theta(0.0))) - np.log(np.cos(self._theta(t)))
+
+    @property
+    def usable_horizon(self) -> float:
+        return self.USABLE_FRACTION * self.T
+
+    def check_end(self, T: float, name: str = "T") -> float:
+        T = float(T)
+        if T >= self.T * (1 - 1e-12):
+            end = self.usable_horizon
+            raise ValueError(
+                f"{name} = {T} reaches the end of the cosine schedule (t = {self.T}), where its "
+                f"rate b(t) diverges (the signal alpha is 0 there; in floating point b = "
+                f"{float(self._b(np.asarray(self.T))):.3g}, and a path or reversal from there "
+                f"gives finite garbage): end before it, e.g. {name} = {end:.6g} (the schedule's "
+                f"usable_horizon and the default: b = {float(self._b(np.asarray(end))):.4g}, "
+                f"alpha = {math.exp(-float(self._tau(np.asarray(end)))):.3g})")
+        return T
 
     def kernel_params(self):
         return (2, self.s, self.T, 0.0)
@@ -261,10 +299,16 @@ class CustomSchedule(Schedule):
         self.horizon = float(horizon)
 
     def _b(self, t):
-        out = np.asarray(self._rate(t), dtype=float)
-        if not np.all(np.isfinite(out)) or np.any(out <= 0):
-            raise ValueError("the custom schedule's b(t) must be finite and > 0")
-        return np.broadcast_to(out, np.shape(t)).astype(float)
+        out = np.broadcast_to(np.asarray(self._rate(t), dtype=float), np.shape(t)).astype(float)
+        bad = ~(np.isfinite(out) & (out > 0))
+        if np.any(bad):
+            times = np.broadcast_to(t, out.shape)[bad]
+            first = int(np.argmin(times))
+            raise ValueError(
+                f"the custom schedule's b(t) must be finite and > 0; got "
+                f"b({float(times[first])!r}) = {float(out[bad][first])!r} (the first "
+                f"offending t; {times.size} of {out.size} times offend)")
+        return out
 
     def _tau(self, t):
         if self._antiderivative is not None:

@@ -126,3 +126,53 @@ def test_a_fixed_class_label_out_of_range_is_refused_naming_it():
     assert score_function(model, path, condition=3)(np.zeros((2, 2)), 0.5).shape == (2, 2)
     cfg = ClassifierFreeGuidance(model, 1.0, label=2)
     assert score_function(cfg, path)(np.zeros((2, 2)), 0.5).shape == (2, 2)
+
+
+def test_a_model_whose_t_max_ends_before_the_path_s_t_is_refused_where_they_meet():
+    # MLP(2) (t_max = 1) trained on a path to T = 5 embedded t = 5 at 5000 on its 0..1000 scale
+    # without a word
+    import fpgen
+    from fpgen.learn import (
+        BGKPath,
+        ConcreteScoreMatching,
+        DenoisingScoreMatching,
+        FlowMatching,
+        NoiseToDataConvention,
+        OUPath,
+        Trainer,
+        score_function,
+        velocity_function,
+    )
+
+    path = OUPath(fpgen.OrnsteinUhlenbeck(2), T=5.0)
+    x0 = torch.randn(64, 2, generator=torch.Generator().manual_seed(0))
+    short = MLP(2, width=8, depth=1)
+    msg = (r"MLP has t_max = 1, below the end T = 5 of the path: its time embedding is built "
+           r"for t in \[0, t_max\] and would see t = 5 as 5000 on its 0..1000 scale; build the "
+           r"model with t_max = 5 \(e.g. MLP\(..., t_max=path.T\)\)")
+    loss = DenoisingScoreMatching(path)
+    with pytest.raises(ValueError, match=msg):
+        loss(short, x0)
+    with pytest.raises(ValueError, match=msg):
+        score_function(short, path)
+    with pytest.raises(ValueError, match=r"MLP has t_max = 1, below the end T = 5 of the loss's"):
+        Trainer(short, loss, x0, steps=1, progress=False)
+    with pytest.raises(ValueError, match=r"below the end T = 8 of the path"):
+        FlowMatching(BGKPath())(MLP(2, width=8, depth=1, time_embedding="raw"), x0)
+    with pytest.raises(ValueError, match=r"MLP has t_max = 1, below the end T = 8"):
+        velocity_function(NoiseToDataConvention(MLP(2, width=8, depth=1), T=8.0), BGKPath())
+    chain = fpgen.MarkovChain.uniform(3, 1.0)
+    with pytest.raises(ValueError, match=r"DiscreteMLP has t_max = 1, below the end T = 3 of the "
+                                         r"chain's times"):
+        ConcreteScoreMatching(chain, T=3.0)(DiscreteMLP(1, 3, width=8, depth=1),
+                                            torch.zeros(4, 1, dtype=torch.long))
+    # T <= t_max: accepted, and the loss is what the model computes (the check changes nothing)
+    fit = MLP(2, width=8, depth=1, t_max=5.0)
+    got = loss.per_sample(fit, x0, torch.Generator().manual_seed(1))
+    s = path.sample(x0, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        want = (fit(s.xt, s.t) - s.noise).pow(2).sum(-1)
+    torch.testing.assert_close(got.detach(), want, rtol=0, atol=0)
+    assert score_function(MLP(2, width=8, depth=1, t_max=10.0), path).path is path
+    Trainer(fit, loss, x0, steps=1, progress=False).train()
+    assert SmallCNN(t_max=2.0).t_max == 2.0 and DiscreteMLP(1, 3, t_max=3.0).t_max == 3.0

@@ -30,7 +30,7 @@ def _t(x):
 @pytest.mark.parametrize("schedule", ["linear", "cosine", None])
 def test_ou_path_coefficients_are_the_equation_s_and_their_derivatives(schedule):
     eq = fpgen.OrnsteinUhlenbeck(1, schedule)
-    path = OUPath(eq, T=1.0)
+    path = OUPath(eq, T=0.99)  # the cosine schedule's rate diverges at 1: a path ends before
     t = np.linspace(0.05, 0.95, 7)
     c = path.coefficients(t)
     np.testing.assert_allclose(c.alpha, eq.alpha(t), rtol=1e-14)
@@ -313,3 +313,31 @@ def test_smoothed_linear_path_adds_a_constant_blur_and_keeps_the_target():
     torch.testing.assert_close(path.conditional_velocity(s), z - x0)
     with pytest.raises(ValueError, match="Gaussian path"):
         path.conditional_score(s)
+
+
+def test_cosine_paths_end_where_the_rate_is_finite_and_refuse_its_singular_end():
+    # OUPath(OU(2, "cosine")) took T = 1, where b = 2.5e16 and alpha = 6e-17 (finite): the mean
+    # likelihood weight g^2 = 2b over training times was 2 tau(1) / (1 - t_min) = 74
+    eq = fpgen.OrnsteinUhlenbeck(2, "cosine")
+    path = OUPath(eq)
+    assert path.T == 0.9946 and path.t_min == pytest.approx(0.9946e-3, rel=1e-15)
+    # the exact mean of g^2 = 2b over uniform times on [t_min, T]: 2 (tau(T) - tau(t_min)) / (T - t_min)
+    exact = 2 * eq.schedule.increment(path.t_min, path.T) / (path.T - path.t_min)
+    assert exact == pytest.approx(9.62, abs=0.01)
+    t = np.linspace(path.t_min, path.T, 200001)
+    np.testing.assert_allclose(np.trapezoid(path.diffusion_squared(t), t) / (path.T - path.t_min),
+                               exact, rtol=1e-6)
+    assert np.isfinite(path.diffusion_squared(path.T)) and path.diffusion_squared(path.T) < 400
+    msg = r"T = 1.0 reaches the end of the cosine schedule .* e.g. T = 0.9946"
+    with pytest.raises(ValueError, match=msg):
+        OUPath(eq, T=1.0)
+    cld = fpgen.KineticLangevin.critically_damped(1, gamma=2.0, schedule="cosine")
+    with pytest.raises(ValueError, match=msg):
+        KineticPath(cld, T=1.0)
+    assert KineticPath(cld, n_grid=11).T == 0.9946
+    lin = fpgen.LinearFokkerPlanck(np.eye(2), np.eye(2), "cosine")
+    with pytest.raises(ValueError, match=msg):
+        MatrixGaussianPath(lin, T=1.0, n_grid=11)
+    assert MatrixGaussianPath(lin, n_grid=11).T == 0.9946
+    # the other schedules keep their end
+    assert OUPath(fpgen.OrnsteinUhlenbeck(2, "linear")).T == 1.0

@@ -13,6 +13,7 @@ from fpgen import (
     OrnsteinUhlenbeck,
     VelocityODE,
     flip_time_convention,
+    simulate,
 )
 
 
@@ -106,3 +107,37 @@ def test_reverse_errors():
     rev = eq.reverse(lambda x, t: x[:, :0], T=1.0)
     with pytest.raises(ValueError, match="the score must return the shape"):
         rev.drift(np.zeros((2, 1)), 0.1)
+
+
+def test_reversed_times_outside_zero_to_T_are_named_in_the_reversed_clock():
+    # was "t must be >= 0 (t = 0 is the data); got min -0.5": the forward time, for s = 1.5
+    rev = OrnsteinUhlenbeck(1, "linear").reverse(lambda x, t: -x, lam=1.0, T=1.0)
+    y = np.zeros((2, 1))
+    msg = r"s \(the reversed time, s = T - t\) must be in \[0, T = 1.0\]; got 1.5"
+    for call in (rev.drift, rev.diffusion, rev.diffusion_tensor, rev.score_at):
+        with pytest.raises(ValueError, match=msg):
+            call(y, 1.5)
+    with pytest.raises(ValueError, match=r"\[0, T = 1.0\]; got max 1.5"):
+        rev.forward_time(np.array([0.2, 1.5]))
+    with pytest.raises(ValueError, match=r"\[0, T = 1.0\]; got -0.25"):
+        rev.drift(y, -0.25)
+    # inside [0, T] nothing changes: t = T - s
+    assert rev.forward_time(0.25) == 0.75
+    np.testing.assert_array_equal(rev.forward_time(np.array([0.0, 1.0])), [1.0, 0.0])
+
+
+def test_cosine_reversal_refuses_the_singular_end_and_defaults_to_a_usable_one():
+    # eq.reverse(score, lam=1, T=1.0) with the cosine schedule started where b = 2.5e16: 100
+    # Euler-Maruyama steps of 0.01 ended with |x| ~ 1e9..1e17 (finite, no error)
+    eq = OrnsteinUhlenbeck(2, "cosine")
+    with pytest.raises(ValueError, match=r"T = 1.0 reaches the end of the cosine schedule .*"
+                                         r"e.g. T = 0.9946 \(the schedule's usable_horizon"):
+        eq.reverse(lambda x, t: -x, lam=1.0, T=1.0)
+    rev = eq.reverse(lambda x, t: -x, lam=1.0)  # N(0, I) data: the score is -x at every t
+    assert rev.T == 0.9946
+    n = 20000
+    x = np.random.default_rng(0).standard_normal((n, 2))
+    out = simulate(rev, x, (0.0, rev.T - 1e-3), dt=0.01, seed=3)
+    # every marginal is N(0, I); the sample variance has SE sqrt(2 / n) = 0.010: 4 SE, plus
+    # 0.01 for Euler-Maruyama's O(h b) variance bias where b h <= 0.02 (the last clock units)
+    np.testing.assert_allclose(out.final.var(axis=0), 1.0, atol=4 * np.sqrt(2 / n) + 0.01)

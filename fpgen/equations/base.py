@@ -180,7 +180,9 @@ class DiffusionEquation(Equation):
         ----------
         score : callable ``score(x, t)``, x of shape (n, d), *forward* time t; returns (n, d).
         lam : float >= 0
-        T : the forward time the reversal starts from (default: the schedule's end, if finite).
+        T : the forward time the reversal starts from (default: the schedule's
+            ``usable_horizon``, if finite: its end, or 0.9946 T for the cosine schedule, whose
+            rate diverges at its end T — a reversal from there is refused).
         """
         return ReversedDiffusion(self, score, lam, T)
 
@@ -325,14 +327,17 @@ class ReversedDiffusion(DiffusionEquation):
         self.forward = forward
         self.score = score
         self.lam = as_real(lam, "lam", nonnegative=True)
+        schedule = getattr(forward, "schedule", None)
         if T is None:
-            T = getattr(getattr(forward, "schedule", None), "horizon", np.inf)
+            T = getattr(schedule, "usable_horizon", np.inf)
             if not np.isfinite(T):
                 raise ValueError(
                     "T (the forward time to reverse from) is required: the schedule is "
                     "defined for all t"
                 )
         self.T = forward._check_time(as_real(T, "T", positive=True), "T")
+        if isinstance(schedule, Schedule):
+            schedule.check_end(self.T, "T")
         self.state_dim = forward.state_dim
         self.noise = "none" if self.lam == 0 else forward.noise
         self.noise_dim = forward.noise_dim
@@ -340,8 +345,20 @@ class ReversedDiffusion(DiffusionEquation):
         self.kind = "ode" if self.lam == 0 else "diffusion"
 
     def forward_time(self, s):
-        """The forward time :math:`t = T - s` of the reversed time s."""
-        return self.T - np.asarray(s, dtype=float) if np.ndim(s) else self.T - float(s)
+        """The forward time :math:`t = T - s` of the reversed time s, for s in [0, T] (a
+        ValueError naming s otherwise; s beyond T by rounding, 1e-12 relative, gives t = 0)."""
+        arr = np.asarray(s, dtype=float)
+        ok = (arr >= 0) & (arr <= self.T * (1 + 1e-12))
+        if not np.all(ok):
+            bad = arr[~ok] if arr.ndim else arr
+            seen = (f"got {float(arr)}" if not arr.ndim else
+                    f"got {'max' if np.max(bad) > self.T else 'min'} "
+                    f"{np.max(bad) if np.max(bad) > self.T else np.min(bad)}")
+            raise ValueError(f"s (the reversed time, s = T - t) must be in [0, T = {self.T}]; "
+                             f"{seen}")
+        if np.ndim(s):
+            return np.maximum(self.T - arr, 0.0)
+        return max(self.T - float(s), 0.0)
 
     def _check_time(self, s, name: str = "s") -> float:
         s = as_real(s, name, nonnegative=True)

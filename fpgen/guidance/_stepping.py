@@ -31,7 +31,8 @@ class ImputationRun:
             raise ValueError(f"x_T must have shape (n, {eq.state_dim}); got {self.x.shape}")
         self.y = observation.y_for(self.x.shape[0])
         T = options.get("T")
-        T = getattr(eq.schedule, "horizon", np.inf) if T is None else as_real(T, "T", positive=True)
+        T = (getattr(eq.schedule, "usable_horizon", np.inf) if T is None
+             else as_real(T, "T", positive=True))
         if not np.isfinite(T):
             raise ValueError("T (the forward time to start from) is required for this schedule")
         t_min = as_real(options["t_min"], "t_min", positive=True)

@@ -22,6 +22,7 @@ __all__ = [
     "model_device_dtype",
     "call_model",
     "split_batch",
+    "check_model_horizon",
 ]
 
 
@@ -112,3 +113,26 @@ def split_batch(batch) -> tuple[torch.Tensor, torch.Tensor | None]:
             raise ValueError("a batch must be x0 or a pair (x0, labels)")
         return batch[0], batch[1]
     return batch, None
+
+
+def check_model_horizon(model, T: float, where: str = "the path") -> None:
+    """Refuse a model whose time embedding ends before the path's end time T.
+
+    Models of :mod:`fpgen.learn.models` rescale t by their ``t_max`` (the sinusoidal embedding
+    maps [0, t_max] to [0, 1000]); a path running past ``t_max`` would feed them times outside
+    that range without a word.  Models without ``t_max`` (any other module) are not checked.
+    """
+    t_max = getattr(model, "t_max", None)
+    if t_max is None and isinstance(getattr(model, "model", None), torch.nn.Module):
+        model = model.model  # a wrapper such as NoiseToDataConvention
+        t_max = getattr(model, "t_max", None)
+    if t_max is None or not isinstance(t_max, numbers.Real):
+        return
+    T = float(T)
+    if T > float(t_max) * (1 + 1e-9):
+        name = type(model).__name__
+        raise ValueError(
+            f"{name} has t_max = {float(t_max):g}, below the end T = {T:g} of {where}: its time "
+            f"embedding is built for t in [0, t_max] and would see t = {T:g} as "
+            f"{1000.0 * T / float(t_max):g} on its 0..1000 scale; build the model with "
+            f"t_max = {T:g} (e.g. {name}(..., t_max=path.T))")

@@ -25,7 +25,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from ._utils import call_model, model_device_dtype
+from ._utils import call_model, check_model_horizon, model_device_dtype
 from .paths import Path
 
 __all__ = [
@@ -111,6 +111,8 @@ class ModelFunction:
             raise ValueError("output must be 'score', 'velocity' or 'raw'")
         if output != "raw" and path is None and parameterization != output:
             raise ValueError(f"converting a {parameterization!r} model to a {output} needs its path")
+        if path is not None:
+            check_model_horizon(model, path.T)
         self.model = model
         self.path = path
         self.output = output

@@ -48,7 +48,7 @@ import numpy as np
 import torch
 
 from ..equations import DiscreteTimeChain, MarkovChain
-from ._utils import call_model, model_device_dtype, split_batch
+from ._utils import call_model, check_model_horizon, model_device_dtype, split_batch
 from .losses import Loss
 
 __all__ = ["D3PM", "ConcreteScoreMatching", "categorical_sample", "ratios_from_x0_probs"]
@@ -283,6 +283,7 @@ class ConcreteScoreMatching(Loss):
         y = self._labels(model, y, generator)
         x0 = x0.long()
         n, K = x0.shape[0], self.K
+        check_model_horizon(model, self.T, "the chain's times")
         t = self._times(n, generator, x0.device)
         P = self.transition_matrices(t)  # (n, K, K): P[:, y, x0]
         cols = torch.gather(P.transpose(1, 2), 1, x0[..., None].expand(-1, -1, K))  # (n, dim, K)

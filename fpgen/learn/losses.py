@@ -37,7 +37,7 @@ import math
 import numpy as np
 import torch
 
-from ._utils import call_model, split_batch
+from ._utils import call_model, check_model_horizon, split_batch
 from .coupling import COUPLINGS, ot_coupling
 from .guidance import drop_labels
 from .paths import (
@@ -151,6 +151,7 @@ class DenoisingScoreMatching(Loss):
         y = self._labels(model, y, generator)
         n = x0.shape[0]
         path = self.path
+        check_model_horizon(model, path.T)
         if self.importance_sampling:
             t, scale = self._importance_times(n, generator, x0)
         else:
@@ -217,6 +218,7 @@ class FlowMatching(Loss):
         y = self._labels(model, y, generator)
         n = x0.shape[0]
         path = self.path
+        check_model_horizon(model, path.T)
         t = path.sample_times(n, generator=generator, device=x0.device, dtype=x0.dtype,
                               stratified=self.stratified)
         noise = None

@@ -199,6 +199,7 @@ class SmallCNN(nn.Module):
             raise ValueError(f"size must be even; got {size}")
         self.channels, self.size, self.n_classes = channels, size, n_classes
         self.dim = channels * size * size
+        self.t_max = float(t_max)
         cond_dim = 4 * width
         self.cond = _Conditioning(time_dim, cond_dim, t_max, n_classes, "silu")
         w, w2 = width, 2 * width
@@ -237,6 +238,7 @@ class DiscreteMLP(nn.Module):
                  activation: str = "silu"):
         super().__init__()
         self.dim, self.n_states = int(dim), int(n_states)
+        self.t_max = float(t_max)
         self.net = MLP(self.dim * self.n_states, self.dim * self.n_states, width, depth, time_dim,
                        t_max, n_classes, activation)
 

@@ -388,8 +388,10 @@ class OUPath(AffinePath):
               \dot\sigma_t = b(t)\alpha_t^2/\sigma_t,
 
     :math:`\tau = \int_0^t b`.  With ``schedule="linear"`` it is Song et al. (2021)'s VP SDE on
-    [0, 1].  ``T`` defaults to the schedule's horizon (required for a schedule defined for all
-    t); ``t_min`` (default 1e-3 T) keeps training away from the singular score at t = 0.
+    [0, 1].  ``T`` defaults to the schedule's ``usable_horizon`` (its end; 0.9946 T for the
+    cosine schedule, whose rate diverges at its end, where a path is refused; required for a
+    schedule defined for all t); ``t_min`` (default 1e-3 T) keeps training away from the
+    singular score at t = 0.
     """
 
     def __init__(self, equation: OrnsteinUhlenbeck, T: float | None = None,
@@ -398,10 +400,10 @@ class OUPath(AffinePath):
             raise TypeError(f"OUPath needs an OrnsteinUhlenbeck equation; got "
                             f"{type(equation).__name__} (see diffusion_path)")
         if T is None:
-            T = equation.schedule.horizon
+            T = equation.schedule.usable_horizon
             if not math.isfinite(T):
                 raise ValueError("T is required: the schedule is defined for all t")
-        T = float(equation._check_time(T, "T"))
+        T = equation.schedule.check_end(equation._check_time(T, "T"), "T")
         super().__init__(T, 1e-3 * T if t_min is None else t_min)
         self.eq = equation
         self.sde_horizon = self.T
@@ -655,11 +657,11 @@ class MatrixGaussianPath(Path):
             raise TypeError(f"MatrixGaussianPath needs a LinearFokkerPlanck; got "
                             f"{type(equation).__name__}")
         if T is None:
-            T = equation.schedule.horizon
+            T = equation.schedule.usable_horizon
             if not math.isfinite(T):
                 raise ValueError("T is required: the schedule is defined for all t")
         self.eq = equation
-        self.T = float(equation._check_time(T, "T"))
+        self.T = equation.schedule.check_end(equation._check_time(T, "T"), "T")
         self.t_min = 1e-3 * self.T if t_min is None else float(t_min)
         if not 0 < self.t_min < self.T:
             raise ValueError("need 0 < t_min < T (the covariance is singular at t = 0)")
@@ -820,12 +822,12 @@ class KineticPath(Path):
         if not isinstance(equation, KineticLangevin):
             raise TypeError(f"KineticPath needs a KineticLangevin; got {type(equation).__name__}")
         if T is None:
-            T = equation.schedule.horizon
+            T = equation.schedule.usable_horizon
             if not math.isfinite(T):
                 raise ValueError("T is required: the schedule is defined for all t")
         self.eq = equation
         self.d = equation.dim
-        self.T = float(equation._check_time(T, "T"))
+        self.T = equation.schedule.check_end(equation._check_time(T, "T"), "T")
         self.t_min = 1e-3 * self.T if t_min is None else float(t_min)
         if not 0 < self.t_min < self.T:
             raise ValueError("need 0 < t_min < T")

@@ -41,7 +41,7 @@ import numpy as np
 import torch
 
 from .._files import ZIP_MAGIC, FileFormatError, describe_head, describe_path, existing_file, file_head
-from ._utils import model_device_dtype, resolve_device
+from ._utils import check_model_horizon, model_device_dtype, resolve_device
 
 __all__ = ["Trainer", "fit", "NonFiniteLossError", "TrainHistory", "load_model", "read_checkpoint",
            "CheckpointError"]
@@ -188,6 +188,9 @@ class Trainer:
                  checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 0):
         _check_settings(steps=steps, batch_size=batch_size, lr=lr, lr_schedule=lr_schedule,
                         warmup=warmup, lr_floor=lr_floor, ema_decay=ema_decay)
+        end = getattr(getattr(loss, "path", None), "T", getattr(loss, "T", None))
+        if isinstance(end, (int, float)):
+            check_model_horizon(model, end, "the loss's times")
         self.device = resolve_device(device)
         self.model = model.to(self.device)
         self.loss = loss
