@@ -37,9 +37,10 @@ the support repeats itself; from a support containing the answer's (``p_init``'s
 Gaussian start is the whole grid) the support shrinks by a few cell layers per iteration, so
 on grids of 64 cells or more per axis (an even number) the support is first found on the grid
 with half the cells (recursively) and the fine iteration starts from it, widened by a cell:
-the log gas's disk (2-D) takes 6, 6, 6, 10, 25 fine iterations at 64^2, 128^2, 256^2,
-512^2, 1024^2 (from the whole grid, without the preconditioner: 19, 37, 72, 103 iterations and
-0.3, 2.4, 33, 576 s).  Cells leave the support first; cells join only once every density on
+the log gas's disk (2-D) takes 6, 6, 6, 10, 25 fine iterations and 0.20, 0.51, 1.7, 10.7,
+150 s at 64^2, 128^2, 256^2, 512^2, 1024^2 on two cores (without the preconditioner 0.28, 0.77,
+3.9, 39 s to 512^2; from the whole grid before that: 19, 37, 72, 103 iterations and 0.3, 2.4,
+33, 576 s).  Cells leave the support first; cells join only once every density on
 it is non-negative (joining while the rim is still negative made the support oscillate at
 512^2).
 The result satisfies the conditions above to the linear solve's accuracy: ``residual`` is
