@@ -283,3 +283,12 @@ def test_a_mixed_diffusion_that_appears_between_the_probe_times_is_refused():
     with pytest.raises(ValueError, match=r"mixed term D_01 at t = 0.8\d* that was zero at every "
                                          r"probe time"):
         fpgen.solve_density(fp, fpgen.Gaussian([0.0, 0.0], np.eye(2)), grid, (0.0, 1.0), dt=0.01)
+
+
+@pytest.mark.parametrize("save_at", [[0.5, 0.2, 1.0], [0.2, 0.2, 1.0]])
+def test_solve_density_refuses_save_times_out_of_order_or_repeated(save_at):
+    # was: sorted and merged in silence, so densities[i] did not belong to save_at[i]
+    # (simulate refuses the same save_at)
+    with pytest.raises(ValueError, match=r"save_at must be strictly increasing .*save_at\[1\]"):
+        fpgen.solve_density(fpgen.OrnsteinUhlenbeck(1), fpgen.Gaussian([0.0], [[1.0]]),
+                            fpgen.Grid((-6.0, 6.0), 40), (0.0, 1.0), dt=0.1, save_at=save_at)

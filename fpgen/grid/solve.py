@@ -91,6 +91,13 @@ def _time_grid(t0, t1, dt, save_at):
         if np.any(s < t0 - 1e-12 * max(1, abs(t0))) or np.any(s > t1 + 1e-12 * max(1, abs(t1))):
             raise ValueError(f"save_at must lie in t_span = [{t0}, {t1}]; got "
                              f"[{s.min()}, {s.max()}]")
+        if np.any(np.diff(s) <= 0):
+            # solution.densities[i] belongs to save_at[i]: sorting or merging them in silence
+            # would pair densities with the wrong times (simulate refuses them too)
+            i = int(np.flatnonzero(np.diff(s) <= 0)[0])
+            raise ValueError(f"save_at must be strictly increasing (densities[i] is saved at "
+                             f"save_at[i]); got save_at[{i}] = {s[i]} then save_at[{i + 1}] = "
+                             f"{s[i + 1]}: pass np.unique(save_at)")
         saves = np.unique(np.clip(s, t0, t1))
     edges = np.unique(np.concatenate([[t0], saves, [t1]]))
     if dt is None:
@@ -431,7 +438,7 @@ def solve_density(equation, p0, grid: Grid | None, t_span, *, dt: float | None =
         or on their own states; also given as ``operator``), ``"crank_nicolson"`` for
         everything else; or ``"crank_nicolson"``, ``"implicit_euler"``, ``"exponential"``,
         ``"explicit_euler"``, ``"ssp_rk2"`` (aliases: ``"explicit"`` = ssp_rk2, ...)
-    save_at : times at which to save (default: t0 and t1)
+    save_at : times at which to save, strictly increasing, in t_span (default: t0 and t1)
     fitting, transport, limiter, time_dependent : passed to :class:`GridOperator` (transport by
         default ``"well_balanced"`` for the kinetic equation on a no-flux (or specular) grid —
         its discrete equilibrium is the sampled Gaussian to round-off — and ``"limited"`` otherwise)
