@@ -160,7 +160,8 @@ def _windowed_symbol(conv, grid: Grid) -> np.ndarray:
         if grid.is_periodic(a):
             continue
         n = grid.shape[a]
-        d = np.abs(np.where(np.arange(2 * n) < n, np.arange(2 * n), np.arange(2 * n) - 2 * n))
+        k = np.arange(2 * n)
+        d = np.minimum(k, 2 * n - k)  # the displacement's size in cells on the padded axis
         w = np.cos(0.5 * np.pi * np.clip((d - n / 2) / (n / 2), 0.0, 1.0)) ** 2
         kernel = kernel * w.reshape([-1 if b == a else 1 for b in range(grid.ndim)])
     return np.fft.rfftn(kernel, axes=conv.axes).real

@@ -52,12 +52,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._checks import refuse_complex
-from .._warnings import warn_user
 from ..distributions import Distribution
 from ..equations import GradientFlow
 from .aggregation_steady import AggregationError, aggregation_steady_state
 from .gradient_flow import _check_periodic_potential, _check_reach, finite_potential
-from .grid import Grid
+from .grid import Grid, warn_mass_outside
 
 __all__ = ["GradientFlowSteadyState", "SteadyStateError", "gradient_flow_steady_state",
            "STEADY_METHODS"]
@@ -77,8 +76,6 @@ _ACTIVE_SET_TOL = 1e-9
 _NEWTON_FROM, _PICARD_FIRST = 1e-3, 100
 #: Picard's damping halves when the residual exceeds _GROWTH times the best one so far
 _GROWTH = 10.0
-#: a Distribution start cut off by the grid beyond this share of its mass is warned about
-_MASS_WARNING = 1e-4
 #: the Armijo constant and the smallest step of the backtracking line search
 _ARMIJO, _MIN_STEP = 1e-4, 2.0**-10
 
@@ -228,7 +225,10 @@ def _start(p_init, grid: Grid) -> np.ndarray:
         if p_init.dim != grid.ndim:
             raise ValueError(f"p_init has dimension {p_init.dim}; the grid has {grid.ndim} axes")
         vals = np.asarray(grid.sample(p_init), dtype=float)
-        _warn_cut(p_init, grid, vals)
+        warn_mass_outside(grid, p_init, "p_init", tail=(
+            f": the stationary state keeps the mass sampled on the cells, "
+            f"{float(vals.sum()) * grid.volume:.6g}, not 1 (W * p scales with it); enlarge the "
+            "grid or pass p_init normalised on the cells"))
     else:
         refuse_complex(p_init, "p_init")
         try:
@@ -250,21 +250,6 @@ def _start(p_init, grid: Grid) -> np.ndarray:
         raise ValueError("p_init has zero mass on the grid (the stationary state keeps the "
                          "start's mass)")
     return vals.copy()
-
-
-def _warn_cut(p_init: Distribution, grid: Grid, vals: np.ndarray) -> None:
-    """Warn when the grid cuts off a visible share of a Distribution start: the stationary state
-    keeps the mass on the cells, not 1."""
-    try:
-        frac = grid.mass_outside(p_init)
-    except (TypeError, ValueError, NotImplementedError):
-        return
-    if frac > _MASS_WARNING:
-        warn_user(f"the grid cuts off {100.0 * frac:.3g} % of p_init's mass (the share outside "
-                  f"the box {np.stack([grid.lower, grid.upper], 1).tolist()}, a Monte-Carlo "
-                  "estimate): the stationary state keeps the mass sampled on the cells, "
-                  f"{float(vals.sum()) * grid.volume:.6g}, not 1 (W * p scales with it); "
-                  "enlarge the grid or pass p_init normalised on the cells")
 
 
 def _check_flow(eq: GradientFlow, grid) -> None:

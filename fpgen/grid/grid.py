@@ -32,9 +32,31 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .._warnings import warn_user
 from ..distributions import Distribution
 
 __all__ = ["Grid", "PhaseSpaceGrid", "BOUNDARIES"]
+
+#: share of a law outside the grid above which the solvers warn that the grid cuts it off
+MASS_WARNING = 1e-4
+#: draws of the Monte-Carlo estimate of the share outside the grid
+MASS_SAMPLES = 200_000
+
+
+def warn_mass_outside(grid: Grid, dist: Distribution, what: str, tail: str = "; enlarge the grid",
+                      walls: Sequence[str] = ()) -> float | None:
+    """Warn (at the user's line) when more than MASS_WARNING of ``dist`` lies outside the grid,
+    the message ending with ``tail``; returns that share (a Monte-Carlo estimate of MASS_SAMPLES
+    draws, :meth:`Grid.mass_outside`), or None when it cannot be estimated."""
+    try:
+        frac = grid.mass_outside(dist, n=MASS_SAMPLES, walls=walls)
+    except (TypeError, ValueError, NotImplementedError):  # a law that cannot be sampled
+        return None
+    if frac > MASS_WARNING:
+        warn_user(f"the grid cuts off {100.0 * frac:.3g} % of {what}'s mass (the share outside "
+                  f"the box {np.stack([grid.lower, grid.upper], 1).tolist()}, a Monte-Carlo "
+                  f"estimate){tail}")
+    return frac
 
 #: the boundary conditions a grid axis side can have
 BOUNDARIES = ("no-flux", "periodic", "absorbing")

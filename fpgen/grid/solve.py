@@ -22,7 +22,7 @@ from ._cupy import to_device
 from .chain import ChainOperator
 from .gradient_flow import FlowScheme
 from .gradient_flow_steppers import AUTO_CFL, make_flow_stepper, resolve_flow_stepper
-from .grid import Grid
+from .grid import MASS_WARNING, Grid, warn_mass_outside
 from .operator import GridOperator, check_supported, make_operator
 from .rank_one import RankOneOperator
 from .solution import DensitySolution, SaveDiagnostics
@@ -32,10 +32,6 @@ from .steppers import make_stepper, resolve_stepper
 
 __all__ = ["solve_density", "DensitySolution", "steady_state", "spectral_gap", "generator"]
 
-#: fraction of p0 (or of the equilibrium) outside the grid above which solve_density warns
-MASS_WARNING = 1e-4
-#: draws of the Monte-Carlo estimate of the share outside the grid
-MASS_SAMPLES = 200_000
 #: relative mismatch between p0's mass on the grid and its cell-centre samples' above which
 #: solve_density warns that p0 is not resolved by the cells
 UNRESOLVED_WARNING = 1e-2
@@ -171,7 +167,7 @@ def _grid_values(p0, grid: Grid) -> np.ndarray:
     if isinstance(p0, Distribution):
         if p0.dim != grid.ndim:
             raise ValueError(f"p0 has dimension {p0.dim}; the grid has {grid.ndim} axes")
-        frac = _warn_outside(grid, p0, "p0")
+        frac = warn_mass_outside(grid, p0, "p0")
         vals = grid.sample(p0)
         _warn_unresolved(grid, p0, vals, frac)
         return vals
@@ -215,20 +211,6 @@ def _check_values(vals: np.ndarray, grid: Grid | None, unit: float) -> None:
         raise ValueError("p0 has zero mass on the grid")
 
 
-def _warn_outside(grid: Grid, dist: Distribution, what: str, walls=()) -> float | None:
-    """Warn when more than MASS_WARNING of ``dist`` lies outside the grid; returns that share
-    (a Monte-Carlo estimate of MASS_SAMPLES draws), or None when it cannot be estimated."""
-    try:
-        frac = grid.mass_outside(dist, n=MASS_SAMPLES, walls=walls)
-    except (TypeError, ValueError, NotImplementedError):
-        return None
-    if frac > MASS_WARNING:
-        warn_user(f"the grid cuts off {_percent(frac)} of {what}'s mass (the share outside "
-                  f"the box {np.stack([grid.lower, grid.upper], 1).tolist()}, a Monte-Carlo "
-                  "estimate); enlarge the grid")
-    return frac
-
-
 def _warn_unresolved(grid: Grid, p0: Distribution, vals: np.ndarray, frac: float | None) -> None:
     """Warn when p0 sampled at the cell centres does not carry p0's mass on the grid by more
     than UNRESOLVED_WARNING (relative): a law narrower than the cells (the midpoint rule's error
@@ -247,11 +229,6 @@ def _warn_unresolved(grid: Grid, p0: Distribution, vals: np.ndarray, frac: float
                   "than the cells, or a sharp edge), and the solution would carry that mass; "
                   "refine the grid, widen p0, or pass the cell masses divided by the cell "
                   "volume as an array")
-
-
-def _percent(frac: float) -> str:
-    """A fraction as a percentage for messages: 1 -> "100 %", 1.8e-4 -> "0.018 %"."""
-    return f"{100.0 * frac:.3g} %"
 
 
 def _equilibrium_masses(equation, op, grid) -> np.ndarray | None:
@@ -532,7 +509,7 @@ def solve_density(equation, p0, grid: Grid | None, t_span, *, dt: float | None =
         with contextlib.suppress(TypeError, ValueError, AttributeError):  # no known equilibrium
             law = equation.equilibrium
             if isinstance(law, Distribution) and not isinstance(law, Categorical):
-                _warn_outside(grid, law, "the equilibrium", walls=("specular",))
+                warn_mass_outside(grid, law, "the equilibrium", walls=("specular",))
     pi = _equilibrium_masses(equation, op, grid)
     host = None
     if device != "cpu":
