@@ -73,9 +73,13 @@ def compare(eq, g, p0, rec, dt, rtol=0.0, **kw) -> dict:
     """The CUDA rkl2 path against the CPU numba one: densities equal (bit for bit when
     rtol = 0: the int64 views), the same counts and record times, free energies to 1e-12
     relative (another summation order); returns the CUDA run's info."""
+    from fpgen.kernels import flow_cuda
+
     ref, e_ref, i_ref = run(eq, g, p0, rec, dt, "numba", **kw)
     out, e_out, i_out = run(eq, g, p0, rec, dt, "cuda", **kw)
     assert i_ref["kernel"] == "numba" and i_out["kernel"] == "cuda", (i_ref, i_out)
+    launch = "cooperative (" if flow_cuda.COOPERATIVE else "per stage (cooperative=False)"
+    assert i_out["cuda_launch"].startswith(launch), i_out
     assert [i_out[c] for c in COUNTS] == [i_ref[c] for c in COUNTS], (i_out, i_ref)
     assert e_out.shape == e_ref.shape and np.array_equal(e_out[:, 0], e_ref[:, 0])
     if rtol == 0.0:
@@ -135,6 +139,36 @@ def check_core() -> None:
     compare(tilted(2, 2.0, 0.5), g2, bump(g2), "linear", 0.05, span=0.1, save_at=(0.1,))
     g3 = Grid([(-2.0, 2.0)] * 3, (4, 5, 3))
     compare(confined(3, 1.5, 0.5), g3, bump(g3), "linear", 0.05, span=0.1, save_at=(0.1,))
+
+
+def check_strided() -> None:
+    """More cells than threads (16 x 12 = 192 against 128 per block; the simulator runs one
+    cooperative block, so every thread strides over one or two cells), 2-D no-flux linear
+    m = 2, then the per-stage launches (``COOPERATIVE = False``, two blocks) on the same case."""
+    from fpgen.kernels import flow_cuda
+
+    g = Grid([(-2.0, 2.0), (-2.4, 2.4)], (16, 12))
+    for cooperative in (True, False):
+        flow_cuda.COOPERATIVE = cooperative
+        try:
+            info = compare(confined(2, 2.0, 0.5), g, bump(g), "linear", 0.05, span=0.1,
+                           save_at=(0.05, 0.1))
+        finally:
+            flow_cuda.COOPERATIVE = True
+        assert info["stages"] > 2 * 2, info
+
+
+def check_per_stage() -> None:
+    """The one-launch-per-stage path (``COOPERATIVE = False``) on the core cases and the
+    halvings case."""
+    from fpgen.kernels import flow_cuda
+
+    flow_cuda.COOPERATIVE = False
+    try:
+        check_core()
+        check_halvings()
+    finally:
+        flow_cuda.COOPERATIVE = True
 
 
 def check_halvings() -> None:
@@ -219,7 +253,7 @@ def check_twins(n: int = 4000) -> None:
 
 CHECKS = {"one_d": check_one_d, "two_d": check_two_d, "three_d": check_three_d,
           "halvings": check_halvings, "solve_density": check_solve_density, "twins": check_twins,
-          "core": check_core}
+          "core": check_core, "strided": check_strided, "per_stage": check_per_stage}
 
 
 if __name__ == "__main__":

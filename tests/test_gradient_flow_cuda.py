@@ -39,14 +39,17 @@ def _run_groups(*groups: str) -> None:
 
 def test_cuda_rkl2_equals_the_cpu_kernel_in_the_simulator():
     # one case per dimension and mode, halvings + retries + substeps (measured 11, 1, 5), the
-    # one-try error, solve_density(device="cuda"), the per-value twins (4000 random inputs)
-    _run_groups("core", "halvings", "solve_density", "twins")
+    # one-try error, solve_density(device="cuda"), the per-value twins (4000 random inputs);
+    # more cells than a block's threads, with one cooperative launch per step and with one
+    # launch per stage
+    _run_groups("core", "halvings", "solve_density", "twins", "strided")
 
 
 @pytest.mark.slow
 def test_cuda_rkl2_equals_the_cpu_kernel_in_the_simulator_full_matrix():
-    # no-flux and periodic x constant / linear x m = 2, 1.5 in 1-D; SG rates; 2-D and 3-D
-    _run_groups("one_d", "two_d", "three_d")
+    # no-flux and periodic x constant / linear x m = 2, 1.5 in 1-D; SG rates; 2-D and 3-D; the
+    # core and halvings cases with one launch per stage
+    _run_groups("one_d", "two_d", "three_d", "per_stage")
 
 
 def _flow():
@@ -108,6 +111,7 @@ A, A2, I = float64[::1], float64[:, ::1], int64[::1]
 P = (A, A2, A2, I, I, A, int64, float64, float64)
 sigs = {"first_stage_kernel": (A, A, float64, A),
         "stage_kernel": (A,) * 5 + (float64,) * 5 + P,
+        "step_kernel": (A2,) + (int64,) * 4 + (A, A, A, A2, int64, float64, float64) + P + (A2,),
         "evaluate_kernel": (A,) + P + (A, A),
         "reduce_kernel": (A, A, A, float64, float64, A2), "twins_kernel": (A, A, A, A2)}
 for name, sig in sigs.items():
@@ -143,3 +147,24 @@ def test_real_gpu_barenblatt_64_matches_the_cpu():
     info = gpu_flow_cases.compare(eq, g, g.sample(Barenblatt(2, 2.0, t=1.0)), "linear", 0.05,
                                   rtol=1e-9, span=0.5, save_at=(0.25, 0.5))
     assert info["kernel"] == "cuda" and info["stages"] > 20
+
+
+@pytest.mark.skipif(not (_CUDA["available"] and not _CUDA["simulator"]),
+                    reason=f"needs a CUDA device: {_CUDA['reason'] or 'simulator active'}")
+@pytest.mark.parametrize("cooperative, max_blocks", [(True, 3), (False, None)])
+def test_real_gpu_launch_modes_match_the_cpu(cooperative, max_blocks):
+    # a cooperative grid of 3 blocks (every thread strides over ~11 of the 4096 cells, the
+    # grid-wide barrier joins blocks) and the one-launch-per-stage path, each against the CPU
+    gpu_flow_cases = pytest.importorskip("gpu_flow_cases")
+    from fpgen.kernels import flow_cuda
+
+    g = Grid([(-2.4, 2.4)] * 2, 64)
+    eq = GradientFlow(2, exponent=2.0, temperature=1.0)
+    flow_cuda.COOPERATIVE, flow_cuda.MAX_BLOCKS = cooperative, max_blocks
+    try:
+        info = gpu_flow_cases.compare(eq, g, g.sample(Barenblatt(2, 2.0, t=1.0)), "linear",
+                                      0.05, rtol=1e-9, span=0.2, save_at=(0.2,))
+    finally:
+        flow_cuda.COOPERATIVE, flow_cuda.MAX_BLOCKS = True, None
+    want = "cooperative (3 blocks" if cooperative else "per stage"
+    assert info["cuda_launch"].startswith(want), info

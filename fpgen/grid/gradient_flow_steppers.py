@@ -394,7 +394,10 @@ class _RKL2(_UpwindExplicit):
         self._device = None  # the CUDA loop (kernel "cuda"), holding the density on the device
 
     def info(self) -> dict:
-        return {**super().info(), "stages": self.stages}
+        out = {**super().info(), "stages": self.stages}
+        if self._device is not None:  # how the CUDA stages were launched, and why
+            out["cuda_launch"] = f"{self._device.launch} ({self._device.launch_note})"
+        return out
 
     def check(self, times, p0):
         """Any dt runs (the stages grow like sqrt(dt / bound)): nothing to refuse."""

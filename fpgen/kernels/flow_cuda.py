@@ -18,11 +18,19 @@ Phys. 257 (2014) 594, eqs. 16–17):
 second order in :math:`\tau`.  Time convention: t = 0 is the data; time runs toward
 equilibrium.
 
-What runs where.  On the device, one thread per cell (C-order flat arrays):
+What runs where.  On the device (C-order flat arrays):
 
-* :func:`stage_kernel` — the cell's :math:`A(Y_{j-1})Y_{j-1}` and at once the stage
-  combination :math:`Y_j` (one launch per stage, no separate combine launch);
-  :func:`first_stage_kernel` writes :math:`Y_1` (an element-wise update);
+* :func:`step_kernel` — a whole step in one cooperative launch: every thread strides over the
+  cells, writes :math:`Y_1`, then for each further stage the cell's
+  :math:`A(Y_{j-1})Y_{j-1}` and at once the combination :math:`Y_j`, with a grid-wide barrier
+  (``cuda.cg.this_grid().sync()``) between stages; at the end :math:`A(Y_s)Y_s`, the exit rates
+  and the per-block reductions below.  The grid is at most what the device holds at once
+  (``max_cooperative_grid_blocks``).  Numba's launch of a kernel with this many arguments costs
+  tens of microseconds on the host, a stage on a 256^2 grid a few on the device: one launch
+  per step instead of one per stage (~30 at dt = 0.05 there) keeps the host out of the loop;
+* where a cooperative launch is not available (numba cannot link it, or ``cooperative=False``):
+  :func:`first_stage_kernel` writes :math:`Y_1` and :func:`stage_kernel` each further stage
+  (one thread per cell, one launch per stage, no separate combine launch);
 * :func:`evaluate_kernel` — :math:`A(p)p` and the exit rates (the diagonal of :math:`-A`), at a
   step's end (the next step's first evaluation) and for the positivity bound;
 * :func:`reduce_kernel` — per block: the maximum exit rate and the maximum density (NaN when
@@ -49,8 +57,9 @@ On the host (:class:`FlowRKL2Cuda`): the step logic of
 bound, the ``max_stages`` splitting (substeps), the stage count
 (:func:`~fpgen.kernels.flow_rkl.rkl2_stage_count`) and coefficients, halvings of a step with a
 negative or non-finite cell, retries of a step outside its stability interval at its end, the
-status codes — with the stage coefficients computed in Python (the same doubles) and only the
-reductions' per-block results (4 numbers per block) copied back per try.  The density stays on
+status codes — with the stage coefficients computed in Python (the same doubles; for the
+cooperative step a table per stage count, copied to the device once) and only the reductions'
+per-block results (4 numbers per block) copied back per try.  The density stays on
 the device; it is copied back only at save times.
 
 Agreement with the CPU: numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``) executes this
@@ -59,8 +68,10 @@ halving and retry counts bit for bit (tests/test_gradient_flow_cuda.py); the fre
 summed in another order (a tree per block), equal to ~1e-15 relative.  Compiled by NVVM,
 ``a * b + c`` is contracted into a fused multiply-add (NVVM's default ``-fma=1``; numba offers no
 switch), which rounds once instead of twice: a density then differs from the CPU's by a few
-units in the last place per stage, and the GPU test allows ``rtol = 1e-9``.  The path is tested
-in the simulator only; it has not been measured on hardware.
+units in the last place per stage, and the GPU test allows ``rtol = 1e-9``.  The simulator runs
+cooperative grids of one block (its threads stride when the grid has more cells than 128); both
+launch modes are tested there bit for bit.  The path is tested in the simulator only; it has not
+been measured on hardware.
 
 Importing this module imports ``numba.cuda`` and compiles nothing (kernels compile at their
 first launch, for the device in use); :mod:`fpgen` imports it only when ``device="cuda"`` is
@@ -74,16 +85,25 @@ import math
 import numpy as np
 from numba import cuda
 
+from .cuda_support import simulator_enabled
 from .flow_rkl import rkl2_stage_coefficients, rkl2_stage_count
 from .flow_steps import STATUS_DONE, STATUS_NO_SUBSTEP, STATUS_NONFINITE
 
-__all__ = ["THREADS", "REDUCE_BLOCKS", "FlowRKL2Cuda", "stage_kernel", "first_stage_kernel",
-           "evaluate_kernel", "reduce_kernel", "twins_kernel", "cell_rhs"]
+__all__ = ["THREADS", "REDUCE_BLOCKS", "COOPERATIVE", "MAX_BLOCKS", "FlowRKL2Cuda", "step_kernel",
+           "stage_kernel", "first_stage_kernel", "evaluate_kernel", "reduce_kernel",
+           "twins_kernel", "cell_rhs"]
 
 #: threads per block of every kernel here
 THREADS = 128
 #: the most blocks of the reduction (each thread first reduces a strided set of cells)
 REDUCE_BLOCKS = 256
+#: whether :class:`FlowRKL2Cuda` runs each step's stages in one cooperative launch by default
+#: (one launch per stage otherwise: numba's launch costs tens of microseconds, the stage itself
+#: a few on a 256^2 grid)
+COOPERATIVE = True
+#: the most blocks of a cooperative launch (None: as many as the device holds at once); the
+#: tests set a few to make every thread stride over many cells
+MAX_BLOCKS: int | None = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -375,6 +395,99 @@ def reduce_kernel(exits, y, V, T, m, partial):
         partial[3, b] = se[0]
 
 
+@cuda.jit(device=True)
+def _pick(k, r0, r1, r2):
+    """r0, r1 or r2 for k = 0, 1, 2 (the stage buffers' rotation)."""
+    if k == 0:
+        return r0
+    if k == 1:
+        return r1
+    return r2
+
+
+@cuda.jit
+def step_kernel(bufs, ip, r0, r1, r2, f0, fj, exits, coef, n, h, a1, V, rf, rb, shape, periodic,
+                hs, mode, T, m, partial):
+    """One whole n-stage RKL2 step of length h in one cooperative launch (a grid-wide barrier
+    between the stages; every thread strides over the cells).
+
+    ``bufs`` holds four densities: row ``ip`` is Y_0 = p, rows r0, r1, r2 the stages (Y_j in row
+    (j - 1) mod 3 of (r0, r1, r2), the rotation of :meth:`FlowRKL2Cuda._stages`); ``coef[j]`` =
+    (mu_j, nu_j, mu~_j, gamma~_j) of :func:`~fpgen.kernels.flow_rkl.rkl2_stage_coefficients`,
+    ``a1`` = mu~_1 h.  Each stage is :func:`stage_kernel`'s expression; after the last one,
+    fj = A(Y_s) Y_s and the exit rates, and ``partial[:, block]`` as :func:`reduce_kernel`
+    writes it for Y_s.
+    """
+    grid = cuda.cg.this_grid()
+    first = cuda.grid(1)
+    step = cuda.gridsize(1)
+    size = f0.size
+    p = bufs[ip]
+    y1 = bufs[r0]
+    c = first
+    while c < size:
+        y1[c] = p[c] + a1 * f0[c]
+        c += step
+    for j in range(2, n + 1):
+        grid.sync()
+        yj = bufs[_pick((j - 1) % 3, r0, r1, r2)]
+        ym1 = bufs[_pick((j - 2) % 3, r0, r1, r2)]
+        ym2 = bufs[ip if j == 2 else _pick((j - 3) % 3, r0, r1, r2)]
+        mu = coef[j, 0]
+        nu = coef[j, 1]
+        c0 = 1.0 - mu - nu
+        aj = coef[j, 2] * h
+        gj = coef[j, 3] * h
+        c = first
+        while c < size:
+            fc, _ = cell_rhs(ym1, V, rf, rb, shape, periodic, hs, mode, T, m, c)
+            yj[c] = mu * ym1[c] + nu * ym2[c] + c0 * p[c] + aj * fc + gj * f0[c]
+            c += step
+    grid.sync()
+    ys = bufs[_pick((n - 1) % 3, r0, r1, r2)]
+    sx = cuda.shared.array(THREADS, dtype=np.float64)
+    sp = cuda.shared.array(THREADS, dtype=np.float64)
+    sb = cuda.shared.array(THREADS, dtype=np.float64)
+    se = cuda.shared.array(THREADS, dtype=np.float64)
+    mx = -math.inf
+    mp = -math.inf
+    bad = 0.0
+    es = 0.0
+    c = first
+    while c < size:
+        o, e = cell_rhs(ys, V, rf, rb, shape, periodic, hs, mode, T, m, c)
+        fj[c] = o
+        exits[c] = e
+        v = ys[c]
+        mx = _max_nan(mx, e)
+        mp = _max_nan(mp, v)
+        if not (v >= 0.0 and v < math.inf):
+            bad = 1.0
+        es += _energy_cell(v, V[c], T, m)
+        c += step
+    tid = cuda.threadIdx.x
+    sx[tid] = mx
+    sp[tid] = mp
+    sb[tid] = bad
+    se[tid] = es
+    cuda.syncthreads()
+    width = THREADS // 2
+    while width > 0:
+        if tid < width:
+            sx[tid] = _max_nan(sx[tid], sx[tid + width])
+            sp[tid] = _max_nan(sp[tid], sp[tid + width])
+            sb[tid] = _max_nan(sb[tid], sb[tid + width])
+            se[tid] = se[tid] + se[tid + width]
+        cuda.syncthreads()
+        width //= 2
+    if tid == 0:
+        b = cuda.blockIdx.x
+        partial[0, b] = sx[0]
+        partial[1, b] = sp[0]
+        partial[2, b] = sb[0]
+        partial[3, b] = se[0]
+
+
 # ---------------------------------------------------------------------------------------------
 # host loop
 # ---------------------------------------------------------------------------------------------
@@ -398,10 +511,17 @@ class FlowRKL2Cuda:
     the bound's parabolic term, ``volume`` the cell volume of the free energy.  :meth:`load`
     puts a density on the device (and evaluates its right-hand side and bound), :meth:`run`
     advances it, :meth:`density` copies it back.
+
+    ``cooperative`` (default :data:`COOPERATIVE`): a step's stages run in one cooperative launch
+    of :func:`step_kernel` (``launch = "cooperative"``) where the device and numba can launch it;
+    otherwise, or with ``cooperative=False``, one launch per stage (``launch = "per stage"``,
+    :func:`stage_kernel`); ``launch_note`` says why a cooperative launch was not used.  Both
+    give the same densities.  ``max_blocks`` (default :data:`MAX_BLOCKS`) caps the cooperative
+    grid.
     """
 
     def __init__(self, fused: tuple, T: float, m: float, c1: float, sumh2: float,
-                 volume: float):
+                 volume: float, cooperative: bool | None = None, max_blocks: int | None = None):
         V, rf, rb, shape, periodic, hs, mode, parabolic = fused
         self.N = int(np.prod(shape))
         self.T, self.m, self.c1, self.sumh2 = float(T), float(m), float(c1), float(sumh2)
@@ -415,28 +535,78 @@ class FlowRKL2Cuda:
                       to(np.asarray(periodic, dtype=np.int64)),
                       to(np.ascontiguousarray(hs, dtype=np.float64)))
         new = cuda.device_array
-        self.p = new(self.N)
+        # the density (row self._ip) and the three stage buffers (rows self._rows), rotated by
+        # row index: an accepted step's last stage becomes the density without a copy
+        self._bufs = new((4, self.N))
+        self._ip = 0
+        self._rows = [1, 2, 3]
         self.f0 = new(self.N)
         self._fj = new(self.N)
         self._ex = new(self.N)
-        self._pool = [new(self.N) for _ in range(3)]
         self._nred = min(REDUCE_BLOCKS, _blocks(self.N))
         self._partial = new((4, self._nred))
+        self._coef: dict[int, object] = {}
         self.bound = math.nan
         self.finite = False
+        self.launch, self.launch_note = "per stage", "cooperative=False"
+        max_blocks = MAX_BLOCKS if max_blocks is None else max_blocks
+        self.max_blocks = None if max_blocks is None else int(max_blocks)
+        self._step = None
+        if COOPERATIVE if cooperative is None else cooperative:
+            self._prepare_cooperative()
+
+    @property
+    def p(self):
+        """The density on the device (a row of the buffers)."""
+        return self._bufs[self._ip]
+
+    def _prepare_cooperative(self) -> None:
+        """Compile :func:`step_kernel` for these arrays and size its cooperative grid (at most
+        the blocks the device holds at once; one in numba's simulator, which runs cooperative
+        grids of one block); on failure keep the per-stage launches and say why."""
+        coef = cuda.to_device(np.zeros((3, 4)))
+        args = self._step_args(2, 0.0, 0.0, coef, cuda.device_array((4, 1)))
+        try:
+            spec = step_kernel.specialize(*args)
+            if simulator_enabled():
+                most = 1
+            else:
+                most = next(iter(spec.overloads.values())).max_cooperative_grid_blocks(THREADS)
+        except Exception as exc:  # noqa: BLE001 - e.g. cudadevrt not found at link time
+            self.launch_note = f"cooperative launch unavailable: {type(exc).__name__}: {exc}"
+            return
+        if most < 1:
+            self.launch_note = "cooperative launch unavailable: no block of step_kernel fits"
+            return
+        blocks = min(_blocks(self.N), int(most), self.max_blocks or int(most))
+        self._step = spec[blocks, THREADS]
+        self._step_partial = cuda.device_array((4, blocks))
+        self.launch = "cooperative"
+        self.launch_note = f"{blocks} block{'s' if blocks > 1 else ''} of {THREADS} threads"
+
+    def _step_args(self, n: int, h: float, a1: float, coef, partial) -> tuple:
+        r0, r1, r2 = self._rows
+        return (self._bufs, self._ip, r0, r1, r2, self.f0, self._fj, self._ex, coef, int(n),
+                float(h), float(a1), *self._physics(), partial)
+
+    def _coefficients(self, n: int):
+        """(mu_j, nu_j, mu~_j, gamma~_j) for j = 2..n in rows j of a device array (cached)."""
+        table = self._coef.get(n)
+        if table is None:
+            host = np.zeros((n + 1, 4))
+            for j in range(2, n + 1):
+                host[j] = rkl2_stage_coefficients(j, n)
+            table = self._coef[n] = cuda.to_device(host)
+        return table
 
     # the kernels ------------------------------------------------------------------------------
     def _physics(self) -> tuple:
         V, rf, rb, shape, periodic, hs = self._grid
         return V, rf, rb, shape, periodic, hs, self.mode, self.T, self.m
 
-    def _evaluate(self, y, out) -> tuple[float, bool, float]:
-        """out = A(y) y (exit rates into scratch); returns (the bound at y, whether every cell
-        of y is non-negative and finite, the free energy of y)."""
-        evaluate_kernel[_blocks(self.N), THREADS](y, *self._physics(), out, self._ex)
-        reduce_kernel[self._nred, THREADS](self._ex, y, self._grid[0], self.T, self.m,
-                                           self._partial)
-        part = self._partial.copy_to_host()
+    def _summary(self, part: np.ndarray) -> tuple[float, bool, float]:
+        """(the bound, whether every cell is non-negative and finite, the free energy) from the
+        blocks' (max exit rate, max density, bad flag, energy sum)."""
         lam = _host_max_nan(part[0])
         if self.parabolic:  # NumPy's power: C's pow, NaN (not complex) for a negative base
             with np.errstate(invalid="ignore"):
@@ -444,23 +614,39 @@ class FlowRKL2Cuda:
         bound = 1.0 / lam if lam > 0 else math.inf
         return bound, not bool(np.any(part[2] > 0.0)), float(np.sum(part[3])) * self.volume
 
-    def _stages(self, h: float, n: int):
-        """Y_s of the n-stage RKL2 step of length h from self.p (A(p) p in self.f0)."""
+    def _evaluate(self, y, out) -> tuple[float, bool, float]:
+        """out = A(y) y (exit rates into scratch); returns (the bound at y, whether every cell
+        of y is non-negative and finite, the free energy of y)."""
+        evaluate_kernel[_blocks(self.N), THREADS](y, *self._physics(), out, self._ex)
+        reduce_kernel[self._nred, THREADS](self._ex, y, self._grid[0], self.T, self.m,
+                                           self._partial)
+        return self._summary(self._partial.copy_to_host())
+
+    def _try_step(self, h: float, n: int) -> tuple[int, float, bool, float]:
+        """The n-stage step of length h from the density: (the row of Y_s, then Y_s's bound,
+        whether it is non-negative and finite, its free energy); A(Y_s) Y_s in self._fj."""
         a1 = 1.0 / 3.0 * (4.0 / (n * n + n - 2.0)) * h
-        ya, yb, yc = self._pool
-        first_stage_kernel[_blocks(self.N), THREADS](ya, self.p, a1, self.f0)
-        ym2, ym1, yj = self.p, ya, yb
-        spare = yc
+        if self._step is not None:
+            self._step(*self._step_args(n, h, a1, self._coefficients(n), self._step_partial))
+            return (self._rows[(n - 1) % 3], *self._summary(self._step_partial.copy_to_host()))
+        row = self._stages(h, n, a1)
+        return (row, *self._evaluate(self._bufs[row], self._fj))
+
+    def _stages(self, h: float, n: int, a1: float) -> int:
+        """Y_s of the n-stage RKL2 step of length h from the density (A(p) p in self.f0), one
+        launch per stage; returns the row of Y_s (row (s - 1) mod 3 of self._rows, as in
+        :func:`step_kernel`)."""
+        rows = self._rows
+        p = self.p
+        first_stage_kernel[_blocks(self.N), THREADS](self._bufs[rows[0]], p, a1, self.f0)
         for j in range(2, n + 1):
             mu, nu, mut, gt = rkl2_stage_coefficients(j, n)
-            stage_kernel[_blocks(self.N), THREADS](yj, ym1, ym2, self.p, self.f0, mu, nu,
-                                                   1.0 - mu - nu, mut * h, gt * h,
-                                                   *self._physics())
-            if ym2 is self.p:  # stage 2 read Y_0 as Y_{j-2}: the third buffer joins the rotation
-                ym2, ym1, yj = ym1, yj, spare
-            else:
-                ym2, ym1, yj = ym1, yj, ym2
-        return ym1
+            ym2 = p if j == 2 else self._bufs[rows[(j - 3) % 3]]
+            stage_kernel[_blocks(self.N), THREADS](self._bufs[rows[(j - 1) % 3]],
+                                                   self._bufs[rows[(j - 2) % 3]], ym2, p,
+                                                   self.f0, mu, nu, 1.0 - mu - nu, mut * h,
+                                                   gt * h, *self._physics())
+        return rows[(n - 1) % 3]
 
     # the loop ---------------------------------------------------------------------------------
     def load(self, p: np.ndarray) -> int:
@@ -494,13 +680,11 @@ class FlowRKL2Cuda:
                 h = min(t1 - t, cb * (top * top + top - 2.0) / 4.0)
                 ok = False
                 energy = math.nan
-                y = self.p
+                row = self._ip
                 for _ in range(max_tries):
                     n = int(rkl2_stage_count(h, cb))
-                    y = self._stages(h, n)
-                    stages += n - 1
-                    b1, good, energy = self._evaluate(y, self._fj)
-                    stages += 1
+                    row, b1, good, energy = self._try_step(h, n)
+                    stages += n
                     if not good:
                         halvings += 1
                         h = 0.5 * h
@@ -516,10 +700,9 @@ class FlowRKL2Cuda:
                 last = h >= t1 - t
                 if not last:
                     substeps += 1
-                # accept: Y_s becomes p, its right-hand side f0 (buffers swapped, not copied)
-                pool = self._pool
-                pool[[i for i, b in enumerate(pool) if b is y][0]] = self.p
-                self.p = y
+                # accept: Y_s becomes p, its right-hand side f0 (rows and buffers swapped)
+                self._rows[self._rows.index(row)] = self._ip
+                self._ip = row
                 self.f0, self._fj = self._fj, self.f0
                 self.bound = b1
                 self.finite = True
