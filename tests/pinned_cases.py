@@ -471,7 +471,8 @@ def grid_results() -> dict:
     gw = Grid((-2.5, 2.5), 50)
     out["steady/potential"] = fpgen.steady_state(fp, gw)
     out["steady/linear-cross"] = fpgen.steady_state(lin, g2)
-    out["steady/kinetic"] = fpgen.steady_state(kin, PhaseSpaceGrid((-5, 5), (-5, 5), 16, 16))
+    out["steady/kinetic"] = fpgen.steady_state(kin, PhaseSpaceGrid((-5, 5), (-5, 5), 16, 16),
+                                               transport="upwind")
     out["steady/chain"] = fpgen.steady_state(chain)
     out["gap/potential"] = np.asarray(fpgen.spectral_gap(fp, gw))
     out["gap/linear-cross"] = np.asarray(fpgen.spectral_gap(lin, g2))

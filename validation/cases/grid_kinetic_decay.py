@@ -44,7 +44,7 @@ def run(ctx):
         ts = np.linspace(0.0, T, 161)
         sol = fpgen.solve_density(eq, p0, grid, (0, T), stepper="exponential", save_at=ts,
                                   transport="upwind")
-        peq = fpgen.steady_state(eq, grid)
+        peq = fpgen.steady_state(eq, grid, transport="upwind")  # the runs' scheme
         dist = np.abs(sol.densities - peq).sum(axis=(1, 2)) * grid.volume
         k = eq.decay_polynomial_degree
         sel = (ts > 0.25 * T) & (dist > 1e-11)
