@@ -546,6 +546,7 @@ class FlowRKL2Cuda:
         self._nred = min(REDUCE_BLOCKS, _blocks(self.N))
         self._partial = new((4, self._nred))
         self._coef: dict[int, object] = {}
+        self._launchers: dict[tuple, object] = {}
         self.bound = math.nan
         self.finite = False
         self.launch, self.launch_note = "per stage", "cooperative=False"
@@ -600,6 +601,16 @@ class FlowRKL2Cuda:
         return table
 
     # the kernels ------------------------------------------------------------------------------
+    def _launch(self, kernel, blocks: int, *args) -> None:
+        """kernel[blocks, THREADS](*args) through a dispatcher specialised at its first launch
+        here (the arguments' types never change): a launch then skips numba's typing of every
+        argument."""
+        launcher = self._launchers.get((kernel, blocks))
+        if launcher is None:
+            launcher = kernel.specialize(*args)[blocks, THREADS]
+            self._launchers[kernel, blocks] = launcher
+        launcher(*args)
+
     def _physics(self) -> tuple:
         V, rf, rb, shape, periodic, hs = self._grid
         return V, rf, rb, shape, periodic, hs, self.mode, self.T, self.m
@@ -617,9 +628,9 @@ class FlowRKL2Cuda:
     def _evaluate(self, y, out) -> tuple[float, bool, float]:
         """out = A(y) y (exit rates into scratch); returns (the bound at y, whether every cell
         of y is non-negative and finite, the free energy of y)."""
-        evaluate_kernel[_blocks(self.N), THREADS](y, *self._physics(), out, self._ex)
-        reduce_kernel[self._nred, THREADS](self._ex, y, self._grid[0], self.T, self.m,
-                                           self._partial)
+        self._launch(evaluate_kernel, _blocks(self.N), y, *self._physics(), out, self._ex)
+        self._launch(reduce_kernel, self._nred, self._ex, y, self._grid[0], self.T, self.m,
+                     self._partial)
         return self._summary(self._partial.copy_to_host())
 
     def _try_step(self, h: float, n: int) -> tuple[int, float, bool, float]:
@@ -638,14 +649,14 @@ class FlowRKL2Cuda:
         :func:`step_kernel`)."""
         rows = self._rows
         p = self.p
-        first_stage_kernel[_blocks(self.N), THREADS](self._bufs[rows[0]], p, a1, self.f0)
+        blocks = _blocks(self.N)
+        self._launch(first_stage_kernel, blocks, self._bufs[rows[0]], p, a1, self.f0)
         for j in range(2, n + 1):
             mu, nu, mut, gt = rkl2_stage_coefficients(j, n)
             ym2 = p if j == 2 else self._bufs[rows[(j - 3) % 3]]
-            stage_kernel[_blocks(self.N), THREADS](self._bufs[rows[(j - 1) % 3]],
-                                                   self._bufs[rows[(j - 2) % 3]], ym2, p,
-                                                   self.f0, mu, nu, 1.0 - mu - nu, mut * h,
-                                                   gt * h, *self._physics())
+            self._launch(stage_kernel, blocks, self._bufs[rows[(j - 1) % 3]],
+                         self._bufs[rows[(j - 2) % 3]], ym2, p, self.f0, mu, nu,
+                         1.0 - mu - nu, mut * h, gt * h, *self._physics())
         return rows[(n - 1) % 3]
 
     # the loop ---------------------------------------------------------------------------------
