@@ -350,29 +350,25 @@ def _energy_cell(pc, vc, T, m):
     return u + vc * pc
 
 
-@cuda.jit
-def reduce_kernel(exits, y, V, T, m, partial):
-    """partial[:, block] = (max exit rate, max y — NaN when one is NaN —, 1.0 when a cell of y is
-    negative or not finite else 0.0, the block's sum of U(max(y, 0)) + V y)."""
+@cuda.jit(device=True)
+def _accumulate(mx, mp, bad, es, e, v, vc, T, m):
+    """One cell (exit rate e, density v, potential vc) into a thread's (max exit rate, max
+    density, bad flag, free-energy sum)."""
+    if not (v >= 0.0 and v < math.inf):
+        bad = 1.0
+    return _max_nan(mx, e), _max_nan(mp, v), bad, es + _energy_cell(v, vc, T, m)
+
+
+@cuda.jit(device=True)
+def _block_reduce(mx, mp, bad, es, partial):
+    """partial[:, block] = the block's (max of mx, max of mp — NaN when one is NaN —, max of
+    bad, sum of es) over its threads (a tree in shared memory; every thread of the block calls
+    it)."""
     sx = cuda.shared.array(THREADS, dtype=np.float64)
     sp = cuda.shared.array(THREADS, dtype=np.float64)
     sb = cuda.shared.array(THREADS, dtype=np.float64)
     se = cuda.shared.array(THREADS, dtype=np.float64)
     tid = cuda.threadIdx.x
-    c = cuda.grid(1)
-    step = cuda.gridsize(1)
-    mx = -math.inf
-    mp = -math.inf
-    bad = 0.0
-    es = 0.0
-    while c < y.size:
-        v = y[c]
-        mx = _max_nan(mx, exits[c])
-        mp = _max_nan(mp, v)
-        if not (v >= 0.0 and v < math.inf):
-            bad = 1.0
-        es += _energy_cell(v, V[c], T, m)
-        c += step
     sx[tid] = mx
     sp[tid] = mp
     sb[tid] = bad
@@ -393,6 +389,22 @@ def reduce_kernel(exits, y, V, T, m, partial):
         partial[1, b] = sp[0]
         partial[2, b] = sb[0]
         partial[3, b] = se[0]
+
+
+@cuda.jit
+def reduce_kernel(exits, y, V, T, m, partial):
+    """partial[:, block] = (max exit rate, max y — NaN when one is NaN —, 1.0 when a cell of y is
+    negative or not finite else 0.0, the block's sum of U(max(y, 0)) + V y)."""
+    c = cuda.grid(1)
+    step = cuda.gridsize(1)
+    mx = -math.inf
+    mp = -math.inf
+    bad = 0.0
+    es = 0.0
+    while c < y.size:
+        mx, mp, bad, es = _accumulate(mx, mp, bad, es, exits[c], y[c], V[c], T, m)
+        c += step
+    _block_reduce(mx, mp, bad, es, partial)
 
 
 @cuda.jit(device=True)
@@ -445,10 +457,6 @@ def step_kernel(bufs, ip, r0, r1, r2, f0, fj, exits, coef, n, h, a1, V, rf, rb, 
             c += step
     grid.sync()
     ys = bufs[_pick((n - 1) % 3, r0, r1, r2)]
-    sx = cuda.shared.array(THREADS, dtype=np.float64)
-    sp = cuda.shared.array(THREADS, dtype=np.float64)
-    sb = cuda.shared.array(THREADS, dtype=np.float64)
-    se = cuda.shared.array(THREADS, dtype=np.float64)
     mx = -math.inf
     mp = -math.inf
     bad = 0.0
@@ -458,34 +466,9 @@ def step_kernel(bufs, ip, r0, r1, r2, f0, fj, exits, coef, n, h, a1, V, rf, rb, 
         o, e = cell_rhs(ys, V, rf, rb, shape, periodic, hs, mode, T, m, c)
         fj[c] = o
         exits[c] = e
-        v = ys[c]
-        mx = _max_nan(mx, e)
-        mp = _max_nan(mp, v)
-        if not (v >= 0.0 and v < math.inf):
-            bad = 1.0
-        es += _energy_cell(v, V[c], T, m)
+        mx, mp, bad, es = _accumulate(mx, mp, bad, es, e, ys[c], V[c], T, m)
         c += step
-    tid = cuda.threadIdx.x
-    sx[tid] = mx
-    sp[tid] = mp
-    sb[tid] = bad
-    se[tid] = es
-    cuda.syncthreads()
-    width = THREADS // 2
-    while width > 0:
-        if tid < width:
-            sx[tid] = _max_nan(sx[tid], sx[tid + width])
-            sp[tid] = _max_nan(sp[tid], sp[tid + width])
-            sb[tid] = _max_nan(sb[tid], sb[tid + width])
-            se[tid] = se[tid] + se[tid + width]
-        cuda.syncthreads()
-        width //= 2
-    if tid == 0:
-        b = cuda.blockIdx.x
-        partial[0, b] = sx[0]
-        partial[1, b] = sp[0]
-        partial[2, b] = sb[0]
-        partial[3, b] = se[0]
+    _block_reduce(mx, mp, bad, es, partial)
 
 
 # ---------------------------------------------------------------------------------------------
