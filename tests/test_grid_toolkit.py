@@ -45,6 +45,6 @@ def test_kinetic_decay_rate_on_the_grid():
     grid = fpgen.PhaseSpaceGrid((-6.0, 6.0), (-6.0, 6.0), 64, 64)
     step = _stepper(prob.equation, grid, "exponential", transport="upwind")
     p0 = prob.initial.pdf(grid.points()).reshape(grid.shape)
-    pi = fpgen.steady_state(prob.equation, grid)
+    pi = fpgen.steady_state(prob.equation, grid, transport="upwind")
     assert_decay_rate(step, p0, pi, 0.5, 30, expected=prob.decay_rate, rtol=0.01,
                       window=(0.5, 1.0))
