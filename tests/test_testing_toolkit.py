@@ -325,3 +325,72 @@ def test_fpgen_euler_maruyama_orders_through_simulate():
 def test_fpgen_scheme_refuses_problems_needing_extras():
     with pytest.raises(ValueError, match="stochastic integral"):
         assert_strong_order(FpgenScheme(), ornstein_uhlenbeck_sde(), 1.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# first-time-user audit: the assertions must not pass what they cannot judge
+# ---------------------------------------------------------------------------------------------
+
+
+def test_transition_law_refuses_samples_of_the_wrong_width():
+    # (N, 2) samples against a 1-D law were flattened into 2N one-dimensional samples (and an
+    # (N,) array against a 2-D law paired up into N/2 points): a verdict on other data
+    from fpgen import Gaussian
+
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match=r"shape \(N, 1\).*got shape \(1000, 2\)"):
+        assert_transition_law(rng.normal(size=(1000, 2)), Gaussian([0.0], 1.0))
+    with pytest.raises(ValueError, match=r"shape \(N, 2\).*got shape \(1000,\)"):
+        assert_transition_law(rng.normal(size=1000), Gaussian([0.0, 0.0], 1.0))
+    with pytest.raises(ValueError, match="empty"):
+        assert_transition_law(np.zeros((0, 1)), Gaussian([0.0], 1.0))
+    # what is accepted: (N, d), (N,) in 1-D, and a result's (n_save, N, d) states
+    assert_transition_law(rng.normal(size=1000), Gaussian([0.0], 1.0))
+    assert_transition_law(rng.normal(size=(2, 1000, 2)), Gaussian([0.0, 0.0], 1.0))
+
+
+def test_transition_law_fails_nan_samples_and_foreign_states():
+    # NaN samples gave a KS p-value of NaN, which is not < alpha: the assertion passed
+    from fpgen import Categorical, Gaussian
+
+    x = np.random.default_rng(1).normal(size=(1000, 1))
+    x[::2] = np.nan
+    with pytest.raises(AssertionError, match="500 of 1000 samples are NaN or infinite"):
+        assert_transition_law(x, Gaussian([0.0], 1.0))
+    cat = Categorical([0.5, 0.5])
+    with pytest.raises(AssertionError, match="not states of the law.*sample 2 = 2"):
+        assert_transition_law(np.array([0, 1, 2, 1, 0] * 100), cat)  # was an IndexError
+    with pytest.raises(AssertionError, match="not states of the law.*= 0.2"):
+        assert_transition_law(np.array([0.2, 1.0, 0.0, 1.0] * 100), cat)  # was truncated to 0
+
+
+def test_density_assertions_fail_a_stepper_that_produces_nan():
+    # NaN compares False with every tolerance: mass, positivity and equilibrium all passed
+    p0 = np.full(10, 0.1)
+    blown = lambda p, dt: p * np.nan  # noqa: E731
+    for check in (lambda: assert_mass_conserving(blown, p0, 0.1, 5),
+                  lambda: assert_positive(blown, p0, 0.1, 5),
+                  lambda: assert_equilibrium_preserved(blown, p0, 0.1, 5),
+                  lambda: assert_decay_rate(blown, p0, p0, 0.1, 30, 1.0)):
+        with pytest.raises(AssertionError, match="10 NaN or infinite value.*step 1"):
+            check()
+    with pytest.raises(AssertionError, match=r"non-finite rates: R\[0, 0\] = nan"):
+        assert_generator(np.array([[np.nan, 1.0], [1.0, -1.0]]))
+    with pytest.raises(ValueError, match="non-zero total mass"):
+        assert_mass_conserving(lambda p, dt: p, np.zeros(4), 0.1, 2)  # was ZeroDivisionError
+
+
+def test_measure_decay_rate_and_stationary_covariance_refuse_bad_inputs():
+    from fpgen.testing import measure_decay_rate
+
+    t = np.linspace(0.0, 1.0, 10)
+    d = np.exp(-2.0 * t)
+    d[8] = np.nan  # was silently dropped from the fit
+    with pytest.raises(ValueError, match="finite"):
+        measure_decay_rate(t, d)
+
+    def em(x, t, dt, dW):
+        return x - x * dt + math.sqrt(2.0) * dW
+
+    with pytest.raises(ValueError, match="2x2 stationary covariance; got shape"):
+        assert_stationary_covariance(em, 2, 2, 0.1, np.eye(3))  # was a broadcasting error
