@@ -27,8 +27,10 @@ from fpgen.testing import (
     sde_catalogue,
     stochastic_heun,
     stratonovich_gbm,
+    strong_errors,
     two_state_chain,
     uniform_chain,
+    weak_errors,
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -394,3 +396,56 @@ def test_measure_decay_rate_and_stationary_covariance_refuse_bad_inputs():
 
     with pytest.raises(ValueError, match="2x2 stationary covariance; got shape"):
         assert_stationary_covariance(em, 2, 2, 0.1, np.eye(3))  # was a broadcasting error
+
+
+def test_order_tools_refuse_bad_step_sizes_paths_and_tolerances():
+    # duplicated dts gave an unexplained LinAlgError ("SVD did not converge"), a negative one
+    # "math domain error", one above T a reshape error, n_paths = 1 NaN standard errors (and a
+    # LinAlgError in the assertion), tolerance 0 a ZeroDivisionError
+    gbm = geometric_brownian_motion()
+    em = euler_maruyama(gbm)
+    with pytest.raises(ValueError, match="dts must be distinct"):
+        assert_strong_order(em, gbm, 0.5, dts=[2.0**-k for k in (3, 4, 4, 5, 6)], n_paths=200)
+    with pytest.raises(ValueError, match=r"dts must lie in \(0, T = 1.0\]"):
+        strong_errors(em, gbm, dts=[-0.25, 0.125], n_paths=100)
+    with pytest.raises(ValueError, match=r"dts must lie in \(0, T = 1.0\]"):
+        weak_errors(em, gbm, dts=[2.0, 1.0, 0.5], n_paths=100)
+    with pytest.raises(ValueError, match="n_paths must be an integer >= 2"):
+        strong_errors(em, gbm, n_paths=1)
+    with pytest.raises(ValueError, match="n_paths must be an integer >= 2"):
+        assert_strong_order(em, gbm, 0.5, n_paths=1)
+    with pytest.raises(ValueError, match="tolerance must be > 0"):
+        assert_weak_order(em, gbm, 1.0, tolerance=0.0, n_paths=100)
+    with pytest.raises(ValueError, match="expected must be finite"):
+        assert_strong_order(em, gbm, float("nan"), n_paths=100)
+    with pytest.raises(ValueError, match=r"phi must map.*returned shape \(\)"):
+        weak_errors(em, gbm, phi=lambda x: 1.0, n_paths=100)
+
+
+def test_order_tools_name_a_scheme_factory_passed_as_the_step():
+    # euler_maruyama is a factory: passing it instead of euler_maruyama(problem) failed inside
+    # the run with "euler_maruyama() takes 1 positional argument but 4 were given"
+    gbm = geometric_brownian_motion()
+    with pytest.raises(TypeError, match=r"factory fpgen.testing.milstein.*milstein\(problem\)"):
+        assert_strong_order(milstein, gbm, 1.0, n_paths=100)
+    with pytest.raises(TypeError, match="step must be a function"):
+        strong_errors(3, gbm, n_paths=100)
+
+
+def test_fit_order_refuses_inconsistent_inputs():
+    # NaN step sizes gave a NaN slope without a word; mismatched ses / cov an IndexError;
+    # negative or NaN ses were used as weights (or a LinAlgError)
+    from fpgen.testing import asymptotic_tail
+
+    h, e = [0.1, 0.05, 0.025], [1.0, 0.5, 0.25]
+    with pytest.raises(ValueError, match="positive and finite"):
+        fit_order([0.1, float("nan"), 0.05], e)
+    with pytest.raises(ValueError, match="dts must be distinct"):
+        fit_order([0.1, 0.1, 0.05], e, ses=[0.01] * 3)
+    with pytest.raises(ValueError, match=r"one standard error per step size \(3\)"):
+        fit_order(h, e, ses=[0.01, 0.01])
+    with pytest.raises(ValueError, match="ses must be finite and >= 0"):
+        fit_order(h, e, ses=[-0.01, 0.01, 0.01])
+    with pytest.raises(ValueError, match="3x3 covariance"):
+        asymptotic_tail(h, e, cov=np.eye(2))
+    assert fit_order(h, e, ses=[0.01] * 3).slope == pytest.approx(1.0, abs=1e-12)
