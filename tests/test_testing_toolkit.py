@@ -8,6 +8,7 @@ from scipy.linalg import expm
 
 from fpgen.testing import (
     BrownianPath,
+    OrderAssertionError,
     assert_decay_rate,
     assert_equilibrium_preserved,
     assert_generator,
@@ -449,3 +450,18 @@ def test_fit_order_refuses_inconsistent_inputs():
     with pytest.raises(ValueError, match="3x3 covariance"):
         asymptotic_tail(h, e, cov=np.eye(2))
     assert fit_order(h, e, ses=[0.01] * 3).slope == pytest.approx(1.0, abs=1e-12)
+
+
+def test_a_swamped_verdict_never_asks_for_fewer_paths_than_it_used():
+    # the paths were extrapolated from the coarsest error alone: with 10 paths the refusal
+    # said "use about 5 paths", with 3 "about 4"
+    gbm = geometric_brownian_motion()
+    for n in (3, 10):
+        with pytest.raises(OrderAssertionError, match="swamps the bias") as info:
+            assert_strong_order(euler_maruyama(gbm), gbm, 0.5, n_paths=n, seed=1)
+        report = info.value.report
+        assert report.extra["paths_needed"] > n
+        swamped = report.errors < 3.0 * report.ses
+        # SE ~ 1/sqrt(paths): the advice lifts every swamped error to 3 SEs
+        scaled = report.ses[swamped] * math.sqrt(n / report.extra["paths_needed"])
+        assert np.all(report.errors[swamped] >= 3.0 * scaled * (1 - 1e-12))

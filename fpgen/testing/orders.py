@@ -623,6 +623,10 @@ def _judge(kind, problem, dts, errs, ses, n_paths, expected, tolerance, min_sign
         # extrapolate the error at the finest step from the coarsest with the expected order
         pred = errs[0] * (dts[-1] / dts[0]) ** expected
         need = int(math.ceil(n_paths * (min_signal * ses[-1] / max(pred, 1e-300)) ** 2))
+        # never fewer than the swamped errors themselves need (SE ~ 1/sqrt(paths)): the
+        # extrapolation from the coarsest error alone asked for fewer paths than were used
+        measured = (min_signal * ses[swamped] / np.maximum(errs[swamped], 1e-300)) ** 2
+        need = max(need, int(math.ceil(n_paths * float(np.max(measured)))))
         verdict = (f"cannot judge: at dt = {dts[swamped][0]:.4g} the error {errs[swamped][0]:.3g} is "
                    f"below {min_signal} standard errors ({ses[swamped][0]:.3g}); the Monte-Carlo "
                    f"noise swamps the bias — use about {need} paths (or coarser steps)")
