@@ -465,3 +465,17 @@ def test_a_swamped_verdict_never_asks_for_fewer_paths_than_it_used():
         # SE ~ 1/sqrt(paths): the advice lifts every swamped error to 3 SEs
         scaled = report.ses[swamped] * math.sqrt(n / report.extra["paths_needed"])
         assert np.all(report.errors[swamped] >= 3.0 * scaled * (1 - 1e-12))
+
+
+def test_probability_vectors_refuse_a_floor_no_vector_can_meet():
+    # min_prob = 0.5 over 3 states drew (1/3, 1/3, 1/3) (entries below the floor it promises);
+    # a negative floor could draw negative "probabilities"
+    from hypothesis import find
+
+    from fpgen.testing.strategies import probability_vectors
+
+    for bad in (0.5, -0.1):
+        with pytest.raises(ValueError, match=r"min_prob must lie in \[0, 1/K\]"):
+            find(probability_vectors(3, min_prob=bad), lambda p: True)
+    p = find(probability_vectors(3, min_prob=0.3), lambda p: True)
+    assert p.min() >= 0.3 - 1e-12 and abs(p.sum() - 1.0) < 1e-12
