@@ -479,3 +479,12 @@ def test_probability_vectors_refuse_a_floor_no_vector_can_meet():
             find(probability_vectors(3, min_prob=bad), lambda p: True)
     p = find(probability_vectors(3, min_prob=0.3), lambda p: True)
     assert p.min() >= 0.3 - 1e-12 and abs(p.sum() - 1.0) < 1e-12
+
+
+def test_generators_on_many_states_keep_a_valid_floor():
+    from hypothesis import find
+
+    from fpgen.testing.strategies import generators
+
+    R = find(generators(n_states=30, reversible=True), lambda R: True)
+    assert_generator(R)

@@ -146,7 +146,7 @@ def generators(draw, n_states=(2, 5), *, reversible: bool | None = None,
     if reversible:
         sym = np.abs(draw(matrices(K, scale=max_rate)))
         sym = 0.5 * (sym + sym.T) + 0.05
-        pi = draw(probability_vectors(K, min_prob=0.05))
+        pi = draw(probability_vectors(K, min_prob=0.05 if K <= 20 else 0.5 / K))
         R = sym * pi[:, None]
     else:
         R = np.abs(draw(matrices(K, scale=max_rate))) + 0.02
