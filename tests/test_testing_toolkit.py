@@ -488,3 +488,16 @@ def test_generators_on_many_states_keep_a_valid_floor():
 
     R = find(generators(n_states=24, reversible=True), lambda R: True)  # was ValueError
     assert_generator(R)
+
+
+def test_quadratic_profile_starts_check_their_sizes():
+    # n = 2.5 drew 3 points at the quantiles of 2.5 (the last at f = 1: the edge) in 2-D, and a
+    # negative radius returned the 1-D points mirrored
+    from fpgen.testing import quadratic_profile_starts
+
+    with pytest.raises(TypeError, match="n must be an integer >= 1; got 2.5"):
+        quadratic_profile_starts(2.5, 2, 1.0)
+    with pytest.raises(ValueError, match="radius must be > 0; got -1.0"):
+        quadratic_profile_starts(3, 1, -1.0)
+    x = quadratic_profile_starts(np.int64(4), 1, 2.0)[:, 0]
+    assert x.shape == (4,) and np.all(np.diff(x) > 0) and np.all(np.abs(x) < 2.0)
