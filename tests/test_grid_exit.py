@@ -452,3 +452,31 @@ def test_square_exit_time_reference():
     np.testing.assert_allclose(brownian_square_exit_time(3 * r[0], 3 * r[1], sigma=2.0,
                                                          length=3.0),
                                9.0 / 4.0 * brownian_square_exit_time(r[0], r[1]), rtol=1e-12)
+
+
+def test_closed_forms_stay_exact_for_weak_and_strong_drifts():
+    # the closed forms are differences of nearly equal terms when the drift or the walk's bias
+    # is weak: mu = 1e-9 gave E T off by 8e-8 (relative), a walk with down = up (1 + 1e-10)
+    # gave 0 instead of k (n - k) / 2; a strong drift (or bias) overflowed e^{-kappa L} (r^n)
+    x = np.array([1e-3, 0.3, 0.5, 0.9])
+    for mu in (1e-9, -1e-9):  # E_x T = x (L - x) [1 + mu (L - 2x) / 3 + O(mu^2)] (sigma = L = 1)
+        series = x * (1.0 - x) * (1.0 + mu * (1.0 - 2.0 * x) / 3.0)
+        np.testing.assert_allclose(brownian_exit_time(mu, 1.0, 1.0, x), series, rtol=1e-13)
+    # kappa = -800: the drift carries the particle to 0 in x / |mu| (the rest is below e^-300)
+    np.testing.assert_allclose(brownian_exit_time(-400.0, 1.0, 1.0, x), x / 400.0, rtol=1e-12)
+    np.testing.assert_allclose(brownian_exit_time(400.0, 1.0, 1.0, 1.0 - x), x / 400.0,
+                               rtol=1e-12)
+    n, k = 10, np.arange(11)
+    for eps in (1e-10, -1e-10):  # first correction O(eps n): below 1e-8 relative
+        d = random_walk_exit_time(1.0, 1.0 + eps, n)
+        np.testing.assert_allclose(d[1:-1], (k * (n - k) / 2.0)[1:-1], rtol=1e-8)
+        assert d[0] == 0.0 and d[-1] == 0.0
+    # r = 2, n = 1000 (r^n = 1.07e301 would be the edge; n = 2000 overflowed):
+    # P_1 = 1 / (2^1000 - 1), P_999 = (2^999 - 1) / (2^1000 - 1), and the mirror identities
+    p = random_walk_hitting_probability(1.0, 2.0, 1000)
+    np.testing.assert_allclose(p[[1, 999]], [2.0**-1000, 0.5], rtol=1e-12)
+    p2 = random_walk_hitting_probability(1.0, 2.0, 2000)
+    np.testing.assert_allclose(p2, 1.0 - random_walk_hitting_probability(2.0, 1.0, 2000)[::-1],
+                               atol=1e-15)
+    np.testing.assert_allclose(random_walk_exit_time(1.0, 2.0, 2000),
+                               random_walk_exit_time(2.0, 1.0, 2000)[::-1], rtol=1e-12)

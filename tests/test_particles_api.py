@@ -477,3 +477,23 @@ def test_a_second_process_loads_the_fused_kernels_from_numbas_cache():
     out = subprocess.run(run, capture_output=True, text=True, check=True).stdout.split()
     miss_a, hit_a, miss_c, hit_c = map(int, out)
     assert (miss_a, miss_c) == (0, 0) and hit_a >= 1 and hit_c >= 1, out
+
+
+def test_flags_and_max_memory_are_checked_not_read_for_truth():
+    # keep_states="no" and progress="no" are truthy: they kept the states and drew the bar,
+    # the opposite of what was written; max_memory="1GB" failed inside a comparison
+    # ("'>' not supported between 'int' and 'str'"); n_particles=True counted as 1
+    ou = OrnsteinUhlenbeck(dim=1)
+    x = np.zeros((10, 1))
+    with pytest.raises(TypeError, match="keep_states must be True or False; got 'no'"):
+        simulate(ou, x, (0.0, 1.0), dt=0.1, keep_states="no")
+    with pytest.raises(TypeError, match="progress must be True or False; got 'no'"):
+        simulate(ou, x, (0.0, 1.0), dt=0.1, progress="no")
+    for bad in ("1GB", -1, 0, 2.5e9):
+        with pytest.raises(ValueError, match="max_memory must be a positive whole number"):
+            simulate(ou, x, (0.0, 1.0), dt=0.1, max_memory=bad)
+    with pytest.raises(TypeError, match="n_particles must be a positive integer; got True"):
+        simulate(ou, x[:1], (0.0, 1.0), dt=0.1, n_particles=True)
+    res = simulate(ou, x, (0.0, 1.0), dt=0.1, keep_states=np.bool_(False),
+                         max_memory=np.int64(2**20))
+    assert not res.states_kept

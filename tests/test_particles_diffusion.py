@@ -408,3 +408,15 @@ def test_float32_linear_equations_keep_the_laws_and_the_backend_agreement():
                  dtype=np.float32)
     with pytest.raises(ValueError, match="float64 or float32"):
         simulate(eq, np.ones((4, 4)), (0, 1), dt=0.1, dtype=np.int32)
+
+
+def test_brownian_increments_refuses_a_first_particle_that_is_not_an_index():
+    # first_particle=1.5 went through np.arange(1.5, ..) cast to uint64: the increments of
+    # particles 1, 2, ... without a word; -5 raised numpy's "out of bounds for uint64"
+    with pytest.raises(TypeError, match="first_particle must be an integer >= 0; got 1.5"):
+        brownian_increments(0, 4, (0.0, 1.0), 0.25, 1, first_particle=1.5)
+    with pytest.raises(ValueError, match="first_particle must be an integer >= 0; got -5"):
+        brownian_increments(0, 4, (0.0, 1.0), 0.25, 1, first_particle=-5)
+    whole = brownian_increments(0, 6, (0.0, 1.0), 0.25, 1)
+    np.testing.assert_array_equal(
+        brownian_increments(0, 4, (0.0, 1.0), 0.25, 1, first_particle=np.int64(2)), whole[:, 2:])

@@ -8,6 +8,7 @@ from scipy.linalg import expm
 
 from fpgen.testing import (
     BrownianPath,
+    OrderAssertionError,
     assert_decay_rate,
     assert_equilibrium_preserved,
     assert_generator,
@@ -27,8 +28,10 @@ from fpgen.testing import (
     sde_catalogue,
     stochastic_heun,
     stratonovich_gbm,
+    strong_errors,
     two_state_chain,
     uniform_chain,
+    weak_errors,
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -325,3 +328,176 @@ def test_fpgen_euler_maruyama_orders_through_simulate():
 def test_fpgen_scheme_refuses_problems_needing_extras():
     with pytest.raises(ValueError, match="stochastic integral"):
         assert_strong_order(FpgenScheme(), ornstein_uhlenbeck_sde(), 1.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# first-time-user audit: the assertions must not pass what they cannot judge
+# ---------------------------------------------------------------------------------------------
+
+
+def test_transition_law_refuses_samples_of_the_wrong_width():
+    # (N, 2) samples against a 1-D law were flattened into 2N one-dimensional samples (and an
+    # (N,) array against a 2-D law paired up into N/2 points): a verdict on other data
+    from fpgen import Gaussian
+
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match=r"shape \(N, 1\).*got shape \(1000, 2\)"):
+        assert_transition_law(rng.normal(size=(1000, 2)), Gaussian([0.0], 1.0))
+    with pytest.raises(ValueError, match=r"shape \(N, 2\).*got shape \(1000,\)"):
+        assert_transition_law(rng.normal(size=1000), Gaussian([0.0, 0.0], 1.0))
+    with pytest.raises(ValueError, match="empty"):
+        assert_transition_law(np.zeros((0, 1)), Gaussian([0.0], 1.0))
+    # what is accepted: (N, d), (N,) in 1-D, and a result's (n_save, N, d) states
+    assert_transition_law(rng.normal(size=1000), Gaussian([0.0], 1.0))
+    assert_transition_law(rng.normal(size=(2, 1000, 2)), Gaussian([0.0, 0.0], 1.0))
+
+
+def test_transition_law_fails_nan_samples_and_foreign_states():
+    # NaN samples gave a KS p-value of NaN, which is not < alpha: the assertion passed
+    from fpgen import Categorical, Gaussian
+
+    x = np.random.default_rng(1).normal(size=(1000, 1))
+    x[::2] = np.nan
+    with pytest.raises(AssertionError, match="500 of 1000 samples are NaN or infinite"):
+        assert_transition_law(x, Gaussian([0.0], 1.0))
+    cat = Categorical([0.5, 0.5])
+    with pytest.raises(AssertionError, match="not states of the law.*sample 2 = 2"):
+        assert_transition_law(np.array([0, 1, 2, 1, 0] * 100), cat)  # was an IndexError
+    with pytest.raises(AssertionError, match="not states of the law.*= 0.2"):
+        assert_transition_law(np.array([0.2, 1.0, 0.0, 1.0] * 100), cat)  # was truncated to 0
+
+
+def test_density_assertions_fail_a_stepper_that_produces_nan():
+    # NaN compares False with every tolerance: mass, positivity and equilibrium all passed
+    p0 = np.full(10, 0.1)
+    blown = lambda p, dt: p * np.nan  # noqa: E731
+    for check in (lambda: assert_mass_conserving(blown, p0, 0.1, 5),
+                  lambda: assert_positive(blown, p0, 0.1, 5),
+                  lambda: assert_equilibrium_preserved(blown, p0, 0.1, 5),
+                  lambda: assert_decay_rate(blown, p0, p0, 0.1, 30, 1.0)):
+        with pytest.raises(AssertionError, match="10 NaN or infinite value.*step 1"):
+            check()
+    with pytest.raises(AssertionError, match=r"non-finite rates: R\[0, 0\] = nan"):
+        assert_generator(np.array([[np.nan, 1.0], [1.0, -1.0]]))
+    with pytest.raises(ValueError, match="non-zero total mass"):
+        assert_mass_conserving(lambda p, dt: p, np.zeros(4), 0.1, 2)  # was ZeroDivisionError
+
+
+def test_measure_decay_rate_and_stationary_covariance_refuse_bad_inputs():
+    from fpgen.testing import measure_decay_rate
+
+    t = np.linspace(0.0, 1.0, 10)
+    d = np.exp(-2.0 * t)
+    d[8] = np.nan  # was silently dropped from the fit
+    with pytest.raises(ValueError, match="finite"):
+        measure_decay_rate(t, d)
+
+    def em(x, t, dt, dW):
+        return x - x * dt + math.sqrt(2.0) * dW
+
+    with pytest.raises(ValueError, match="2x2 stationary covariance; got shape"):
+        assert_stationary_covariance(em, 2, 2, 0.1, np.eye(3))  # was a broadcasting error
+
+
+def test_order_tools_refuse_bad_step_sizes_paths_and_tolerances():
+    # duplicated dts gave an unexplained LinAlgError ("SVD did not converge"), a negative one
+    # "math domain error", one above T a reshape error, n_paths = 1 NaN standard errors (and a
+    # LinAlgError in the assertion), tolerance 0 a ZeroDivisionError
+    gbm = geometric_brownian_motion()
+    em = euler_maruyama(gbm)
+    with pytest.raises(ValueError, match="dts must be distinct"):
+        assert_strong_order(em, gbm, 0.5, dts=[2.0**-k for k in (3, 4, 4, 5, 6)], n_paths=200)
+    with pytest.raises(ValueError, match=r"dts must lie in \(0, T = 1.0\]"):
+        strong_errors(em, gbm, dts=[-0.25, 0.125], n_paths=100)
+    with pytest.raises(ValueError, match=r"dts must lie in \(0, T = 1.0\]"):
+        weak_errors(em, gbm, dts=[2.0, 1.0, 0.5], n_paths=100)
+    with pytest.raises(ValueError, match="n_paths must be an integer >= 2"):
+        strong_errors(em, gbm, n_paths=1)
+    with pytest.raises(ValueError, match="n_paths must be an integer >= 2"):
+        assert_strong_order(em, gbm, 0.5, n_paths=1)
+    with pytest.raises(ValueError, match="tolerance must be > 0"):
+        assert_weak_order(em, gbm, 1.0, tolerance=0.0, n_paths=100)
+    with pytest.raises(ValueError, match="expected must be finite"):
+        assert_strong_order(em, gbm, float("nan"), n_paths=100)
+    with pytest.raises(ValueError, match=r"phi must map.*returned shape \(\)"):
+        weak_errors(em, gbm, phi=lambda x: 1.0, n_paths=100)
+
+
+def test_order_tools_name_a_scheme_factory_passed_as_the_step():
+    # euler_maruyama is a factory: passing it instead of euler_maruyama(problem) failed inside
+    # the run with "euler_maruyama() takes 1 positional argument but 4 were given"
+    gbm = geometric_brownian_motion()
+    with pytest.raises(TypeError, match=r"factory fpgen.testing.milstein.*milstein\(problem\)"):
+        assert_strong_order(milstein, gbm, 1.0, n_paths=100)
+    with pytest.raises(TypeError, match="step must be a function"):
+        strong_errors(3, gbm, n_paths=100)
+
+
+def test_fit_order_refuses_inconsistent_inputs():
+    # NaN step sizes gave a NaN slope without a word; mismatched ses / cov an IndexError;
+    # negative or NaN ses were used as weights (or a LinAlgError)
+    from fpgen.testing import asymptotic_tail
+
+    h, e = [0.1, 0.05, 0.025], [1.0, 0.5, 0.25]
+    with pytest.raises(ValueError, match="positive and finite"):
+        fit_order([0.1, float("nan"), 0.05], e)
+    with pytest.raises(ValueError, match="dts must be distinct"):
+        fit_order([0.1, 0.1, 0.05], e, ses=[0.01] * 3)
+    with pytest.raises(ValueError, match=r"one standard error per step size \(3\)"):
+        fit_order(h, e, ses=[0.01, 0.01])
+    with pytest.raises(ValueError, match="ses must be finite and >= 0"):
+        fit_order(h, e, ses=[-0.01, 0.01, 0.01])
+    with pytest.raises(ValueError, match="3x3 covariance"):
+        asymptotic_tail(h, e, cov=np.eye(2))
+    assert fit_order(h, e, ses=[0.01] * 3).slope == pytest.approx(1.0, abs=1e-12)
+
+
+def test_a_swamped_verdict_never_asks_for_fewer_paths_than_it_used():
+    # the paths were extrapolated from the coarsest error alone: with 10 paths the refusal
+    # said "use about 5 paths", with 3 "about 4"
+    gbm = geometric_brownian_motion()
+    for n in (3, 10):
+        with pytest.raises(OrderAssertionError, match="swamps the bias") as info:
+            assert_strong_order(euler_maruyama(gbm), gbm, 0.5, n_paths=n, seed=1)
+        report = info.value.report
+        assert report.extra["paths_needed"] > n
+        swamped = report.errors < 3.0 * report.ses
+        # SE ~ 1/sqrt(paths): the advice lifts every swamped error to 3 SEs
+        scaled = report.ses[swamped] * math.sqrt(n / report.extra["paths_needed"])
+        assert np.all(report.errors[swamped] >= 3.0 * scaled * (1 - 1e-12))
+
+
+def test_probability_vectors_refuse_a_floor_no_vector_can_meet():
+    # min_prob = 0.5 over 3 states drew (1/3, 1/3, 1/3) (entries below the floor it promises);
+    # a negative floor could draw negative "probabilities"
+    from hypothesis import find
+
+    from fpgen.testing.strategies import probability_vectors
+
+    for bad in (0.5, -0.1):
+        with pytest.raises(ValueError, match=r"min_prob must lie in \[0, 1/K\]"):
+            find(probability_vectors(3, min_prob=bad), lambda p: True)
+    p = find(probability_vectors(3, min_prob=0.3), lambda p: True)
+    assert p.min() >= 0.3 - 1e-12 and abs(p.sum() - 1.0) < 1e-12
+
+
+def test_generators_on_many_states_keep_a_valid_floor():
+    from hypothesis import find
+
+    from fpgen.testing.strategies import generators
+
+    R = find(generators(n_states=24, reversible=True), lambda R: True)  # was ValueError
+    assert_generator(R)
+
+
+def test_quadratic_profile_starts_check_their_sizes():
+    # n = 2.5 drew 3 points at the quantiles of 2.5 (the last at f = 1: the edge) in 2-D, and a
+    # negative radius returned the 1-D points mirrored
+    from fpgen.testing import quadratic_profile_starts
+
+    with pytest.raises(TypeError, match="n must be an integer >= 1; got 2.5"):
+        quadratic_profile_starts(2.5, 2, 1.0)
+    with pytest.raises(ValueError, match="radius must be > 0; got -1.0"):
+        quadratic_profile_starts(3, 1, -1.0)
+    x = quadratic_profile_starts(np.int64(4), 1, 2.0)[:, 0]
+    assert x.shape == (4,) and np.all(np.diff(x) > 0) and np.all(np.abs(x) < 2.0)

@@ -137,7 +137,8 @@ def check_x0(x0, eq: Equation, n_particles) -> InitialStates:
             raise ValueError(f"x0 law {x0!r} does not match the {d}-dimensional states of "
                              f"{type(eq).__name__}")
         return InitialStates(n, d, discrete, law=x0)
-    if n_particles is not None and not isinstance(n_particles, (numbers.Integral, np.integer)):
+    if n_particles is not None and (isinstance(n_particles, bool) or not isinstance(
+            n_particles, (numbers.Integral, np.integer))):
         raise TypeError(f"n_particles must be a positive integer; got {n_particles!r}")
     try:
         arr = np.asarray(x0)

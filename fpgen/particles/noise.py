@@ -147,9 +147,10 @@ def brownian_increments(seed: int, n_particles: int, t_span, dt: float, noise_di
     key = rng.seed_key(seed)
     n = as_positive_int(n_particles, "n_particles")
     m = as_positive_int(noise_dim, "noise_dim")
+    first = as_positive_int(first_particle, "first_particle", minimum=0)
     grid = make_grid(t_span, dt, None, brownian_dt)
     src = BrownianSource(key, np.arange(m), grid.r)
-    pids = np.arange(first_particle, first_particle + n, dtype=np.uint64)
+    pids = np.arange(first, first + n, dtype=np.uint64)
     out = np.empty((grid.n_steps, n, m))
     for k in range(grid.n_steps):
         out[k] = grid.sqrt_hs[k] * src.xi(pids, k)

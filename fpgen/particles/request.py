@@ -118,6 +118,12 @@ def _float_dtype(dtype) -> np.dtype:
     return fdtype
 
 
+def _check_flag(value, name: str) -> None:
+    """True or False (a string such as "no" is truthy: it would mean the opposite)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False; got {value!r}")
+
+
 def plan(request: Request, *, local: bool = True, stacklevel: int = 3) -> Job:
     """Check every argument of ``request`` (a clear error before any work) and build the job.
 
@@ -155,6 +161,11 @@ def plan(request: Request, *, local: bool = True, stacklevel: int = 3) -> Job:
     if isinstance(off, bool) or not isinstance(off, (int, np.integer)) or off < 0:
         raise ValueError(f"particle_offset must be an integer >= 0; got {off!r}")
     fdtype = _float_dtype(r.dtype)
+    for name in ("keep_states", "progress"):
+        _check_flag(getattr(r, name), name)
+    mem = r.max_memory
+    if isinstance(mem, bool) or not isinstance(mem, (int, np.integer)) or mem < 1:
+        raise ValueError(f"max_memory must be a positive whole number of bytes; got {mem!r}")
     n_save = grid.save_idx.shape[0]
     if r.keep_states and local:
         need = (n_save + 1) * init.n * init.dim * fdtype.itemsize

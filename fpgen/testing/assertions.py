@@ -49,15 +49,32 @@ def _marginal_cdfs(law: Distribution):
 def assert_transition_law(samples, law: Distribution, *, alpha: float = 1e-3) -> dict:
     """Test samples against an exact law at significance ``alpha`` (Bonferroni over coordinates).
 
-    Gaussian / Gaussian mixture: one-sample KS per coordinate against the exact marginal CDF.
-    Categorical (unbatched): chi-square goodness of fit on the state counts (states with
-    expected count < 5 are pooled).  Returns the statistics and p-values.
+    Gaussian / Gaussian mixture: one-sample KS per coordinate against the exact marginal CDF;
+    ``samples`` of shape (N, dim) (or (..., dim), e.g. a result's ``states``; (N,) when
+    dim = 1).  Categorical (unbatched): chi-square goodness of fit on the state counts (states
+    with expected count < 5 are pooled); ``samples`` hold the states 0..K-1.  Returns the
+    statistics and p-values.
+
+    Raises AssertionError for samples that are NaN or infinite (or states outside 0..K-1):
+    the sampler under test produced them.  Raises ValueError for samples of the wrong shape
+    or none at all.
     """
     x = np.asarray(samples)
+    if x.size == 0:
+        raise ValueError(f"samples is empty (shape {x.shape}): there is nothing to test")
+    if x.dtype.kind not in "biuf":
+        raise TypeError(f"samples must be real numbers; got dtype {x.dtype}")
     if isinstance(law, Categorical):
         if law.batch_shape:
             raise ValueError("assert_transition_law needs an unbatched Categorical")
-        counts = np.bincount(x.ravel().astype(np.int64), minlength=law.n_states)
+        flat = x.ravel()
+        bad = ~np.isfinite(flat) | (flat != np.round(flat)) | (flat < 0) | (flat >= law.n_states)
+        if np.any(bad):
+            i = int(np.flatnonzero(bad)[0])
+            raise AssertionError(
+                f"{int(bad.sum())} of {flat.size} samples are not states of the law (integers "
+                f"0..{law.n_states - 1}); first: sample {i} = {flat[i].item()!r}")
+        counts = np.bincount(flat.astype(np.int64), minlength=law.n_states)
         expected = law.probs * counts.sum()
         big = expected >= 5
         obs = np.append(counts[big], counts[~big].sum())
@@ -69,7 +86,17 @@ def assert_transition_law(samples, law: Distribution, *, alpha: float = 1e-3) ->
                 f"state counts do not follow the law: chi-square {stat:.3g} on {obs.size - 1} "
                 f"degrees of freedom, p = {p:.3g} < {alpha}")
         return {"statistic": float(stat), "pvalue": float(p)}
-    x = x.reshape(-1, law.dim)
+    d = law.dim
+    if not ((x.ndim == 1 and d == 1) or (x.ndim >= 2 and x.shape[-1] == d)):
+        hint = " (one row per sample)" if x.ndim == 1 else ""
+        raise ValueError(f"samples must have shape (N, {d}) for a {d}-dimensional law{hint}; "
+                         f"got shape {x.shape}")
+    x = x.reshape(-1, d)
+    finite = np.all(np.isfinite(x), axis=1)
+    if not np.all(finite):
+        i = int(np.flatnonzero(~finite)[0])
+        raise AssertionError(f"{int(np.sum(~finite))} of {x.shape[0]} samples are NaN or "
+                             f"infinite (first: sample {i} = {x[i].tolist()})")
     cdfs = _marginal_cdfs(law)
     res = [stats.kstest(x[:, i], cdfs[i]) for i in range(law.dim)]
     pvals = np.array([r.pvalue for r in res])
@@ -89,6 +116,9 @@ def assert_generator(R, *, rtol: float = 1e-12) -> None:
     R = np.asarray(R, dtype=float)
     if R.ndim != 2 or R.shape[0] != R.shape[1]:
         raise AssertionError(f"a generator is a square matrix; got shape {R.shape}")
+    if not np.all(np.isfinite(R)):
+        i, j = np.argwhere(~np.isfinite(R))[0]
+        raise AssertionError(f"the generator has non-finite rates: R[{i}, {j}] = {R[i, j]}")
     scale = max(1.0, float(np.max(np.abs(R))))
     off = R - np.diag(np.diagonal(R))
     if off.min() < -rtol * scale:
@@ -103,9 +133,15 @@ def assert_generator(R, *, rtol: float = 1e-12) -> None:
 
 
 def _run(stepper: Callable, p0, dt: float, n_steps: int):
+    """The stepper's states after steps 1..n_steps; AssertionError at the first NaN or inf (no
+    assertion on a density holds for one)."""
     p = np.array(p0, dtype=float)
     for k in range(n_steps):
         p = np.asarray(stepper(p, dt), dtype=float)
+        if not np.all(np.isfinite(p)):
+            bad = int(p.size - np.count_nonzero(np.isfinite(p)))
+            raise AssertionError(f"the stepper produced {bad} NaN or infinite value(s) at step "
+                                 f"{k + 1} (t = {(k + 1) * dt:.6g}, dt = {dt})")
         yield k + 1, p
 
 
@@ -115,6 +151,9 @@ def assert_mass_conserving(stepper: Callable, p0, dt: float, n_steps: int = 100,
     largest relative drift seen."""
     vol = np.asarray(cell_volume, dtype=float)
     m0 = float(np.sum(np.asarray(p0) * vol))
+    if not (math.isfinite(m0) and m0 != 0.0):
+        raise ValueError(f"p0 must have a finite, non-zero total mass (the drift is relative to "
+                         f"it); got {m0}")
     worst = 0.0
     for k, p in _run(stepper, p0, dt, n_steps):
         drift = abs(float(np.sum(p * vol)) - m0) / abs(m0)
@@ -160,6 +199,12 @@ def measure_decay_rate(times, distances, *, polynomial_degree: int = 0,
     (default the second half) and return :math:`\mu`."""
     t = np.asarray(times, dtype=float)
     d = np.asarray(distances, dtype=float)
+    if t.shape != d.shape or t.ndim != 1:
+        raise ValueError(f"times and distances must be 1-D of the same length; got shapes "
+                         f"{t.shape} and {d.shape}")
+    if not (np.all(np.isfinite(t)) and np.all(np.isfinite(d))):
+        raise ValueError("times and distances must be finite (a NaN or inf distance is not a "
+                         "decay to fit)")
     lo, hi = t[0] + window[0] * (t[-1] - t[0]), t[0] + window[1] * (t[-1] - t[0])
     sel = (t >= lo) & (t <= hi) & (d > 0)
     if sel.sum() < 3:
@@ -225,6 +270,9 @@ def assert_stationary_covariance(step: Callable, dim: int, noise_dim: int, dt: f
                              f"transition matrix {rho:.6g} >= 1, no stationary law")
     S = solve_discrete_lyapunov(M, dt * N @ N.T)
     expected = np.atleast_2d(np.asarray(expected, dtype=float))
+    if expected.shape != S.shape:
+        raise ValueError(f"expected must be the {dim}x{dim} stationary covariance; got shape "
+                         f"{expected.shape}")
     if not np.allclose(S, expected, rtol=rtol, atol=0.0):
         raise AssertionError(f"stationary covariance of the scheme at dt = {dt}:\n{S}\n"
                              f"expected:\n{expected}\n(relative tolerance {rtol})")

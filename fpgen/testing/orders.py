@@ -65,6 +65,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import stats
 
+from .._checks import as_float_array, as_positive_int, as_real
 from .catalogue import SDEProblem
 
 __all__ = ["OrderFit", "OrderReport", "OrderAssertionError", "FpgenScheme", "AsymptoticTail",
@@ -160,6 +161,38 @@ def _agrees(p: np.ndarray, cp: np.ndarray, hm: np.ndarray):
     return ok, chi2, m - 1, z
 
 
+def _fit_inputs(dts, errors, ses, cov):
+    """dts, errors, ses, cov as float arrays, checked: distinct positive finite step sizes,
+    positive finite errors, non-negative finite SEs (or a covariance) of the same length."""
+    h = np.asarray(dts, dtype=float)
+    e = np.asarray(errors, dtype=float)
+    if h.shape != e.shape or h.ndim != 1 or h.size < 2:
+        raise ValueError(f"dts and errors must be 1-D of the same length >= 2; got shapes "
+                         f"{h.shape} and {e.shape}")
+    if np.any(~(h > 0)) or np.any(~(e > 0)) or not np.all(np.isfinite(h)) \
+            or not np.all(np.isfinite(e)):
+        raise ValueError(f"dts and errors must be positive and finite to fit a log-log slope; "
+                         f"got dts {h.tolist()}, errors {e.tolist()}")
+    if np.unique(h).size != h.size:
+        raise ValueError(f"dts must be distinct (a repeated step size has no log-log slope to "
+                         f"the next); got {h.tolist()}")
+    if cov is not None:
+        cov = np.asarray(cov, dtype=float)
+        if cov.shape != (h.size, h.size):
+            raise ValueError(f"cov must be the {h.size}x{h.size} covariance of the errors; got "
+                             f"shape {cov.shape}")
+        if not np.all(np.isfinite(cov)) or np.any(np.diag(cov) < 0):
+            raise ValueError("cov must be finite with a non-negative diagonal")
+    if ses is not None:
+        ses = np.asarray(ses, dtype=float)
+        if ses.shape != h.shape:
+            raise ValueError(f"ses must hold one standard error per step size ({h.size}); got "
+                             f"shape {ses.shape}")
+        if not np.all(np.isfinite(ses)) or np.any(ses < 0):
+            raise ValueError(f"ses must be finite and >= 0; got {ses.tolist()}")
+    return h, e, ses, cov
+
+
 def asymptotic_tail(dts: Sequence[float], errors: Sequence[float],
                     ses: Sequence[float] | None = None, *, cov=None,
                     allowance: float = 0.0) -> AsymptoticTail:
@@ -174,20 +207,15 @@ def asymptotic_tail(dts: Sequence[float], errors: Sequence[float],
     too small to matter is not counted however precisely it is measured (the assertions use a
     fifth of their tolerance).
     """
-    h = np.asarray(dts, dtype=float)
-    e = np.asarray(errors, dtype=float)
+    h, e, ses, cov = _fit_inputs(dts, errors, ses, cov)
     order = np.argsort(h)[::-1]
     h, e = h[order], e[order]
     if cov is not None:
-        c = np.asarray(cov, dtype=float)[np.ix_(order, order)]
+        c = cov[np.ix_(order, order)]
     elif ses is not None:
-        c = np.diag(np.asarray(ses, dtype=float)[order] ** 2)
+        c = np.diag(ses[order] ** 2)
     else:
         c = None
-    if h.shape != e.shape or h.ndim != 1 or h.size < 2:
-        raise ValueError("dts and errors must be 1-D of the same length >= 2")
-    if np.any(h <= 0) or np.any(e <= 0) or not np.all(np.isfinite(e)):
-        raise ValueError("dts and errors must be positive and finite to take local log-log slopes")
     if c is None:  # no noise scale: nothing can be called drift
         p = np.log(e[:-1] / e[1:]) / np.log(h[:-1] / h[1:])
         return AsymptoticTail(h, 0, p, np.full(p.size, np.nan))
@@ -268,20 +296,15 @@ def fit_order(dts: Sequence[float], errors: Sequence[float], ses: Sequence[float
     every step size is fitted (``OrderFit.tail`` still reports the drift).  ``OrderFit.dts``
     says which step sizes were fitted.
     """
-    h = np.asarray(dts, dtype=float)
-    e = np.asarray(errors, dtype=float)
-    if h.shape != e.shape or h.ndim != 1 or h.size < 2:
-        raise ValueError("dts and errors must be 1-D of the same length >= 2")
-    if np.any(h <= 0) or np.any(e <= 0) or not np.all(np.isfinite(e)):
-        raise ValueError("dts and errors must be positive and finite to fit a log-log slope")
+    h, e, ses, cov = _fit_inputs(dts, errors, ses, cov)
     order = np.argsort(h)[::-1]
     h, e = h[order], e[order]
     s = None
     if cov is not None:
-        cov = np.asarray(cov, dtype=float)[np.ix_(order, order)]
+        cov = cov[np.ix_(order, order)]
         s = np.sqrt(np.diag(cov))
     elif ses is not None:
-        s = np.asarray(ses, dtype=float)[order]
+        s = ses[order]
     tail = None
     start = 0
     if asymptotic and s is not None and h.size >= MIN_TAIL_STEPS:
@@ -411,10 +434,44 @@ def _simulate(step: Callable, problem: SDEProblem, increments: np.ndarray, dt: f
 
 
 def _dts(problem: SDEProblem, dts, fine_level: int) -> np.ndarray:
+    """The step sizes, coarse to fine: distinct, positive and at most T (each T / 2^j; the
+    Brownian path checks that)."""
     if dts is None:
         dts = [problem.t_end * 2.0**-k for k in range(2, 9)]
-    dts = np.sort(np.asarray(dts, dtype=float))[::-1]
-    return dts
+    arr = as_float_array(dts, "dts")
+    if arr.ndim != 1 or arr.size < 2:
+        raise ValueError(f"dts must be a 1-D sequence of at least 2 step sizes; got shape "
+                         f"{arr.shape}")
+    T = problem.t_end
+    if np.any(arr <= 0) or np.any(arr > T * (1 + 1e-12)):
+        raise ValueError(f"dts must lie in (0, T = {T}] (each T / 2^j); got {arr.tolist()}")
+    arr = np.sort(arr)[::-1]
+    if np.any(np.diff(arr) == 0):
+        raise ValueError(f"dts must be distinct (a repeated step size has no log-log slope to "
+                         f"the next); got {np.asarray(dts, dtype=float).tolist()}")
+    return arr
+
+
+def _check_step(step) -> None:
+    """``step`` is a one-step function or a FpgenScheme (a scheme factory is named)."""
+    from . import schemes
+
+    factories = {f.__name__: f for f in (schemes.euler_maruyama, schemes.milstein,
+                                          schemes.stochastic_heun)}
+    name = getattr(step, "__name__", None)
+    if name in factories and step is factories[name]:
+        raise TypeError(f"step is the scheme factory fpgen.testing.{name}; pass the step it "
+                        f"builds for the problem: {name}(problem)")
+    if not (isinstance(step, FpgenScheme) or callable(step)):
+        raise TypeError(f"step must be a function step(x, t, dt, dW) -> x_next or a "
+                        f"FpgenScheme; got {type(step).__name__}")
+
+
+def _check_judge_args(expected, tolerance, n_paths) -> tuple[float, float]:
+    expected = as_real(expected, "expected")
+    tolerance = as_real(tolerance, "tolerance", positive=True)
+    as_positive_int(n_paths, "n_paths", minimum=2)  # standard errors need two paths
+    return expected, tolerance
 
 
 def _fine_level(problem: SDEProblem, dts: np.ndarray, fine_level: int | None) -> int:
@@ -442,10 +499,18 @@ def _weak_samples(step, problem, dts, phi, n_paths, seed, fine_level):
     """Per-path differences phi(X^h) - phi(X) of the output whose mean is largest in modulus,
     signed so that their mean is the (positive) weak error; shape (n_paths, len(dts))."""
     finals, exact = _finals(step, problem, dts, n_paths, seed, fine_level)
-    ref = np.asarray(phi(exact), dtype=float).reshape(n_paths, -1)
+
+    def values(x):
+        v = np.asarray(phi(x), dtype=float)
+        if v.ndim not in (1, 2) or v.shape[0] != n_paths:
+            raise ValueError(f"phi must map states of shape (n, dim) to (n,) or (n, k); it "
+                             f"returned shape {v.shape} for states of shape {x.shape}")
+        return v.reshape(n_paths, -1)
+
+    ref = values(exact)
     cols = []
     for x in finals:
-        diff = np.asarray(phi(x), dtype=float).reshape(n_paths, -1) - ref
+        diff = values(x) - ref
         m = diff.mean(axis=0)
         k = int(np.argmax(np.abs(m)))
         cols.append(diff[:, k] * (1.0 if m[k] >= 0 else -1.0))
@@ -467,6 +532,8 @@ def strong_errors(step: Callable, problem: SDEProblem, dts=None, *, n_paths: int
 
     Returns ``(dts, errors, ses)``, and the covariance of the errors as a fourth item with
     ``with_cov`` (the errors share their paths, so they are correlated)."""
+    _check_step(step)
+    as_positive_int(n_paths, "n_paths", minimum=2)  # standard errors need two paths
     dts = _dts(problem, dts, 0)
     return (dts, *_summary(_strong_samples(step, problem, dts, n_paths, seed, fine_level),
                            with_cov))
@@ -485,6 +552,8 @@ def weak_errors(step: Callable, problem: SDEProblem, dts=None, *, phi: Callable 
     Default :math:`\varphi(x) = (x, x^2)` componentwise (first and second moments).  With
     ``with_cov`` the covariance of the errors is returned as a fourth item.
     """
+    _check_step(step)
+    as_positive_int(n_paths, "n_paths", minimum=2)  # standard errors need two paths
     dts = _dts(problem, dts, 0)
     samples = _weak_samples(step, problem, dts, phi or _default_phi, n_paths, seed, fine_level)
     return (dts, *_summary(samples, with_cov))
@@ -554,6 +623,10 @@ def _judge(kind, problem, dts, errs, ses, n_paths, expected, tolerance, min_sign
         # extrapolate the error at the finest step from the coarsest with the expected order
         pred = errs[0] * (dts[-1] / dts[0]) ** expected
         need = int(math.ceil(n_paths * (min_signal * ses[-1] / max(pred, 1e-300)) ** 2))
+        # never fewer than the swamped errors themselves need (SE ~ 1/sqrt(paths)): the
+        # extrapolation from the coarsest error alone asked for fewer paths than were used
+        measured = (min_signal * ses[swamped] / np.maximum(errs[swamped], 1e-300)) ** 2
+        need = max(need, int(math.ceil(n_paths * float(np.max(measured)))))
         verdict = (f"cannot judge: at dt = {dts[swamped][0]:.4g} the error {errs[swamped][0]:.3g} is "
                    f"below {min_signal} standard errors ({ses[swamped][0]:.3g}); the Monte-Carlo "
                    f"noise swamps the bias — use about {need} paths (or coarser steps)")
@@ -638,6 +711,8 @@ def assert_strong_order(step: Callable, problem: SDEProblem, expected: float, *,
     not allow a verdict (the paths needed) or when too few asymptotic step sizes remain (finer
     step sizes to use, in ``report.extra["suggested_dts"]``).
     """
+    _check_step(step)
+    expected, tolerance = _check_judge_args(expected, tolerance, n_paths)
     dts = _dts(problem, dts, 0)
     samples = _strong_samples(step, problem, dts, n_paths, seed, fine_level)
     errs, ses, cov = _summary(samples, True)
@@ -658,6 +733,8 @@ def assert_weak_order(step: Callable, problem: SDEProblem, expected: float, *, d
     sizes, and refuses with finer step sizes to use when too few asymptotic ones remain, as
     :func:`assert_strong_order` does.
     """
+    _check_step(step)
+    expected, tolerance = _check_judge_args(expected, tolerance, n_paths)
     dts = _dts(problem, dts, 0)
     samples = _weak_samples(step, problem, dts, phi or _default_phi, n_paths, seed, fine_level)
     errs, ses, cov = _summary(samples, True)

@@ -15,12 +15,16 @@ import math
 
 import numpy as np
 
+from .._checks import as_positive_int, as_real
+
 __all__ = ["quadratic_profile_starts"]
 
 
 def quadratic_profile_starts(n: int, dim: int, radius: float) -> np.ndarray:
     """n points (n, dim) distributed as :math:`(1 - |x|^2/R^2)_+` of radius ``radius``, in 1-D
     or 2-D (see the module)."""
+    n = as_positive_int(n, "n")
+    radius = as_real(radius, "radius", positive=True)
     if dim == 1:
         f = (np.arange(n) + 0.5) / n
         lo, hi = -np.ones(n), np.ones(n)

@@ -146,7 +146,7 @@ def generators(draw, n_states=(2, 5), *, reversible: bool | None = None,
     if reversible:
         sym = np.abs(draw(matrices(K, scale=max_rate)))
         sym = 0.5 * (sym + sym.T) + 0.05
-        pi = draw(probability_vectors(K, min_prob=0.05))
+        pi = draw(probability_vectors(K, min_prob=0.05 if K <= 20 else 0.5 / K))
         R = sym * pi[:, None]
     else:
         R = np.abs(draw(matrices(K, scale=max_rate))) + 0.02
@@ -157,8 +157,12 @@ def generators(draw, n_states=(2, 5), *, reversible: bool | None = None,
 
 @st.composite
 def probability_vectors(draw, K=(2, 5), *, min_prob: float = 0.0) -> np.ndarray:
-    """A probability vector over K states with every entry >= ``min_prob``."""
+    """A probability vector over K states with every entry >= ``min_prob`` (0 <= ``min_prob``
+    <= 1/K; ValueError otherwise: no probability vector has K entries above 1/K)."""
     K = draw(_dim(K))
+    if not 0.0 <= min_prob <= 1.0 / K:
+        raise ValueError(f"min_prob must lie in [0, 1/K] = [0, {1.0 / K:.6g}] for K = {K} "
+                         f"states; got {min_prob}")
     w = np.array(draw(st.lists(_floats(0.0, 1.0), min_size=K, max_size=K))) + 1e-3
     p = w / w.sum()
     return min_prob + (1.0 - K * min_prob) * p

@@ -135,17 +135,45 @@ def alive_masks(exit_at: np.ndarray, save_idx: np.ndarray) -> np.ndarray:
     return (exit_at[None, :] < 0) | (exit_at[None, :] > save_idx[:, None])
 
 
-def exit_times_of(exit_at, grid: TimeGrid):
-    """Exit times from ``exit_at`` = k + f of the killed particles (step k, the fraction f in
+def exit_times_of(exit_at, grid: TimeGrid, clock=None):
+    r"""Exit times from ``exit_at`` = k + f of the killed particles (step k, the fraction f in
     (0, 1] of it; -1: alive, inf): :math:`t_{k+1} - (1 - f)(t_{k+1} - t_k)`, which is
-    :math:`t_{k+1}` exactly for f = 1."""
+    :math:`t_{k+1}` exactly for f = 1.  With a ``clock`` (a schedule: the stepper's
+    ``exit_clock``) f is a fraction of the step's clock increment, and the exit time is the t
+    in the step with :math:`\tau(t) - \tau(t_k) = f\,(\tau(t_{k+1}) - \tau(t_k))`."""
     if exit_at is None:
         return None
     dead = exit_at >= 0
     k = np.where(dead, np.ceil(exit_at) - 1, 0).astype(np.int64)
     frac = np.where(dead, exit_at - k, 1.0)
     t1, t0 = grid.times[k + 1], grid.times[k]
-    return np.where(dead, t1 - (1.0 - frac) * (t1 - t0), np.inf)
+    out = np.where(dead, t1 - (1.0 - frac) * (t1 - t0), np.inf)
+    inner = np.flatnonzero(dead & (frac < 1.0))
+    if clock is not None and inner.size:
+        out[inner] = _clock_inverse(clock, t0[inner], t1[inner], frac[inner], out[inner])
+    return out
+
+
+def _clock_inverse(clock, t0: np.ndarray, t1: np.ndarray, frac: np.ndarray,
+                   guess: np.ndarray) -> np.ndarray:
+    r"""The t in [t0, t1] with :math:`\int_{t_0}^t b = f \int_{t_0}^{t_1} b`, elementwise:
+    Newton steps on the rate b, kept inside a shrinking bracket (bisection where a step would
+    leave it), to round-off."""
+    target = frac * np.asarray(clock.increment(t0, t1), dtype=float)
+    lo, hi = t0.copy(), t1.copy()
+    t = np.clip(guess, lo, hi)
+    for _ in range(200):
+        g = np.asarray(clock.increment(t0, t), dtype=float) - target
+        lo = np.where(g < 0.0, t, lo)
+        hi = np.where(g > 0.0, t, hi)
+        nxt = t - g / np.asarray(clock.b(t), dtype=float)
+        nxt = np.where((nxt > lo) & (nxt < hi), nxt, 0.5 * (lo + hi))
+        nxt = np.where(g == 0.0, t, nxt)
+        moved = np.abs(nxt - t) > 4.0 * np.finfo(float).eps * np.maximum(np.abs(t), 1e-300)
+        t = nxt
+        if not np.any(moved):
+            break
+    return t
 
 
 @dataclass
@@ -217,5 +245,5 @@ class ChunkedExecution:
             bar.close()
         timings["run_s"] = time.perf_counter() - t_run
         return RunOutput(kept.states, kept.final, kept.n_jumps,
-                         exit_times_of(kept.exit_at, job.grid),
+                         exit_times_of(kept.exit_at, job.grid, job.stepper.exit_clock),
                          reducer.finish(), timings, chunk, self.settings(job))

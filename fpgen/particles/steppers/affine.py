@@ -17,6 +17,7 @@ import math
 import numpy as np
 
 from ...equations import KineticLangevin, LinearFokkerPlanck, OrnsteinUhlenbeck
+from ...schedules import ConstantSchedule
 from ..noise import BrownianSource
 from ..timegrid import TimeGrid
 from ..walls import apply_walls_numpy
@@ -112,6 +113,10 @@ class AffineStepper(Stepper):
         self._kinetic = isinstance(eq, KineticLangevin)
         self._A64, self._L64 = A, L
         self._dtau = np.asarray(dtaus, dtype=np.float64)  # clock increment of each step matrix
+        # the exact step runs in the clock tau: an exit fraction is a fraction of the step's
+        # dtau, which is not its fraction of t unless the rate b is constant
+        if exact and not isinstance(sched, ConstantSchedule):
+            self.exit_clock = sched
 
     def set_walls(self, walls, eq) -> None:
         r"""The wall rows and, per step matrix, the bridge coefficients

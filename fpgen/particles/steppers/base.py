@@ -107,6 +107,9 @@ class Stepper:
     #: the walls (:class:`~fpgen.particles.Walls`) and their kernel rows, set by ``set_walls``
     walls = None
     wall_rows = np.empty((0, 6))
+    #: the schedule whose clock tau the in-step exit fractions of absorbed particles are
+    #: fractions of (an exact step of a time-changed equation); None: fractions of t
+    exit_clock = None
 
     def __init__(self, grid: TimeGrid, seed: int):
         from ...kernels.rng import seed_key  # imports numba: only when a run starts
