@@ -18,6 +18,10 @@ with the results' own save times (a reversed equation's times are its own clock 
 Histograms are sub-probability densities: counts divided by the number of particles N and the
 bin width, so that with absorbing walls their mass is the survival, as the grid's mass is.
 
+Non-finite values (NaN or inf: data of a run that blew up, or edited by hand) are left out of
+the pictures, which keep a finite colour scale and axis limits, and a RuntimeWarning names the
+save times and counts.
+
 matplotlib is imported only inside these functions (``import fpgen`` does not import it).
 Animations are written as GIF (matplotlib's Pillow writer) or, for a path ending ``.mp4``, as
 MP4 through ffmpeg, which must be on the PATH.
@@ -26,6 +30,7 @@ MP4 through ffmpeg, which must be on the PATH.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -96,6 +101,33 @@ def _panels(plt, n: int, ax, rows: int = 1, size=(3.6, 3.2)):
     fig, axes = plt.subplots(rows, n, figsize=(size[0] * n, size[1] * rows), squeeze=False,
                              layout="constrained")
     return fig, axes
+
+
+def _finite_max(values) -> float:
+    """The largest finite value (1.0 when there is none or it is 0): the top of a colour scale
+    or of the y-axis, so that a few NaN or infinite values do not blank the whole picture."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    top = float(v.max()) if v.size else 0.0
+    return top if top > 0 else 1.0
+
+
+def _warn_nonfinite(values, times, idx, what: str) -> None:
+    """Warn when the drawn ``values[i]`` (i in ``idx``) hold NaN or infinite entries, which the
+    picture leaves blank (see :func:`_warn_counts`)."""
+    _warn_counts(times, {i: int(np.count_nonzero(~np.isfinite(np.asarray(values[i], float))))
+                         for i in idx}, f"the {what} holds non-finite values (NaN or inf)")
+
+
+def _warn_counts(times, counts: dict, what: str) -> None:
+    """A RuntimeWarning naming the save times ``times[i]`` and counts ``counts[i]`` of the
+    non-finite entries a picture leaves out (none when every count is 0)."""
+    bad = [(float(times[i]), n) for i, n in counts.items() if n]
+    if bad:
+        where = ", ".join(f"{n} at t = {t:g}" for t, n in bad)
+        warnings.warn(f"{what}: {where}; they are left out of the picture (did the run blow "
+                      "up? check the data before trusting the rest)", RuntimeWarning,
+                      stacklevel=4)
 
 
 def _finish(fig, title: str | None):
@@ -240,8 +272,9 @@ def plot_density(solution, t=None, *, axes=None, ax=None, title: str | None = No
     times = solution.times
     if view.kind == "image":
         idx = _time_indices(times, t, MAX_PANELS, "solution")
+        _warn_nonfinite(view.values, times, idx, "density")
         fig, grid_axes = _panels(plt, len(idx), ax)
-        vmax = float(np.max(view.values[idx])) or 1.0
+        vmax = _finite_max(view.values[idx])
         for a, i in zip(grid_axes[0], idx, strict=True):
             im = a.imshow(view.values[i].T, origin="lower", extent=view.extent, aspect="auto",
                           vmin=0.0, vmax=vmax, cmap="viridis")
@@ -251,6 +284,7 @@ def plot_density(solution, t=None, *, axes=None, ax=None, title: str | None = No
         fig.colorbar(im, ax=list(grid_axes[0]), shrink=0.85)
         return _finish(fig, title) if ax is None else fig
     idx = _time_indices(times, t, _MAX_CURVES, "solution")
+    _warn_nonfinite(view.values, times, idx, "density")
     fig, grid_axes = _panels(plt, 1, ax, size=(5.5, 3.6))
     a = grid_axes[0, 0]
     if view.kind == "curve":
@@ -276,11 +310,13 @@ def animate_density(solution, path, *, fps: float = 8, axes=None, title: str | N
     plt = _plt()
     view = _density_view(solution, axes)
     times = solution.times
+    _warn_nonfinite(view.values, times, range(len(times)), "density")
+    top = _finite_max(view.values)
     head = f"{title}\n" if title else ""
     fig, a = plt.subplots(figsize=(4.4, 3.6), layout="constrained")
     label = a.set_title("", fontsize=9)
     if view.kind == "image":
-        vmax = float(np.max(view.values)) or 1.0
+        vmax = top
         artist = a.imshow(view.values[0].T, origin="lower", extent=view.extent, aspect="auto",
                           vmin=0.0, vmax=vmax, cmap="viridis")
         a.set_xlabel(view.labels[0])
@@ -291,7 +327,7 @@ def animate_density(solution, path, *, fps: float = 8, axes=None, title: str | N
             artist.set_data(view.values[k].T)
     elif view.kind == "curve":
         (artist,) = a.plot(view.x, view.values[0])
-        a.set_ylim(0.0, 1.05 * float(np.max(view.values)) or 1.0)
+        a.set_ylim(0.0, 1.05 * top)
         a.set_xlabel(view.labels[0])
         a.set_ylabel("density" + view.note)
 
@@ -299,7 +335,7 @@ def animate_density(solution, path, *, fps: float = 8, axes=None, title: str | N
             artist.set_ydata(view.values[k])
     else:
         (bars,) = _bars(a, view.values[:1], [""])
-        a.set_ylim(0.0, 1.05 * float(np.max(view.values)) or 1.0)
+        a.set_ylim(0.0, 1.05 * top)
         a.set_xlabel(view.labels[0])
         a.set_ylabel("probability")
 
@@ -343,6 +379,19 @@ def _alive(result, states: np.ndarray) -> np.ndarray:
     return np.asarray(exits)[None, :] > np.asarray(result.times)[:, None]
 
 
+def _drawn(result, states: np.ndarray) -> np.ndarray:
+    """(n_save, N) the particles a picture draws: the survivors (:func:`_alive`) whose states
+    are finite; a RuntimeWarning names the save times of the non-finite survivors left out."""
+    alive = _alive(result, states)
+    if np.issubdtype(states.dtype, np.integer):
+        return alive
+    finite = np.all(np.isfinite(states), axis=-1)
+    lost = np.count_nonzero(alive & ~finite, axis=1)
+    _warn_counts(np.asarray(result.times), dict(enumerate(lost.tolist())),
+                 "particles with non-finite states (NaN or inf)")
+    return alive & finite
+
+
 def _coord(coord, d: int) -> int:
     if isinstance(coord, bool) or not isinstance(coord, (int, np.integer)) or not -d <= coord < d:
         raise ValueError(f"coord must be a state coordinate in 0..{d - 1}; got {coord!r}")
@@ -363,7 +412,7 @@ def _ensemble_view(result, coord, bins: int, max_points: int) -> _EnsembleView:
             vals = np.asarray(result.state_counts[:, c], dtype=float) / n
             return _EnsembleView("bars", vals, [labels[c]], note=" (streamed counts)")
     states = np.asarray(result.states)  # raises StatesNotKeptError when nothing is there to draw
-    alive = _alive(result, states)
+    alive = _drawn(result, states)
     if np.issubdtype(states.dtype, np.integer):  # a Markov chain: frequencies of the states
         c = _coord(0 if coord is None else coord, d)
         K = int(states[..., c].max()) + 1
@@ -601,7 +650,7 @@ def plot_density_and_ensemble(solution, result, times=None, *, coord: int | None
         starts, edges = _blocks(grid.faces(c), max_bins or 100)
         coarse = _block_mean(marg, starts, 1)
         states = np.asarray(result.states)
-        alive = _alive(result, states)
+        alive = _drawn(result, states)
         fig, axes = _panels(plt, n_p, None)
         for a, (i, j) in zip(axes[0], pairs, strict=True):
             h = np.histogram(states[j][alive[j], c], bins=edges)[0] / (n * np.diff(edges))
@@ -617,7 +666,7 @@ def plot_density_and_ensemble(solution, result, times=None, *, coord: int | None
     view = _density_view(solution, None)
     a0, a1 = (0, int(grid.dim)) if hasattr(grid, "position_marginal") else (0, 1)
     states = np.asarray(result.states)
-    alive = _alive(result, states)
+    alive = _drawn(result, states)
     s0, e0 = _blocks(grid.faces(a0), max_bins or 64)
     s1, e1 = _blocks(grid.faces(a1), max_bins or 64)
     images = _block_mean(_block_mean(view.values, s0, 1), s1, 2)

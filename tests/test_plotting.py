@@ -2,8 +2,10 @@
 fpgen.plot_density_and_ensemble write files and draw non-empty figures; bad requests are refused
 with clear messages."""
 
+import copy
 import subprocess
 import sys
+import warnings
 
 import matplotlib
 import numpy as np
@@ -228,3 +230,51 @@ def test_mp4_where_ffmpeg_exists(ou_1d, tmp_path):
     sol, _ = ou_1d
     path = sol.animate(tmp_path / "movie.mp4")
     assert (tmp_path / "movie.mp4").stat().st_size > 1000 and path.endswith(".mp4")
+
+
+def _with_nan(obj, name, where):
+    """A shallow copy of a solution or result whose array ``name`` holds a NaN at ``where``."""
+    out = copy.copy(obj)
+    values = np.array(getattr(obj, name), dtype=float)
+    values[where] = np.nan
+    setattr(out, name, values)
+    return out
+
+
+def test_nan_densities_are_drawn_on_a_finite_scale_with_a_warning(ou_1d, kinetic, tmp_path):
+    # A NaN cell used to make the colour scale NaN (blank images, no word said) and the 1-D
+    # animation fail in matplotlib ("Axis limits cannot be NaN or Inf").
+    ksol = _with_nan(kinetic[0], "densities", (1, 3, 3))
+    with pytest.warns(RuntimeWarning, match=r"non-finite values \(NaN or inf\): 1 at t = 0.5;"):
+        fig = ksol.plot()
+    vmax = fig.axes[0].images[0].get_clim()[1]
+    assert vmax == pytest.approx(float(np.nanmax(ksol.densities)))
+    with pytest.warns(RuntimeWarning, match="1 at t = 0.5"):
+        ksol.animate(tmp_path / "k.gif")
+    sol = _with_nan(ou_1d[0], "densities", (2, 5))
+    with pytest.warns(RuntimeWarning, match="1 at t = 0.5"):
+        sol.plot(t=0.5)
+    with pytest.warns(RuntimeWarning, match="1 at t = 0.5"):
+        path = sol.animate(tmp_path / "ou.gif")
+    assert _gif_frames(path) == len(TIMES)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sol.plot(t=[0.0, 1.0])  # the times drawn are finite: no warning
+
+
+def test_nan_particles_are_left_out_with_a_warning(ou_1d, kinetic, tmp_path):
+    # A NaN particle used to fail inside matplotlib ('Nan values in "edges"', 'Axis limits').
+    res = _with_nan(ou_1d[1], "states", (4, 3, 0))
+    with pytest.warns(RuntimeWarning, match=r"particles with non-finite states .*: 1 at t = 1;"):
+        fig = res.plot()
+    values, edges = fig.axes[0].patches[-1].get_data()[:2]
+    assert np.all(np.isfinite(edges))
+    assert np.sum(values * np.diff(edges)) == pytest.approx(1.0 - 1.0 / res.n_particles)
+    kres = _with_nan(kinetic[1], "states", (2, 0, 1))
+    with pytest.warns(RuntimeWarning, match="1 at t = 1;"):
+        fig = kres.plot()
+    assert all(np.all(np.isfinite(a.get_xlim() + a.get_ylim())) for a in fig.axes)
+    with pytest.warns(RuntimeWarning, match="1 at t = 1;"):
+        kres.animate(tmp_path / "k.gif")
+    with pytest.warns(RuntimeWarning, match="1 at t = 1;"):
+        fpgen.plot_density_and_ensemble(ou_1d[0], res)
