@@ -207,7 +207,7 @@ def _density_view(solution, axes) -> _DensityView:
     ndim = P.ndim - 1
     if grid is None:  # a Markov chain (or a categorical BGK): probabilities of the states
         if axes is None:
-            axes = (0,) if ndim == 1 else ((0, 1) if ndim == 2 else (0,))
+            axes = (0,) if ndim == 1 else (0, 1)
         sel = _axes_arg(axes, ndim)
         labels = [f"state of coordinate {a}" if ndim > 1 else "state" for a in sel]
         other = tuple(1 + i for i in range(ndim) if i not in sel)

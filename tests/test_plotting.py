@@ -278,3 +278,18 @@ def test_nan_particles_are_left_out_with_a_warning(ou_1d, kinetic, tmp_path):
         kres.animate(tmp_path / "k.gif")
     with pytest.warns(RuntimeWarning, match="1 at t = 1;"):
         fpgen.plot_density_and_ensemble(ou_1d[0], res)
+
+
+def test_a_chain_of_three_coordinates_draws_the_joint_law_of_0_and_1(tmp_path):
+    # plot_density's docstring and docs/plotting.md: "a chain of several coordinates: the joint
+    # law of coordinates 0 and 1 as images"; with 3 coordinates it drew coordinate 0's bars.
+    mc = fpgen.MarkovChain.uniform(3, 1.0, dim=3)
+    p = np.zeros((3, 3, 3))
+    p[0, 1, 2] = 1.0
+    sol = fpgen.solve_density(mc, p, None, (0, 1), save_at=[0.0, 0.5, 1.0])
+    fig = sol.plot()
+    panels = [a for a in fig.axes if a.images]
+    assert len(panels) == 3 and panels[0].get_ylabel() == "state of coordinate 1"
+    np.testing.assert_allclose(panels[-1].images[0].get_array(), sol.final.sum(axis=2).T)
+    assert len(sol.plot(axes=2).axes[0].patches) == 3 * 3  # one coordinate's bars on request
+    assert _gif_frames(sol.animate(tmp_path / "chain3.gif")) == 3
