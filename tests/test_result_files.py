@@ -2,6 +2,7 @@
 file with an fpgen error naming the path (never numpy's ``allow_pickle`` advice, never unpickling),
 and ``save(path)`` / ``load(path)`` name the same file (``.npz`` appended as numpy does)."""
 
+import json
 import os
 import pickle
 
@@ -158,3 +159,34 @@ def test_open_file_objects_round_trip(tmp_path):
         np.testing.assert_array_equal(load_result(f).states, res.states)
     with open(tmp_path / "f.bin", "rb") as f:
         _check(DensitySolution.load, f, "SimulationResult")
+
+
+def _edited(tmp_path, name, **changes):
+    """A saved 1-D grid solution with some entries replaced (a damaged or hand-edited file)."""
+    sol = fpgen.solve_density(OU, fpgen.Gaussian([1.0], 0.2), fpgen.Grid((-4.0, 4.0), 20),
+                              (0.0, 1.0), dt=0.25, save_at=[0.0, 0.5, 1.0])
+    with np.load(sol.save(tmp_path / "good")) as f:
+        arrays = dict(f)
+    arrays.update(changes)
+    np.savez(tmp_path / name, **arrays)
+    return tmp_path / f"{name}.npz", arrays
+
+
+def test_a_solution_whose_arrays_do_not_fit_together_is_refused(tmp_path):
+    # These loaded without a word: densities of another grid, times or mass for fewer saves
+    # (densities then paired with the wrong times), a 1-D densities array, text as densities.
+    good, arrays = _edited(tmp_path, "same")
+    assert DensitySolution.load(good).densities.shape == (3, 20)
+    dens = arrays["densities"]
+    cases = {"grid": (dict(densities=dens[:, :15]), ["'densities'", "(3, 20)", "(3, 15)"]),
+             "times": (dict(times=arrays["times"][:2]), ["'times'", "(3,)", "(2,)"]),
+             "mass": (dict(mass=arrays["mass"][:1]), ["'mass'", "(3,)", "(1,)"]),
+             "flat": (dict(densities=dens[0]), ["'densities'", "at least 2 dimensions"]),
+             "text": (dict(densities=np.array(["a", "b"])), ["'densities'", "numbers", "<U1"])}
+    for name, (changes, words) in cases.items():
+        path, _ = _edited(tmp_path, name, **changes)
+        _check(DensitySolution.load, path, "damaged or was edited", *words)
+    meta = json.loads(str(arrays["meta"]))
+    meta["info"] = ["not", "a", "dict"]
+    path, _ = _edited(tmp_path, "info", meta=np.array(json.dumps(meta)))
+    _check(DensitySolution.load, path, "meta['info']", "JSON object", "list")

@@ -272,6 +272,7 @@ class DensitySolution:
             grid = None if meta["grid"] is None else Grid.from_dict(meta["grid"])
         except (TypeError, ValueError, KeyError) as exc:
             raise FileFormatError(f"{shown}: its grid description is invalid ({exc})") from None
+        _check_consistent(f, meta, grid, shown)
         diagnostics = SaveDiagnostics(f["mass"], f["absorbed"], f["minimum"], f["steps"],
                                       f.get("relative_entropy"),
                                       *(f.get(k) for k in _ENERGY_KEYS))
@@ -282,6 +283,47 @@ class DensitySolution:
         return (f"DensitySolution(times={self.times.size} saves in [{self.times[0]:g}, "
                 f"{self.times[-1]:g}], shape={self.densities.shape[1:]}, stepper={self.stepper!r}, "
                 f"steps={int(self.steps[-1])})")
+
+
+def _check_consistent(f: dict, meta: dict, grid: Grid | None, shown: str) -> None:
+    """Refuse (FileFormatError naming the entry, what was expected and what was seen) a saved
+    solution whose arrays do not fit together: a damaged or hand-edited file would otherwise
+    load and pair densities with the wrong times, or fail much later."""
+    def bad(entry: str, expected: str, seen: str):
+        return FileFormatError(f"{shown}: the saved DensitySolution's {entry} should be "
+                               f"{expected}, but it is {seen} (the file is damaged or was edited; "
+                               "save the solution again)")
+
+    for key in ("times", "densities", "mass", "absorbed", "minimum", "steps",
+                "relative_entropy", *_ENERGY_KEYS):
+        if key in f and f[key].dtype.kind not in "biuf":
+            raise bad(repr(key), "an array of numbers", f"of dtype {f[key].dtype}")
+    dens = f["densities"]
+    if dens.ndim < 2:
+        raise bad("'densities'", "an array (n_save, *cells) of at least 2 dimensions",
+                  f"of shape {dens.shape}")
+    n_save = dens.shape[0]
+    for key in ("times", "mass", "absorbed", "minimum", "steps", "relative_entropy",
+                "free_energy"):
+        if key in f and f[key].shape != (n_save,):
+            raise bad(repr(key), f"of shape ({n_save},) (one entry per save of 'densities')",
+                      f"of shape {f[key].shape}")
+    if "step_times" in f or "step_free_energy" in f:
+        shapes = {k: f[k].shape if k in f else None for k in ("step_times", "step_free_energy")}
+        if shapes["step_times"] is None or shapes["step_times"] != shapes["step_free_energy"] \
+                or len(shapes["step_times"]) != 1:
+            raise bad("'step_times' and 'step_free_energy'", "two 1-D arrays of one length",
+                      f"of shapes {shapes['step_times']} and {shapes['step_free_energy']}")
+    if grid is not None and dens.shape[1:] != tuple(grid.shape):
+        raise bad("'densities'", f"of shape ({n_save}, {', '.join(map(str, grid.shape))}) "
+                  f"(the saved grid {grid!r})", f"of shape {dens.shape}")
+    if not isinstance(meta["info"], dict):
+        raise bad("meta['info']", "a JSON object (the settings dict)",
+                  f"a {type(meta['info']).__name__}")
+    if not isinstance(meta["stepper"], str):
+        raise bad("meta['stepper']", "a string", f"{meta['stepper']!r}")
+    if isinstance(meta["wall_time"], bool) or not isinstance(meta["wall_time"], (int, float)):
+        raise bad("meta['wall_time']", "a number of seconds", f"{meta['wall_time']!r}")
 
 
 def _json_default(o):
