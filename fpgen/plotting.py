@@ -63,9 +63,13 @@ def _time_indices(times: np.ndarray, t, most: int, what: str) -> list[int]:
         if times.size <= most:
             return list(range(times.size))
         return sorted(set(np.linspace(0, times.size - 1, most).round().astype(int).tolist()))
-    wanted = np.atleast_1d(np.asarray(t, dtype=float))
+    try:
+        wanted = np.atleast_1d(np.asarray(t, dtype=float))
+    except (TypeError, ValueError):
+        wanted = np.empty((0,))
     if wanted.ndim != 1 or wanted.size == 0:
-        raise ValueError(f"t must be a save time or a sequence of save times; got {t!r}")
+        raise ValueError(f"t must be a save time or a sequence of save times (numbers) of the "
+                         f"{what}, whose save times are {np.round(times, 6).tolist()}; got {t!r}")
     out = []
     for w in wanted:
         hit = np.flatnonzero(np.isclose(times, w, rtol=1e-9, atol=1e-12))
@@ -564,8 +568,16 @@ def _common_times(solution, result, times) -> list[tuple[int, int]]:
         keep = _time_indices(np.array([s_times[i] for i, _ in pairs]), None, MAX_PANELS, "")
         return [pairs[k] for k in keep]
     common = np.array([s_times[i] for i, _ in pairs])
+    try:
+        wanted = np.atleast_1d(np.asarray(times, dtype=float))
+    except (TypeError, ValueError):
+        wanted = np.empty((0,))
+    if wanted.ndim != 1 or wanted.size == 0:
+        raise ValueError(f"times must be a save time or a sequence of save times (numbers) of "
+                         f"both the solution and the result, whose common save times are "
+                         f"{np.round(common, 6).tolist()}; got {times!r}")
     chosen = []
-    for w in np.atleast_1d(np.asarray(times, dtype=float)):
+    for w in wanted:
         hit = np.flatnonzero(np.isclose(common, w, rtol=1e-9, atol=1e-12))
         if hit.size == 0:
             raise ValueError(f"t = {w:g} is not a save time of both the solution and the result; "

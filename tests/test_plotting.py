@@ -293,3 +293,18 @@ def test_a_chain_of_three_coordinates_draws_the_joint_law_of_0_and_1(tmp_path):
     np.testing.assert_allclose(panels[-1].images[0].get_array(), sol.final.sum(axis=2).T)
     assert len(sol.plot(axes=2).axes[0].patches) == 3 * 3  # one coordinate's bars on request
     assert _gif_frames(sol.animate(tmp_path / "chain3.gif")) == 3
+
+
+def test_a_time_that_is_not_a_number_is_named(ou_1d):
+    # t="end" failed with numpy's "could not convert string to float: 'end'", naming no argument.
+    sol, res = ou_1d
+    for obj, what in ((sol, "solution"), (res, "result")):
+        with pytest.raises(ValueError, match=r"t must be a save time or a sequence of save times "
+                                             rf"\(numbers\) of the {what}, whose save times are "
+                                             r"\[0.0, 0.25, .*got 'end'"):
+            obj.plot(t="end")
+        with pytest.raises(ValueError, match=r"got \[\]"):
+            obj.plot(t=[])
+    with pytest.raises(ValueError, match=r"times must be a save time .* common save times are "
+                                         r"\[0.0, .*got 'end'"):
+        fpgen.plot_density_and_ensemble(sol, res, times="end")
