@@ -134,8 +134,13 @@ def _warn_counts(times, counts: dict, what: str) -> None:
                       stacklevel=4)
 
 
-def _finish(fig, title: str | None):
-    if title:
+def _finish(fig, title: str | None, ax=None):
+    """The figure with ``title`` above it; drawn into the caller's ``ax``, the title goes
+    above that axes (the figure, with the caller's other axes, is left alone)."""
+    if title and ax is not None:
+        own = ax.get_title()
+        ax.set_title(f"{title}\n{own}" if own else title, fontsize=9)
+    elif title:
         fig.suptitle(title, fontsize=10)
     return fig
 
@@ -269,7 +274,8 @@ def plot_density(solution, t=None, *, axes=None, ax=None, title: str | None = No
     two axes, (x1, v1) on a phase-space grid).  A Markov chain (``grid=None``): bars of the
     probabilities (a chain of several coordinates: the joint law of coordinates 0 and 1 as
     images, or one coordinate's marginal with ``axes=k``).  ``ax`` draws a one-panel picture
-    into existing axes; ``title`` goes above the figure (e.g. "(quick size)").
+    into existing axes; ``title`` goes above the figure (e.g. "(quick size)"), or above ``ax``
+    when it is given.
     """
     plt = _plt()
     view = _density_view(solution, axes)
@@ -286,7 +292,7 @@ def plot_density(solution, t=None, *, axes=None, ax=None, title: str | None = No
             a.set_ylabel(view.labels[1])
             a.set_title(f"t = {times[i]:g}{view.note}", fontsize=9)
         fig.colorbar(im, ax=list(grid_axes[0]), shrink=0.85)
-        return _finish(fig, title) if ax is None else fig
+        return _finish(fig, title, ax)
     idx = _time_indices(times, t, _MAX_CURVES, "solution")
     _warn_nonfinite(view.values, times, idx, "density")
     fig, grid_axes = _panels(plt, 1, ax, size=(5.5, 3.6))
@@ -301,7 +307,7 @@ def plot_density(solution, t=None, *, axes=None, ax=None, title: str | None = No
         a.set_xlabel(view.labels[0])
         a.set_ylabel("probability")
     a.legend(fontsize=8)
-    return _finish(fig, title) if ax is None else fig
+    return _finish(fig, title, ax)
 
 
 def animate_density(solution, path, *, fps: float = 8, axes=None, title: str | None = None,
@@ -483,7 +489,7 @@ def plot_ensemble(result, t=None, *, coord: int | None = None, bins: int = 50, a
             a.set_xlabel(view.labels[0])
             a.set_ylabel(view.labels[1])
             a.set_title(f"t = {times[i]:g}{view.note}", fontsize=9)
-        return _finish(fig, title) if ax is None else fig
+        return _finish(fig, title, ax)
     idx = _time_indices(times, t, _MAX_CURVES, "result")
     fig, grid_axes = _panels(plt, 1, ax, size=(5.5, 3.6))
     a = grid_axes[0, 0]
@@ -496,7 +502,7 @@ def plot_ensemble(result, t=None, *, coord: int | None = None, bins: int = 50, a
         a.set_ylabel("frequency" + view.note)
     a.set_xlabel(view.labels[0])
     a.legend(fontsize=8)
-    return _finish(fig, title) if ax is None else fig
+    return _finish(fig, title, ax)
 
 
 def animate_ensemble(result, path, *, coord: int | None = None, bins: int = 50, fps: float = 8,

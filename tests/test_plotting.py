@@ -308,3 +308,15 @@ def test_a_time_that_is_not_a_number_is_named(ou_1d):
     with pytest.raises(ValueError, match=r"times must be a save time .* common save times are "
                                          r"\[0.0, .*got 'end'"):
         fpgen.plot_density_and_ensemble(sol, res, times="end")
+
+
+def test_a_title_is_kept_when_drawing_into_given_axes(ou_1d, kinetic):
+    # With ax=..., title was dropped without a word; it now goes above the given axes.
+    fig, (left, right) = plt.subplots(1, 2)
+    ksol, kres = kinetic
+    assert ksol.plot(0.5, ax=left, title="grid") is fig
+    assert left.get_title() == "grid\nt = 0.5" and fig._suptitle is None
+    ou_1d[1].plot(1.0, ax=right, title="particles")
+    assert right.get_title() == "particles"
+    assert kres.plot(0.5, ax=plt.subplots()[1], title="scatter").axes[0].get_title() \
+        .startswith("scatter\nt = 0.5")
