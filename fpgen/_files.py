@@ -72,7 +72,8 @@ def existing_file(path, what: str, tried: str | None = None):
         return path
     target = os.fsdecode(os.fspath(path))
     if os.path.isdir(target):
-        raise FileFormatError(f"cannot read {what} from {target!r}: it is a directory")
+        raise FileFormatError(f"cannot read {what} from {target!r}: it is a directory; give the "
+                              "path of a file in it")
     if not os.path.exists(target):
         raise FileMissingError(f"cannot read {what}: no file {tried or repr(target)}")
     return target
@@ -84,8 +85,9 @@ def _read_target(path, what: str):
     if _is_file_object(target):
         return target
     given = os.fsdecode(os.fspath(path))
-    if not os.path.exists(target) and target != given and os.path.isfile(given):
-        target = given
+    if not os.path.exists(target) and target != given and (os.path.isfile(given)
+                                                            or os.path.isdir(given)):
+        target = given  # a renamed file is read as it is; a directory is named as such
     tried = (repr(target) if target == given else
              f"{target!r} ({given!r} with '.npz' appended, as save() names it)")
     return existing_file(target, what, tried)

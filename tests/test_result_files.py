@@ -190,3 +190,14 @@ def test_a_solution_whose_arrays_do_not_fit_together_is_refused(tmp_path):
     meta["info"] = ["not", "a", "dict"]
     path, _ = _edited(tmp_path, "info", meta=np.array(json.dumps(meta)))
     _check(DensitySolution.load, path, "meta['info']", "JSON object", "list")
+
+
+@pytest.mark.parametrize("loader, kind", LOADERS)
+def test_a_directory_is_named_as_such(tmp_path, loader, kind):
+    # load(<a directory>) said "no file '<dir>.npz'", as if the directory were not there.
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    with pytest.raises(FileFormatError, match=r"runs': it is a directory; give the path of a "
+                                              r"file in it") as info:
+        loader(folder)
+    assert not isinstance(info.value, FileNotFoundError)
