@@ -201,3 +201,18 @@ def test_a_directory_is_named_as_such(tmp_path, loader, kind):
                                               r"file in it") as info:
         loader(folder)
     assert not isinstance(info.value, FileNotFoundError)
+
+
+def test_a_result_whose_arrays_do_not_fit_together_is_refused(tmp_path):
+    # States for fewer saves than 'times' (so at(t) would pair them with the wrong times), or
+    # text as states, loaded without a word.
+    with np.load(_result().save(tmp_path / "good")) as f:
+        arrays = dict(f)
+    assert load_result(tmp_path / "good.npz").states.shape == (2, 20, 1)
+    cases = {"short": (dict(states=arrays["states"][:1]), ["'states'", "(2, as 'times' has)",
+                                                          "(1, 20, 1)"]),
+             "times": (dict(times=arrays["times"][None]), ["'times'", "1-D", "(1, 2)"]),
+             "text": (dict(states=np.array(["a", "b"])), ["'states'", "numbers", "<U1"])}
+    for name, (changes, words) in cases.items():
+        np.savez(tmp_path / name, **{**arrays, **changes})
+        _check(load_result, tmp_path / f"{name}.npz", "damaged or was edited", *words)

@@ -274,7 +274,34 @@ def load_result(path: str | os.PathLike) -> SimulationResult:
         raise FileFormatError(f"{shown}: the saved SimulationResult lacks {', '.join(missing)} "
                               "(the file is damaged)")
     kept = {name: arrays[name] for name in _ARRAYS if name in arrays}
+    _check_consistent(kept, shown)
     return SimulationResult(
         times=kept.pop("times"), states=kept.pop("states", None),
         final=kept.pop("final", None), settings=meta["settings"], timings=meta["timings"],
         **kept)
+
+
+#: the arrays with one entry per save time (first axis)
+_PER_SAVE = ("states", "mean", "cov", "hist_counts", "hist_underflow", "hist_overflow",
+             "state_counts", "n_alive")
+
+
+def _check_consistent(kept: dict, shown: str) -> None:
+    """Refuse (FileFormatError naming the entry, the expected and the seen shape) a saved result
+    whose arrays do not fit together: a damaged or hand-edited file would otherwise load and
+    pair states with the wrong times, or fail much later."""
+    def bad(entry: str, expected: str, seen: str):
+        return FileFormatError(f"{shown}: the saved SimulationResult's {entry!r} should be "
+                               f"{expected}, but it is {seen} (the file is damaged or was edited; "
+                               "save the result again)")
+
+    for name, value in kept.items():
+        if value.dtype.kind not in "biuf":
+            raise bad(name, "an array of numbers", f"of dtype {value.dtype}")
+    times = kept["times"]
+    if times.ndim != 1:
+        raise bad("times", "a 1-D array (n_save,)", f"of shape {times.shape}")
+    for name in _PER_SAVE:
+        if name in kept and (kept[name].ndim == 0 or kept[name].shape[0] != times.size):
+            raise bad(name, f"an array with one entry per save time ({times.size}, as 'times' "
+                      "has) along its first axis", f"of shape {kept[name].shape}")
