@@ -26,6 +26,31 @@ def test_runner_rejects_an_unknown_pattern(tmp_path):
     assert out.returncode == 2 and "no validation case matches" in out.stderr
 
 
+def test_runner_leaves_the_output_folder_alone_when_nothing_matches(tmp_path, capsys):
+    """A mistyped --only pattern deleted every figure of the --out folder (e.g. the committed
+    docs/validation) before finding that no case matched; now the folder is untouched and the
+    message lists the case names.  --out naming a file is refused without a traceback."""
+    sys.path.insert(0, str(ROOT))
+    try:
+        from validation import runner
+    finally:
+        sys.path.remove(str(ROOT))
+    (tmp_path / "figures").mkdir()
+    kept = tmp_path / "figures" / "committed.png"
+    kept.write_bytes(b"png")
+    assert runner.main(["--only", "grid_exit_times", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert kept.exists()
+    assert "no validation case matches 'grid_exit_times'" in err and "grid-exit-times" in err
+    assert runner.main(["--list", "--only", "grid-*"]) == 0
+    listed = capsys.readouterr().out.split()
+    assert "grid-exit-times" in listed and all(n.startswith("grid-") for n in listed)
+    a_file = tmp_path / "report.txt"
+    a_file.write_text("x")
+    assert runner.main(["--only", "testing-toolkit*", "--out", str(a_file)]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err
+
+
 def test_runner_exits_nonzero_and_reports_a_failing_case(tmp_path, monkeypatch, capsys):
     sys.path.insert(0, str(ROOT))
     try:

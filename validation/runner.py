@@ -67,21 +67,38 @@ def main(argv: list[str] | None = None) -> int:
                         help="run only cases whose name matches this glob pattern")
     parser.add_argument("--out", metavar="DIR", default="validation-report",
                         help="folder for report.md, report.html and figures (default: %(default)s)")
+    parser.add_argument("--list", action="store_true",
+                        help="print the case names (with --quick: the quick subset's; with "
+                             "--only: those matching) and exit without running anything")
     args = parser.parse_args(argv)
+
+    cases = discover()
+    selected = [c for c in cases
+                if (c.quick or not args.quick)
+                and (args.only is None or fnmatch.fnmatch(c.name, args.only))]
+    if args.list:
+        for c in selected:
+            print(c.name + ("" if c.quick else "  (full run only)"))
+        return 0
+    if not selected:
+        # before the output folder is touched: a mistyped pattern must not empty it
+        names = ", ".join(c.name for c in cases if c.quick or not args.quick)
+        print(f"no validation case matches {args.only!r}"
+              f"{' in the --quick subset' if args.quick else ''}; the cases are: {names} "
+              "(--list prints them; a pattern is a glob, e.g. 'grid-*')", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        print(f"--out {args.out!r} is a file, not a folder: the report needs a folder for "
+              "report.md, report.html and figures/; give a folder name", file=sys.stderr)
+        return 2
 
     import matplotlib
 
     matplotlib.use("Agg")
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for old in (out / "figures").glob("*.png"):  # the report is rewritten whole: no stale figures
         old.unlink()
-    selected = [c for c in discover()
-                if (c.quick or not args.quick)
-                and (args.only is None or fnmatch.fnmatch(c.name, args.only))]
-    if not selected:
-        print(f"no validation case matches {args.only!r}", file=sys.stderr)
-        return 2
     ctx = Context(quick=args.quick, out=out)
     results = []
     width = len(str(len(selected)))
