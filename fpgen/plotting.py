@@ -145,17 +145,21 @@ def _finish(fig, title: str | None, ax=None):
     return fig
 
 
-def _writer(path, fps) -> tuple[str, object]:
+def _writer(path, fps, dpi) -> tuple[str, object]:
     """The path as a string and its matplotlib writer (GIF: Pillow, MP4: ffmpeg), checked
-    before anything is drawn."""
+    (with ``fps`` and ``dpi``) before anything is drawn."""
     from matplotlib import animation
 
     try:
         rate = float(fps)
     except (TypeError, ValueError):
         rate = float("nan")
-    if not np.isfinite(rate) or rate <= 0:
+    if isinstance(fps, bool) or not np.isfinite(rate) or rate <= 0:
         raise ValueError(f"fps must be a positive number of frames per second; got {fps!r}")
+    if dpi is not None and (isinstance(dpi, bool) or not isinstance(dpi, (int, float, np.number))
+                            or not np.isfinite(dpi) or dpi <= 0):
+        raise ValueError(f"dpi must be a positive number of dots per inch (e.g. 80, the default) "
+                         f"or None (matplotlib's savefig.dpi); got {dpi!r}")
     path = os.fspath(path)
     ext = os.path.splitext(path)[1].lower()
     if ext == ".gif":
@@ -316,7 +320,7 @@ def animate_density(solution, path, *, fps: float = 8, axes=None, title: str | N
     frame per save time, to ``path`` (``.gif``: Pillow; ``.mp4``: ffmpeg, which must be
     installed — a clear RuntimeError names it otherwise); returns the path.  ``axes`` and
     ``title`` as for :func:`plot_density`."""
-    target = _writer(path, fps)
+    target = _writer(path, fps, dpi)
     plt = _plt()
     view = _density_view(solution, axes)
     times = solution.times
@@ -510,7 +514,7 @@ def animate_ensemble(result, path, *, coord: int | None = None, bins: int = 50, 
     r"""Write an animation of a :class:`~fpgen.particles.SimulationResult` over its save times
     (one frame each) to ``path`` (``.gif`` or ``.mp4`` as :func:`animate_density`); returns the
     path.  The frames are those of :func:`plot_ensemble`: a histogram, a scatter or bars."""
-    target = _writer(path, fps)
+    target = _writer(path, fps, dpi)
     _check_bins(bins, max_points)
     plt = _plt()
     view = _ensemble_view(result, coord, bins, max_points)

@@ -3,6 +3,7 @@ fpgen.plot_density_and_ensemble write files and draw non-empty figures; bad requ
 with clear messages."""
 
 import copy
+import re
 import subprocess
 import sys
 import warnings
@@ -320,3 +321,17 @@ def test_a_title_is_kept_when_drawing_into_given_axes(ou_1d, kinetic):
     assert right.get_title() == "particles"
     assert kres.plot(0.5, ax=plt.subplots()[1], title="scatter").axes[0].get_title() \
         .startswith("scatter\nt = 0.5")
+
+
+def test_a_bad_dpi_or_fps_is_named_before_anything_is_drawn(ou_1d, tmp_path):
+    # dpi=0 / -5 / "high" failed inside matplotlib with "IndexError: list index out of range".
+    sol, res = ou_1d
+    for dpi in (0, -5, "high", float("nan")):
+        for obj in (sol, res):
+            with pytest.raises(ValueError, match=rf"dpi must be a positive number of dots per "
+                                                 rf"inch .*got {re.escape(repr(dpi))}"):
+                obj.animate(tmp_path / "movie.gif", dpi=dpi)
+    with pytest.raises(ValueError, match="fps must be a positive number"):
+        sol.animate(tmp_path / "movie.gif", fps=True)
+    assert not (tmp_path / "movie.gif").exists()
+    assert _gif_frames(sol.animate(tmp_path / "fine.gif", dpi=40.5)) == len(TIMES)
