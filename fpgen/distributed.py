@@ -139,7 +139,8 @@ def replica_mean(results) -> tuple[np.ndarray, np.ndarray]:
     :math:`\mathrm{SE} = \big(\frac{1}{R(R-1)}\sum_k (m_k - \bar m)^2\big)^{1/2}` per entry —
     the error bar of :math:`\bar m` from the spread of independent replicas (for an interacting
     ensemble this includes the particles' correlation, which the spread within one replica
-    does not see).  Needs R >= 2 replicas with moments over the same save times.
+    does not see).  Needs R >= 2 replicas with moments over the same save times (other save
+    times are refused, as are means of another shape).
     """
     results = list(results)
     if len(results) < 2:
@@ -156,6 +157,14 @@ def replica_mean(results) -> tuple[np.ndarray, np.ndarray]:
     if len({m.shape for m in means}) != 1:
         raise ValueError("the replicas' means have different shapes "
                          f"{sorted({m.shape for m in means})}: run them over the same save times")
+    times = np.asarray(results[0].times, dtype=np.float64)
+    for k, res in enumerate(results[1:], 1):
+        tk = np.asarray(res.times, dtype=np.float64)
+        if tk.shape != times.shape or not np.allclose(tk, times, rtol=1e-12, atol=1e-12):
+            raise ValueError(f"results[{k}] was saved at times {tk.tolist()} but results[0] at "
+                             f"{times.tolist()}: replica_mean averages the means of one save "
+                             "time across replicas, so every replica must have the same save "
+                             "times (run them with the same save_at)")
     m = np.stack(means)
     return m.mean(axis=0), m.std(axis=0, ddof=1) / np.sqrt(m.shape[0])
 

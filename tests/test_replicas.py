@@ -147,3 +147,12 @@ def test_errors(client):
         replica_mean([res, fpgen.simulate(eq, X0, (0.0, 0.5), dt=0.1, stats=None)])
     with pytest.raises(TypeError, match=r"results\[1\] must be a SimulationResult"):
         replica_mean([res, np.zeros(2)])
+    # replicas saved at other times (same number of saves) were averaged in silence: the
+    # "mean at t = 0.25" mixed t = 0.25 and t = 0.1
+    other = fpgen.simulate(eq, X0, (0.0, 0.5), dt=0.05, save_at=[0.1, 0.5])
+    same = fpgen.simulate(eq, X0, (0.0, 0.5), dt=0.05, save_at=[0.25, 0.5], seed=1)
+    first = fpgen.simulate(eq, X0, (0.0, 0.5), dt=0.05, save_at=[0.25, 0.5])
+    with pytest.raises(ValueError, match=r"results\[2\] was saved at times \[0.1, 0.5\] but "
+                                         r"results\[0\] at \[0.25, 0.5\].*same save_at"):
+        replica_mean([first, same, other])
+    assert replica_mean([first, same])[0].shape == (2, 1)
