@@ -131,6 +131,10 @@ def read_npz(path, what: str, writer: str) -> tuple[str, dict[str, np.ndarray]]:
     target = _read_target(path, what)
     shown = describe_path(target)
     head = file_head(target)
+    if not head and _is_file_object(target) and target.tell() > 0:
+        raise FileFormatError(f"{shown} is an open file read to its end (at byte "
+                              f"{target.tell()}): nothing is left to read as {what} file; "
+                              "call seek(0) on it first (after save(f), f is at its end)")
     if not head:
         raise FileFormatError(f"{shown} is empty (0 bytes), not {what} file ({writer} writes "
                               "an .npz archive); was the write interrupted?")

@@ -2,6 +2,7 @@
 file with an fpgen error naming the path (never numpy's ``allow_pickle`` advice, never unpickling),
 and ``save(path)`` / ``load(path)`` name the same file (``.npz`` appended as numpy does)."""
 
+import io
 import json
 import os
 import pickle
@@ -216,3 +217,15 @@ def test_a_result_whose_arrays_do_not_fit_together_is_refused(tmp_path):
     for name, (changes, words) in cases.items():
         np.savez(tmp_path / name, **{**arrays, **changes})
         _check(load_result, tmp_path / f"{name}.npz", "damaged or was edited", *words)
+
+
+@pytest.mark.parametrize("loader, kind", LOADERS)
+def test_a_file_object_left_at_its_end_says_seek(loader, kind):
+    # save(buf) then load(buf) without buf.seek(0) said the file "is empty (0 bytes) ... was
+    # the write interrupted?", though it holds the whole archive.
+    buf = io.BytesIO()
+    (_result() if kind == "SimulationResult" else _solution()).save(buf)
+    with pytest.raises(FileFormatError, match=r"read to its end \(at byte [1-9]\d*\).*seek\(0\)"):
+        loader(buf)
+    buf.seek(0)
+    assert type(loader(buf)).__name__ == kind
