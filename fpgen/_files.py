@@ -13,6 +13,7 @@ result file renamed without its suffix.)  Open file objects are used as they are
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import zipfile
@@ -53,6 +54,10 @@ def npz_target(path, what: str):
     """The file that ``save`` writes for ``path``: ``.npz`` appended when missing (as
     :func:`numpy.savez` does); an open file object as it is."""
     if _is_file_object(path):
+        if isinstance(path, io.TextIOBase):
+            raise TypeError(f"{what}: the file {describe_path(path)} is open in text mode, but an "
+                            ".npz archive is binary; open it with mode 'wb' to save or 'rb' to "
+                            "load (or pass the path itself)")
         return path
     try:
         p = os.fspath(path)

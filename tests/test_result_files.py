@@ -229,3 +229,16 @@ def test_a_file_object_left_at_its_end_says_seek(loader, kind):
         loader(buf)
     buf.seek(0)
     assert type(loader(buf)).__name__ == kind
+
+
+@pytest.mark.parametrize("loader, kind", LOADERS)
+def test_a_file_opened_in_text_mode_is_named(tmp_path, loader, kind):
+    # open(path) (text mode) failed with a UnicodeDecodeError on loading and "write() argument
+    # must be str, not bytes" on saving.
+    obj = _result() if kind == "SimulationResult" else _solution()
+    path = obj.save(tmp_path / "run")
+    with open(path) as f, pytest.raises(TypeError, match=r"run.npz' is open in text mode.*'rb'"):
+        loader(f)
+    with open(tmp_path / "w.npz", "w") as f, pytest.raises(
+            TypeError, match=rf"{kind}.save: the file .*w.npz' is open in text mode.*'wb'"):
+        obj.save(f)
