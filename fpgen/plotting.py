@@ -649,6 +649,8 @@ def plot_density_and_ensemble(solution, result, times=None, *, coord: int | None
         raise ValueError(f"max_bins must be a positive integer or None; got {max_bins!r}")
     n = result.n_particles
     n_p = len(pairs)
+    _warn_nonfinite(np.asarray(solution.densities, dtype=float), solution.times,
+                    [i for i, _ in pairs], "density")
     if grid is None:
         c = _coord(0 if coord is None else coord, d)
         dens = _density_view(solution, c).values
@@ -695,7 +697,7 @@ def plot_density_and_ensemble(solution, result, times=None, *, coord: int | None
     area = np.diff(e0)[:, None] * np.diff(e1)[None, :]
     hists = [np.histogram2d(states[j][alive[j], a0], states[j][alive[j], a1],
                             bins=[e0, e1])[0] / (n * area) for _, j in pairs]
-    vmax = max(float(np.max([images[i] for i, _ in pairs])), 1e-300)
+    vmax = _finite_max([images[i] for i, _ in pairs])
     fig, axes = _panels(plt, n_p, None, rows=2)
     for k, (i, _) in enumerate(pairs):
         for row, (img, what) in enumerate([(images[i], "grid" + view.note),

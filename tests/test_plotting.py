@@ -281,6 +281,26 @@ def test_nan_particles_are_left_out_with_a_warning(ou_1d, kinetic, tmp_path):
         fpgen.plot_density_and_ensemble(ou_1d[0], res)
 
 
+def test_nan_densities_side_by_side_keep_a_finite_scale_with_a_warning(ou_1d, kinetic):
+    # plot_density_and_ensemble: one NaN cell at t = 0.5 made the shared colour scale NaN, so
+    # every panel (the particles' too, at every time) was drawn blank or in one colour, and
+    # nothing was said; the 1-D comparison titled "L1 = nan" without a word either.
+    ksol = _with_nan(kinetic[0], "densities", (1, 3, 3))
+    with pytest.warns(RuntimeWarning, match=r"density holds non-finite .*: 1 at t = 0.5;"):
+        fig = fpgen.plot_density_and_ensemble(ksol, kinetic[1])
+    clims = {m.get_clim() for a in fig.axes for m in a.collections
+             if isinstance(m, matplotlib.collections.QuadMesh)}
+    assert len(clims) == 1
+    vmin, vmax = clims.pop()
+    assert vmin == 0.0 and np.isfinite(vmax) and vmax > 0
+    sol = _with_nan(ou_1d[0], "densities", (2, 5))
+    with pytest.warns(RuntimeWarning, match="1 at t = 0.5;"):
+        fpgen.plot_density_and_ensemble(sol, ou_1d[1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fpgen.plot_density_and_ensemble(sol, ou_1d[1], times=[0.0, 1.0])  # finite: no warning
+
+
 def test_a_chain_of_three_coordinates_draws_the_joint_law_of_0_and_1(tmp_path):
     # plot_density's docstring and docs/plotting.md: "a chain of several coordinates: the joint
     # law of coordinates 0 and 1 as images"; with 3 coordinates it drew coordinate 0's bars.
@@ -335,3 +355,4 @@ def test_a_bad_dpi_or_fps_is_named_before_anything_is_drawn(ou_1d, tmp_path):
         sol.animate(tmp_path / "movie.gif", fps=True)
     assert not (tmp_path / "movie.gif").exists()
     assert _gif_frames(sol.animate(tmp_path / "fine.gif", dpi=40.5)) == len(TIMES)
+
