@@ -295,7 +295,7 @@ def test_nan_densities_side_by_side_keep_a_finite_scale_with_a_warning(ou_1d, ki
     assert vmin == 0.0 and np.isfinite(vmax) and vmax > 0
     sol = _with_nan(ou_1d[0], "densities", (2, 5))
     with pytest.warns(RuntimeWarning, match="1 at t = 0.5;"):
-        fpgen.plot_density_and_ensemble(sol, ou_1d[1])
+        fpgen.plot_density_and_ensemble(sol, ou_1d[1], times=[0.5, 1.0])
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         fpgen.plot_density_and_ensemble(sol, ou_1d[1], times=[0.0, 1.0])  # finite: no warning
