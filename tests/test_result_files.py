@@ -242,3 +242,17 @@ def test_a_file_opened_in_text_mode_is_named(tmp_path, loader, kind):
     with open(tmp_path / "w.npz", "w") as f, pytest.raises(
             TypeError, match=rf"{kind}.save: the file .*w.npz' is open in text mode.*'wb'"):
         obj.save(f)
+
+
+def test_info_that_json_cannot_hold_is_named_on_saving(tmp_path):
+    # An object in info was written as its repr() and came back from load() as a string,
+    # without a word.
+    sol = _solution()
+    sol.info.update(shape=(3,), weights=np.array([0.5, 0.5]), equation_object=OU)
+    with pytest.warns(UserWarning, match=r"info\['equation_object'\] \(OrnsteinUhlenbeck\) "
+                                         r"cannot be stored as JSON.*repr\(\)") as record:
+        path = sol.save(tmp_path / "info")
+    assert len(record) == 1 and "shape" not in str(record[0].message)
+    back = DensitySolution.load(path).info
+    assert back["shape"] == [3] and back["weights"] == [0.5, 0.5]
+    assert back["equation_object"] == repr(OU)

@@ -11,6 +11,7 @@ JSON under ``meta``; ``.npz`` is appended to a path without it, as :func:`numpy.
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -223,8 +224,12 @@ class DensitySolution:
     def save(self, path) -> str | None:
         """Write the solution to a compressed ``.npz`` archive (``.npz`` is appended to a path
         without it, as :func:`numpy.savez` does; :meth:`load` given the same ``path`` reads it
-        back) and return the file name written (None for an open file object)."""
+        back) and return the file name written (None for an open file object).
+
+        ``info`` is stored as JSON: tuples and arrays come back as lists; any other object as
+        its ``repr()`` string, with a UserWarning naming it."""
         target = npz_target(path, "DensitySolution.save")
+        _warn_repr_only(self.info)
         meta = {"format": _FORMAT, "stepper": self.stepper, "dt": self.dt,
                 "wall_time": self.wall_time, "info": self.info,
                 "grid": None if self.grid is None else self.grid.to_dict()}
@@ -324,6 +329,26 @@ def _check_consistent(f: dict, meta: dict, grid: Grid | None, shown: str) -> Non
         raise bad("meta['stepper']", "a string", f"{meta['stepper']!r}")
     if isinstance(meta["wall_time"], bool) or not isinstance(meta["wall_time"], (int, float)):
         raise bad("meta['wall_time']", "a number of seconds", f"{meta['wall_time']!r}")
+
+
+def _repr_only(value, where: str) -> list[str]:
+    """The places in ``value`` that JSON cannot hold, which save() writes as their repr."""
+    if value is None or isinstance(value, (str, bool, int, float, np.generic, np.ndarray)):
+        return []
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in _repr_only(v, f"{where}[{k!r}]")]
+    if isinstance(value, (list, tuple)):
+        return [p for i, v in enumerate(value) for p in _repr_only(v, f"{where}[{i}]")]
+    return [f"{where} ({type(value).__name__})"]
+
+
+def _warn_repr_only(info: dict) -> None:
+    """Warn that the entries of ``info`` JSON cannot hold come back from load() as strings."""
+    lost = _repr_only(info, "info")
+    if lost:
+        warnings.warn(f"DensitySolution.save: {', '.join(lost)} cannot be stored as JSON; the file "
+                      "holds its repr() and load() returns that string (store numbers, strings, "
+                      "lists or dicts in info to get them back)", UserWarning, stacklevel=3)
 
 
 def _json_default(o):
