@@ -205,8 +205,12 @@ class _DensityView:
 
 
 def _axes_arg(axes, ndim: int) -> tuple[int, ...]:
-    seq = (axes,) if isinstance(axes, (int, np.integer)) else tuple(axes)
-    if not 1 <= len(seq) <= 2 or not all(isinstance(a, (int, np.integer)) for a in seq):
+    try:
+        seq = (axes,) if isinstance(axes, (int, np.integer)) else tuple(axes)
+    except TypeError:  # a float, an object: not a sequence of axes
+        seq = ()
+    if not 1 <= len(seq) <= 2 or not all(isinstance(a, (int, np.integer))
+                                         and not isinstance(a, bool) for a in seq):
         raise ValueError(f"axes must be one axis or a pair of axes (integers); got {axes!r}")
     out = tuple(int(a) + ndim if a < 0 else int(a) for a in seq)
     if any(not 0 <= a < ndim for a in out) or len(set(out)) != len(out):

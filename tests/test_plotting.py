@@ -356,3 +356,13 @@ def test_a_bad_dpi_or_fps_is_named_before_anything_is_drawn(ou_1d, tmp_path):
     assert not (tmp_path / "movie.gif").exists()
     assert _gif_frames(sol.animate(tmp_path / "fine.gif", dpi=40.5)) == len(TIMES)
 
+
+
+def test_axes_that_are_not_integers_are_named(kinetic):
+    # axes=True drew the velocity axis (True taken as 1); axes=1.5 failed with "'float' object
+    # is not iterable".
+    sol, _ = kinetic
+    for bad in (True, (0, True), 1.5):
+        with pytest.raises(ValueError, match=r"axes must be one axis or a pair of axes "
+                                             rf"\(integers\); got {re.escape(repr(bad))}"):
+            sol.plot(axes=bad)
