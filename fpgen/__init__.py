@@ -8,6 +8,7 @@ generation runs the reversed dynamics from t = T back to 0.
 ``import fpgen`` imports neither torch, CuPy nor numba's CUDA target.
 """
 
+from . import distributed as distributed  # fpgen.distributed.Cluster, as the docs write it
 from ._files import FileFormatError
 from ._version import __version__
 from .backends import backends

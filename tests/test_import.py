@@ -36,3 +36,13 @@ def test_public_api_is_reexported():
 
     for name in fpgen.__all__:
         assert hasattr(fpgen, name), name
+
+
+def test_fpgen_distributed_is_reachable_after_import_fpgen():
+    # README and docs/scale_out.md write client=fpgen.distributed.Cluster(client, ...) and
+    # fpgen.distributed.simulate_replicas(...) after a plain `import fpgen`, which raised
+    # "AttributeError: module 'fpgen' has no attribute 'distributed'"; dask stays unimported.
+    code = ("import sys, fpgen; print(fpgen.distributed.Cluster.__name__, "
+            "callable(fpgen.distributed.simulate_replicas), 'distributed' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.split() == ["Cluster", "True", "False"], out.stderr
