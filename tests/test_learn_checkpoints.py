@@ -139,3 +139,25 @@ def test_fpgen_checkpoints_hold_plain_values_and_round_trip_exactly(tmp_path):
     x, t = torch.randn(9, 2), torch.rand(9)
     assert torch.equal(load_model(tmp_path / "end.pt", MLP(2, width=16, depth=1))(x, t),
                        tr.averaged()(x, t))
+
+
+def test_weights_of_another_architecture_are_refused_before_any_is_copied(tmp_path):
+    # A checkpoint of MLP(width=16, depth=1) loaded into MLP(width=16, depth=2) raised torch's
+    # RuntimeError (not CheckpointError, no file named) after copying the tensors that fit:
+    # the model was left half loaded.
+    tr = _trainer(steps=2)
+    tr.train()
+    tr.save(tmp_path / "w16.pt")
+    for other in (MLP(2, width=16, depth=2), MLP(2, width=8, depth=1)):
+        before = {k: v.clone() for k, v in other.state_dict().items()}
+        with pytest.raises(CheckpointError, match=r"w16.pt' holds the weights of another "
+                                                  r"architecture than this MLP \(.*nothing was "
+                                                  r"loaded.*width, depth"):
+            load_model(tmp_path / "w16.pt", other)
+        assert all(torch.equal(v, other.state_dict()[k]) for k, v in before.items())
+    trainer = Trainer(MLP(2, width=8, depth=1), DenoisingScoreMatching(PATH), DATA, steps=2,
+                      batch_size=32, progress=False)
+    with pytest.raises(CheckpointError, match=r"shapes differ: inp.weight \(16, 2\) in the "
+                                              r"file, \(8, 2\) in the model"):
+        trainer.load(tmp_path / "w16.pt")
+    assert trainer.step == 0

@@ -389,6 +389,7 @@ class Trainer:
                 f"{describe_path(path)} cannot resume training: the checkpoint lacks "
                 f"{', '.join(map(repr, missing))} (load_model reads the weights of a checkpoint "
                 "that has only 'model')")
+        _check_fits(state["model"], self.model, describe_path(path))
         try:
             self.load_state_dict(state)
         except (KeyError, TypeError, ValueError) as exc:
@@ -487,11 +488,36 @@ def load_model(path: str | os.PathLike, model: torch.nn.Module, *, ema: bool = T
     """Load a checkpoint's weights (the EMA weights when present and ``ema``) into ``model``.
 
     The file is read with torch's weights-only loading (nothing in it runs); a file that is
-    not an intact fpgen checkpoint raises :class:`CheckpointError` naming it."""
+    not an intact fpgen checkpoint, or whose weights do not fit ``model`` (another width or
+    depth), raises :class:`CheckpointError` naming it, with ``model`` left untouched."""
     state = read_checkpoint(path, resolve_device(device))
     weights = state["ema"] if ema and state.get("ema") is not None else state["model"]
+    _check_fits(weights, model, describe_path(path))
     model.load_state_dict(weights)
     return model.to(resolve_device(device))
+
+
+def _check_fits(weights, model: torch.nn.Module, shown: str) -> None:
+    """Refuse, before any weight is copied, a checkpoint whose weights do not fit ``model``
+    (torch's load_state_dict copies the tensors that fit and then raises a RuntimeError,
+    leaving the model half loaded)."""
+    own = model.state_dict()
+    if not isinstance(weights, dict):
+        raise CheckpointError(f"{shown}: its weights are a {type(weights).__name__}, not a "
+                              "state dict: it is not an fpgen training checkpoint")
+    missing = [k for k in own if k not in weights]
+    extra = [k for k in weights if k not in own]
+    shapes = [f"{k} {tuple(weights[k].shape)} in the file, {tuple(own[k].shape)} in the model"
+              for k in own if k in weights and hasattr(weights[k], "shape")
+              and tuple(weights[k].shape) != tuple(own[k].shape)]
+    parts = [f"{what}: {', '.join(names[:3])}{' ...' if len(names) > 3 else ''}"
+             for what, names in (("shapes differ", shapes), ("not in the file", missing),
+                                 ("not in the model", extra)) if names]
+    if parts:
+        raise CheckpointError(
+            f"{shown} holds the weights of another architecture than this "
+            f"{type(model).__name__} ({'; '.join(parts)}); nothing was loaded. Build the model "
+            "with the constructor arguments of the one that was trained (width, depth, ...)")
 
 
 def fit(model: torch.nn.Module, loss: Callable, data: Any, *, steps: int, **kwargs) -> Trainer:
