@@ -21,7 +21,7 @@ import zlib
 
 import numpy as np
 
-__all__ = ["FileFormatError", "FileMissingError", "npz_target", "read_npz", "json_entry",
+__all__ = ["FileFormatError", "FileMissingError", "npz_target", "write_npz", "read_npz", "json_entry",
            "describe_path", "existing_file", "file_head", "describe_head", "ZIP_MAGIC"]
 
 #: the first bytes of a zip archive (a member header, an empty archive's directory)
@@ -67,6 +67,37 @@ def npz_target(path, what: str):
     if isinstance(p, bytes):
         p = os.fsdecode(p)
     return p if p.endswith(".npz") else p + ".npz"
+
+
+def write_npz(target, arrays: dict, *, compressed: bool) -> None:
+    """Write ``arrays`` as an ``.npz`` archive to ``target`` (a path from :func:`npz_target`, or
+    an open binary file).
+
+    A path is written atomically: into a temporary file beside it, renamed over ``target`` only
+    once complete, so an interrupted or failed save (Ctrl-C, a full disk, an error while
+    writing) leaves an existing file at ``target`` as it was, and no partial file behind.  A
+    symbolic link is written through (its target is replaced); an overwritten file keeps its
+    permissions."""
+    save = np.savez_compressed if compressed else np.savez
+    if _is_file_object(target):
+        save(target, **arrays)
+        return
+    final = os.path.realpath(target) if os.path.islink(target) else target
+    tmp = f"{final}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
+    # os.open applies the umask to 0o666, as open(target, "wb") would
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            save(f, **arrays)
+        if os.path.exists(final):  # an overwritten file keeps its permissions
+            os.chmod(tmp, os.stat(final).st_mode & 0o7777)
+        os.replace(tmp, final)
+    except BaseException:
+        try:
+            os.remove(tmp)
+        except OSError:
+            pass
+        raise
 
 
 def existing_file(path, what: str, tried: str | None = None):

@@ -256,3 +256,39 @@ def test_info_that_json_cannot_hold_is_named_on_saving(tmp_path):
     back = DensitySolution.load(path).info
     assert back["shape"] == [3] and back["weights"] == [0.5, 0.5]
     assert back["equation_object"] == repr(OU)
+
+
+@pytest.mark.parametrize("make, loader", [(_result, load_result), (_solution, DensitySolution.load)],
+                         ids=["SimulationResult", "DensitySolution"])
+def test_an_interrupted_save_keeps_the_file_it_would_replace(tmp_path, monkeypatch, make, loader):
+    # save() wrote straight into the target: a save interrupted while overwriting (Ctrl-C, a
+    # full disk) destroyed the previous results, leaving a truncated archive behind.
+    obj = make()
+    path = obj.save(tmp_path / "run")
+    before = open(path, "rb").read()
+    os.chmod(path, 0o640)
+    real_write = np.lib.format.write_array
+    calls = []
+
+    def interrupted(fp, array, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:  # the second array of the archive: the first is written already
+            raise KeyboardInterrupt
+        return real_write(fp, array, *args, **kwargs)
+
+    monkeypatch.setattr(np.lib.format, "write_array", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        obj.save(tmp_path / "run")
+    monkeypatch.undo()
+    assert open(path, "rb").read() == before and os.listdir(tmp_path) == ["run.npz"]
+    assert len(loader(path).times) == 2
+    # a complete save replaces the file, keeps its permissions, and writes through a link
+    os.symlink(path, tmp_path / "link.npz")
+    assert obj.save(tmp_path / "link") == str(tmp_path / "link.npz")
+    assert os.path.islink(tmp_path / "link.npz") and len(loader(tmp_path / "link").times) == 2
+    assert sorted(os.listdir(tmp_path)) == ["link.npz", "run.npz"]
+    assert os.stat(path).st_mode & 0o777 == 0o640
+    mask = os.umask(0)
+    os.umask(mask)
+    fresh = obj.save(tmp_path / "fresh")
+    assert os.stat(fresh).st_mode & 0o777 == 0o666 & ~mask

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._files import FileFormatError, json_entry, npz_target, read_npz
+from .._files import FileFormatError, json_entry, npz_target, read_npz, write_npz
 from ..plotting import animate_density, plot_density
 from .grid import Grid
 
@@ -239,7 +239,7 @@ class DensitySolution:
         if self.relative_entropy is not None:
             arrays["relative_entropy"] = self.relative_entropy
         arrays.update({k: v for k, v in self._energy.items() if v is not None})
-        np.savez_compressed(target, **arrays)
+        write_npz(target, arrays, compressed=True)
         return target if isinstance(target, str) else None
 
     @classmethod

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._files import FileFormatError, json_entry, npz_target, read_npz
+from .._files import FileFormatError, json_entry, npz_target, read_npz, write_npz
 from ..plotting import animate_ensemble, plot_ensemble
 
 __all__ = ["SimulationResult", "load_result", "NonFiniteStateError", "StatesNotKeptError",
@@ -179,7 +179,7 @@ class SimulationResult:
                   if self._array(name) is not None}
         meta = json.dumps({"format": _FORMAT, "settings": self.settings, "timings": self.timings},
                           allow_nan=True)
-        np.savez(target, __meta__=np.array(meta), **arrays)
+        write_npz(target, {"__meta__": np.array(meta), **arrays}, compressed=False)
         return target if isinstance(target, str) else None
 
     @classmethod
