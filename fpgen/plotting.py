@@ -382,9 +382,18 @@ class _EnsembleView:
         self.kind, self.values, self.labels, self.edges, self.note = kind, values, labels, edges, note
 
 
+def _is_kinetic(result) -> bool:
+    """Phase-space states (x, v): a KineticLangevin run, or one of its reversal, conditioning
+    or bridge (whose equation's repr names it; the class is then ReversedDiffusion, ...)."""
+    d = int(result.settings.get("state_dim", 1))
+    names = str(result.settings.get("equation_class", "")) + str(result.settings.get("equation",
+                                                                                        ""))
+    return "Kinetic" in names and d % 2 == 0
+
+
 def _particle_labels(result) -> list[str]:
     d = int(result.settings.get("state_dim", 1))
-    if "Kinetic" in str(result.settings.get("equation_class", "")) and d % 2 == 0:
+    if _is_kinetic(result):
         return _phase_labels(d // 2)
     return ["x"] if d == 1 else [f"x{i + 1}" for i in range(d)]
 
@@ -448,8 +457,10 @@ def _ensemble_view(result, coord, bins: int, max_points: int) -> _EnsembleView:
         vals = np.stack([np.histogram(s[a, c], bins=edges)[0] for s, a in zip(states, alive,
                                                                               strict=True)])
         return _EnsembleView("hist", vals / (n * np.diff(edges)), [labels[c]], edges)
-    pts = [s[a][:max_points, :2] for s, a in zip(states, alive, strict=True)]
-    return _EnsembleView("scatter", pts, labels[:2],
+    # phase space: (x1, v1), the pair a PhaseSpaceGrid's density picture shows
+    pair = [0, d // 2] if _is_kinetic(result) else [0, 1]
+    pts = [s[a][:max_points][:, pair] for s, a in zip(states, alive, strict=True)]
+    return _EnsembleView("scatter", pts, [labels[i] for i in pair],
                          note=f" ({min(n, max_points)} of {n} particles)" if n > max_points else "")
 
 
@@ -475,11 +486,12 @@ def plot_ensemble(result, t=None, *, coord: int | None = None, bins: int = 50, a
     One coordinate (1-D states, or ``coord=k``): histograms over the save times ``t`` (default:
     up to 8 spread over the run) overlaid, as sub-probability densities (counts / (N x bin
     width): with absorbing walls only the survivors, their mass the survival).  Two or more
-    coordinates: a scatter of the first two (x, v for kinetic Langevin) per save time (up to
-    4; at most ``max_points`` particles).  Integer states (Markov chains): bars of the state
-    frequencies of coordinate ``coord`` (default 0).  A run with ``keep_states=False`` is drawn
-    from its streamed histograms (``stats=[Histogram(...)]``) or state counts; without either
-    it raises :class:`~fpgen.particles.StatesNotKeptError`.
+    coordinates: a scatter of the first two ((x1, v1) for kinetic Langevin, its reversals and
+    bridges included) per save time (up to 4; at most ``max_points`` particles).  Integer
+    states (Markov chains): bars of the state frequencies of coordinate ``coord`` (default 0).
+    A run with ``keep_states=False`` is drawn from its streamed histograms
+    (``stats=[Histogram(...)]``) or state counts; without either it raises
+    :class:`~fpgen.particles.StatesNotKeptError`.
     """
     _check_bins(bins, max_points)
     plt = _plt()

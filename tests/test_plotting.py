@@ -366,3 +366,28 @@ def test_axes_that_are_not_integers_are_named(kinetic):
         with pytest.raises(ValueError, match=r"axes must be one axis or a pair of axes "
                                              rf"\(integers\); got {re.escape(repr(bad))}"):
             sol.plot(axes=bad)
+
+
+def test_kinetic_ensembles_are_drawn_in_x1_v1_reversed_and_in_two_dimensions():
+    # A reversed kinetic run (class ReversedDiffusion) was labelled x1 / x2 although its states
+    # are (x, v); a 2-D kinetic run drew x1 against x2 where its grid density and the docs show
+    # (x1, v1).
+    kin = fpgen.KineticLangevin(1)
+    p0 = fpgen.Gaussian([1.0, 0.0], 0.2 * np.eye(2))
+    rev = kin.reverse(kin.exact_score(p0), lam=1.0, T=1.0)
+    res = fpgen.simulate(rev, kin.equilibrium, (0, 0.9), dt=0.1, n_particles=200, seed=1)
+    ax = res.plot().axes[0]
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("x", "v")
+    assert res.plot(coord=1).axes[0].get_xlabel() == "v"
+    k2 = fpgen.KineticLangevin(2)
+    states = np.random.default_rng(0).normal(size=(50, 4)) * [1.0, 2.0, 3.0, 4.0]
+    res2 = fpgen.simulate(k2, states, (0, 0.1), dt=0.1, method="exact", seed=1,
+                          save_at=[0.0, 0.1])
+    ax = res2.plot(t=0.0).axes[0]
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("x1", "v1")
+    np.testing.assert_array_equal(ax.collections[0].get_offsets(), states[:, [0, 2]])
+    ou = fpgen.OrnsteinUhlenbeck(3)
+    res3 = fpgen.simulate(ou, states[:, :3], (0, 0.1), dt=0.1, save_at=[0.0, 0.1])
+    ax = res3.plot(t=0.0).axes[0]
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("x1", "x2")
+    np.testing.assert_array_equal(ax.collections[0].get_offsets(), states[:, :2])
