@@ -133,6 +133,18 @@ def test_steady_state_and_gap_errors():
         steady_state(rev)
 
 
+def test_at_names_a_time_that_is_not_a_number():
+    # sol.at("1") failed in numpy (DTypePromotionError ... StrDType), sol.at(None) with
+    # "unsupported operand type(s) for -"; neither named t or the save times.
+    sol = solve_density(OU, P0, Grid((-4, 4), 40), (0, 1.0), dt=0.1, save_at=[0.5, 1.0])
+    for bad in ("1", None, [0.5, 1.0], True):
+        with pytest.raises(TypeError, match=r"t must be one save time \(a number\); got .*the "
+                                            r"save times are \[0.5, 1.0\]"):
+            sol.at(bad)
+    np.testing.assert_array_equal(sol.at(np.float32(0.5)), sol.densities[0])
+    np.testing.assert_array_equal(sol.at(np.asarray(1)), sol.densities[1])
+
+
 def test_diagnostics_and_save_load(tmp_path):
     g = Grid((-4, 4), 80, "absorbing")
     sol = solve_density(OU, P0, g, (0, 2.0), dt=0.05, stepper="crank_nicolson",

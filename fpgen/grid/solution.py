@@ -140,7 +140,11 @@ class DensitySolution:
 
     def at(self, t: float) -> np.ndarray:
         """The density saved at time t (it must be one of ``times``)."""
-        i = np.nonzero(np.isclose(self.times, t, rtol=1e-12, atol=1e-14))[0]
+        value = np.asarray(t)
+        if value.ndim != 0 or value.dtype.kind not in "iuf":
+            raise TypeError(f"t must be one save time (a number); got {t!r}; the save times are "
+                            f"{self.times.tolist()} (densities[i] holds the i-th)")
+        i = np.nonzero(np.isclose(self.times, value, rtol=1e-12, atol=1e-14))[0]
         if i.size == 0:
             raise ValueError(f"t = {t} is not a save time; save times are {self.times.tolist()}")
         return self.densities[i[0]]
