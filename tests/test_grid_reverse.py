@@ -81,3 +81,17 @@ def test_reversal_with_a_score_interpolated_from_a_grid_solution():
     assert np.abs(back.final - target).sum() * g.volume < 2e-2
     with pytest.raises(ValueError, match="outside the saved times"):
         score(x, 5.0)
+
+
+def test_a_score_floor_outside_0_1_is_refused():
+    # floor=0 (or less) kept log 0 = -inf where a density vanishes: NaN scores there, silently
+    # passed on to the reversal; floor >= 1 flattened log p to a constant: a zero score.
+    g = Grid((-8, 8), 200)
+    fwd = solve_density(OU, fpgen.Gaussian([0.0], 0.01), g, (0, 0.05), dt=0.01,
+                        save_at=[0.0, 0.05])
+    x = np.array([[7.9], [0.0], [-7.9]])
+    assert np.all(np.isfinite(fwd.score_function()(x, 0.025)))
+    for bad in (0.0, -1.0, 1.0, 2.0, float("nan"), "1e-10", True):
+        with pytest.raises(ValueError, match=r"floor must be a number in \(0, 1\).*got"):
+            fwd.score_function(floor=bad)
+    assert np.all(np.isfinite(fwd.score_function(floor=1e-300)(x, 0.0)))

@@ -178,13 +178,19 @@ class DensitySolution:
         ``score(x, t)`` (x of shape (n, ndim), forward time t within the saved times) to pass to
         ``eq.reverse(score, lam, T)``.
 
-        :math:`\log p` (floored at ``floor`` times the largest value) is differentiated with
-        second-order central differences (one-sided at the edges), interpolated multilinearly
-        in space (clamped to the box) and linearly in time between save times. Its accuracy is
-        that of the grid and of the save-time spacing.
+        :math:`\log p` (floored at ``floor`` times the largest value, 0 < floor < 1) is
+        differentiated with second-order central differences (one-sided at the edges),
+        interpolated multilinearly in space (clamped to the box) and linearly in time between
+        save times. Its accuracy is that of the grid and of the save-time spacing.
         """
         if self.grid is None:
             raise ValueError("a chain solution has no spatial score (use the chain's ratios)")
+        if (isinstance(floor, bool) or not isinstance(floor, (int, float, np.floating))
+                or not 0.0 < floor < 1.0):
+            raise ValueError(f"floor must be a number in (0, 1), the smallest density kept "
+                             f"relative to the largest (default 1e-250); got {floor!r} (0 or "
+                             "less leaves log 0 = -inf: NaN scores where the density vanishes; 1 "
+                             "or more flattens log p: a zero score)")
         from scipy.interpolate import RegularGridInterpolator
 
         g = self.grid
