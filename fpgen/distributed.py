@@ -140,7 +140,9 @@ def replica_mean(results) -> tuple[np.ndarray, np.ndarray]:
     the error bar of :math:`\bar m` from the spread of independent replicas (for an interacting
     ensemble this includes the particles' correlation, which the spread within one replica
     does not see).  Needs R >= 2 replicas with moments over the same save times (other save
-    times are refused, as are means of another shape).
+    times are refused, as are means of another shape).  With absorbing walls the means are the
+    survivors'; a replica with no survivor at a save time has a NaN mean there, which makes
+    that time's result NaN, with a RuntimeWarning naming the replica and the time.
     """
     results = list(results)
     if len(results) < 2:
@@ -166,6 +168,16 @@ def replica_mean(results) -> tuple[np.ndarray, np.ndarray]:
                              "time across replicas, so every replica must have the same save "
                              "times (run them with the same save_at)")
     m = np.stack(means)
+    empty = [(k, float(times[i])) for k, i in zip(*np.nonzero(~np.isfinite(m).all(axis=2)),
+                                                   strict=True)]
+    if empty:
+        where = ", ".join(f"replica {k} at t = {t:g}" for k, t in empty[:5])
+        more = f" and {len(empty) - 5} more" if len(empty) > 5 else ""
+        warnings.warn(f"replica_mean: a replica's mean is NaN or infinite ({where}{more}: with "
+                      "absorbing walls, no survivor left); the mean over replicas and its "
+                      "standard error are NaN at those save times (more particles per replica, "
+                      "or earlier save times, give every replica survivors)", RuntimeWarning,
+                      stacklevel=2)
     return m.mean(axis=0), m.std(axis=0, ddof=1) / np.sqrt(m.shape[0])
 
 

@@ -156,3 +156,19 @@ def test_errors(client):
                                          r"results\[0\] at \[0.25, 0.5\].*same save_at"):
         replica_mean([first, same, other])
     assert replica_mean([first, same])[0].shape == (2, 1)
+
+
+def test_replica_mean_names_a_replica_without_survivors():
+    # With absorbing walls a replica whose particles were all killed by a save time has a NaN
+    # mean there, and the replica mean came back NaN without a word.
+    ou = fpgen.OrnsteinUhlenbeck(dim=1)
+    walls = fpgen.Walls((0.0, np.inf), "absorbing")
+    # each start near the wall survives to t = 2 with probability ~3e-4, each far one ~0.32
+    reps = [fpgen.simulate(ou, np.full((n, 1), x), (0, 2), dt=0.1, method="exact",
+                           walls=walls, seed=1, save_at=[0.0, 2.0])
+            for n, x in ((3, 0.01), (20, 3.0))]
+    assert reps[0].n_alive[-1] == 0 and reps[1].n_alive[-1] > 1
+    with pytest.warns(RuntimeWarning, match=r"replica 0 at t = 2: with absorbing walls, no "
+                                            r"survivor left"):
+        mean, se = replica_mean(reps)
+    assert np.isnan(mean[1, 0]) and np.isfinite(mean[0, 0]) and np.isfinite(se[0, 0])
