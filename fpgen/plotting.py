@@ -459,9 +459,18 @@ def _ensemble_view(result, coord, bins: int, max_points: int) -> _EnsembleView:
         return _EnsembleView("hist", vals / (n * np.diff(edges)), [labels[c]], edges)
     # phase space: (x1, v1), the pair a PhaseSpaceGrid's density picture shows
     pair = [0, d // 2] if _is_kinetic(result) else [0, 1]
-    pts = [s[a][:max_points][:, pair] for s, a in zip(states, alive, strict=True)]
+    pts = [_spread(s[a], max_points)[:, pair] for s, a in zip(states, alive, strict=True)]
     return _EnsembleView("scatter", pts, [labels[i] for i in pair],
                          note=f" ({min(n, max_points)} of {n} particles)" if n > max_points else "")
+
+
+def _spread(points: np.ndarray, most: int) -> np.ndarray:
+    """At most ``most`` of ``points``, evenly spaced over the whole ensemble (the first ``most``
+    would show only the first part of an ensemble whose order means something, e.g. a start
+    made by concatenating the samples of two modes)."""
+    if len(points) <= most:
+        return points
+    return points[np.linspace(0, len(points) - 1, most).round().astype(np.int64)]
 
 
 def _check_bins(bins, max_points) -> None:
@@ -487,8 +496,9 @@ def plot_ensemble(result, t=None, *, coord: int | None = None, bins: int = 50, a
     up to 8 spread over the run) overlaid, as sub-probability densities (counts / (N x bin
     width): with absorbing walls only the survivors, their mass the survival).  Two or more
     coordinates: a scatter of the first two ((x1, v1) for kinetic Langevin, its reversals and
-    bridges included) per save time (up to 4; at most ``max_points`` particles).  Integer
-    states (Markov chains): bars of the state frequencies of coordinate ``coord`` (default 0).
+    bridges included) per save time (up to 4; at most ``max_points`` particles, evenly spaced
+    over the ensemble).  Integer states (Markov chains): bars of the state frequencies of
+    coordinate ``coord`` (default 0).
     A run with ``keep_states=False`` is drawn from its streamed histograms
     (``stats=[Histogram(...)]``) or state counts; without either it raises
     :class:`~fpgen.particles.StatesNotKeptError`.

@@ -391,3 +391,18 @@ def test_kinetic_ensembles_are_drawn_in_x1_v1_reversed_and_in_two_dimensions():
     ax = res3.plot(t=0.0).axes[0]
     assert (ax.get_xlabel(), ax.get_ylabel()) == ("x1", "x2")
     np.testing.assert_array_equal(ax.collections[0].get_offsets(), states[:, :2])
+
+
+def test_a_scatter_of_many_particles_draws_the_whole_ensemble():
+    # max_points kept the first 5000 particles: an ensemble started as 8000 samples of one mode
+    # followed by 8000 of another was drawn (and its axis limits set) as the first mode alone.
+    ou = fpgen.OrnsteinUhlenbeck(dim=2)
+    rng = np.random.default_rng(0)
+    x0 = np.concatenate([rng.normal([-3, 0], 0.2, (8000, 2)), rng.normal([3, 0], 0.2, (8000, 2))])
+    res = fpgen.simulate(ou, x0, (0, 0.01), dt=0.01, save_at=[0.0, 0.01])
+    ax = res.plot(t=0.0).axes[0]
+    drawn = ax.collections[0].get_offsets()
+    assert len(drawn) == 5000 and ax.get_title() == "t = 0 (5000 of 16000 particles)"
+    assert 0.45 < np.mean(drawn[:, 0] > 0) < 0.55
+    assert ax.get_xlim()[0] < -3 < 3 < ax.get_xlim()[1]
+    assert len(res.plot(t=0.0, max_points=20000).axes[0].collections[0].get_offsets()) == 16000
