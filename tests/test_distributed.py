@@ -181,3 +181,18 @@ def test_plan_chunks():
     assert plan_chunks(100, None, 2) == [(0, 100)]
     with pytest.raises(ValueError, match="multiple of 4096"):
         plan_chunks(10_000, 5000, 2)
+
+
+def test_cluster_settings_describe_the_run_and_a_cluster_object_is_refused(client):
+    # the chunks run with keep_states=True and no statistics of their own; the run's settings
+    # record the run's (they recorded the chunk's, so a saved cluster result misdescribed itself)
+    eq = fpgen.OrnsteinUhlenbeck(1)
+    x0 = np.zeros((2000, 1))
+    far = fpgen.simulate(eq, x0, (0, 1.0), dt=0.1, seed=1, client=client, keep_states=False)
+    here = fpgen.simulate(eq, x0, (0, 1.0), dt=0.1, seed=1, keep_states=False)
+    for key in ("stats", "keep_states"):
+        assert far.settings[key] == here.settings[key], key
+    # a LocalCluster is not a Client: said before anything runs, with what to pass instead
+    with pytest.raises(TypeError, match=r"got LocalCluster \(a cluster object: pass "
+                                        r"distributed.Client\(cluster\)\)"):
+        fpgen.simulate(eq, x0, (0, 1.0), dt=0.1, seed=1, client=client.cluster)

@@ -78,6 +78,18 @@ class Cluster:
     def __post_init__(self) -> None:
         if self.reduction not in REDUCTIONS:
             raise ValueError(f"reduction must be one of {REDUCTIONS}; got {self.reduction!r}")
+        try:
+            from distributed import Client
+        except ImportError:
+            raise ImportError("simulate(..., client=...) needs dask.distributed: "
+                              "pip install 'fpgen[dask]'") from None
+        if not isinstance(self.client, Client):
+            hint = (" (a cluster object: pass distributed.Client(cluster))"
+                    if hasattr(self.client, "scheduler_address") else
+                    " (an address: pass distributed.Client(address))"
+                    if isinstance(self.client, str) else "")
+            raise TypeError(f"client must be a dask.distributed.Client or a "
+                            f"fpgen.distributed.Cluster; got {type(self.client).__name__}{hint}")
 
 
 def as_cluster(client) -> Cluster:
@@ -306,6 +318,8 @@ class DaskExecution:
                     bar.update(1)
         reduced = self._reduce(client, futures, tree)
         settings = dict(reduced.pop("settings"))
+        for key in ("stats", "keep_states"):  # a chunk's own (stats=None, keep_states=True),
+            settings.pop(key, None)          # not the run's: settings_of(job) records those
         compile_s = reduced.pop("compile_s")
         settings.update({"numba_threads_per_task": reduced.pop("numba_threads"),
                          "n_particles": job.n, "chunk_size": chunks[0][1] - chunks[0][0],
