@@ -55,6 +55,16 @@ def _plt():
     return plt
 
 
+def _as_times(t) -> np.ndarray | None:
+    """``t`` (a number or a sequence of numbers) as a 1-D float array; None when it is not one
+    (text, nested sequences, nothing)."""
+    try:
+        wanted = np.atleast_1d(np.asarray(t, dtype=float))
+    except (TypeError, ValueError):
+        return None
+    return wanted if wanted.ndim == 1 and wanted.size else None
+
+
 def _time_indices(times: np.ndarray, t, most: int, what: str) -> list[int]:
     """Indices of the chosen save times: ``t`` (a number or a sequence, each a save time) or, for
     ``t=None``, up to ``most`` evenly spread indices including the first and the last."""
@@ -63,11 +73,8 @@ def _time_indices(times: np.ndarray, t, most: int, what: str) -> list[int]:
         if times.size <= most:
             return list(range(times.size))
         return sorted(set(np.linspace(0, times.size - 1, most).round().astype(int).tolist()))
-    try:
-        wanted = np.atleast_1d(np.asarray(t, dtype=float))
-    except (TypeError, ValueError):
-        wanted = np.empty((0,))
-    if wanted.ndim != 1 or wanted.size == 0:
+    wanted = _as_times(t)
+    if wanted is None:
         raise ValueError(f"t must be a save time or a sequence of save times (numbers) of the "
                          f"{what}, whose save times are {np.round(times, 6).tolist()}; got {t!r}")
     out = []
@@ -604,11 +611,8 @@ def _common_times(solution, result, times) -> list[tuple[int, int]]:
         keep = _time_indices(np.array([s_times[i] for i, _ in pairs]), None, MAX_PANELS, "")
         return [pairs[k] for k in keep]
     common = np.array([s_times[i] for i, _ in pairs])
-    try:
-        wanted = np.atleast_1d(np.asarray(times, dtype=float))
-    except (TypeError, ValueError):
-        wanted = np.empty((0,))
-    if wanted.ndim != 1 or wanted.size == 0:
+    wanted = _as_times(times)
+    if wanted is None:
         raise ValueError(f"times must be a save time or a sequence of save times (numbers) of "
                          f"both the solution and the result, whose common save times are "
                          f"{np.round(common, 6).tolist()}; got {times!r}")
