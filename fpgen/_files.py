@@ -22,7 +22,8 @@ import zlib
 import numpy as np
 
 __all__ = ["FileFormatError", "FileMissingError", "npz_target", "write_npz", "read_npz", "json_entry",
-           "describe_path", "existing_file", "file_head", "describe_head", "ZIP_MAGIC"]
+           "damaged", "check_numeric", "describe_path", "existing_file", "file_head",
+           "describe_head", "ZIP_MAGIC"]
 
 #: the first bytes of a zip archive (a member header, an empty archive's directory)
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
@@ -98,6 +99,21 @@ def write_npz(target, arrays: dict, *, compressed: bool) -> None:
         except OSError:
             pass
         raise
+
+
+def damaged(shown: str, kind: str, entry: str, expected: str, seen: str) -> FileFormatError:
+    """The error for a saved ``kind`` (e.g. "DensitySolution") whose ``entry`` (as shown, e.g.
+    "'times'") is not what its writer stores: a damaged or hand-edited file."""
+    return FileFormatError(f"{shown}: the saved {kind}'s {entry} should be {expected}, but it is "
+                           f"{seen} (the file is damaged or was edited; save it again)")
+
+
+def check_numeric(arrays: dict, keys, shown: str, kind: str) -> None:
+    """Refuse (:func:`damaged`) an entry among ``keys`` of ``arrays`` that is not numeric."""
+    for key in keys:
+        if key in arrays and arrays[key].dtype.kind not in "biuf":
+            raise damaged(shown, kind, repr(key), "an array of numbers",
+                          f"of dtype {arrays[key].dtype}")
 
 
 def existing_file(path, what: str, tried: str | None = None):

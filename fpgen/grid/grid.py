@@ -58,6 +58,7 @@ def warn_mass_outside(grid: Grid, dist: Distribution, what: str, tail: str = "; 
                   f"estimate){tail}")
     return frac
 
+
 #: the boundary conditions a grid axis side can have
 BOUNDARIES = ("no-flux", "periodic", "absorbing")
 

@@ -91,6 +91,16 @@ TRANSPORT_SCHEMES = ("limited", "upwind", "well_balanced", "well_balanced_upwind
 LIMITER_NAMES = ("mc", "van_leer", "minmod")
 
 
+def _default_transport(equation, grid: Grid, *, linear: bool = False) -> str:
+    """The transport scheme used where none is given: the well-balanced scheme for the kinetic
+    equation on a no-flux (or specular) grid, limited MUSCL otherwise; ``linear``: their linear
+    forms (``"well_balanced_upwind"``, ``"upwind"``), for the steady state and the gap."""
+    no_flux = all(kind in ("no-flux", "specular") for pair in grid.boundary for kind in pair)
+    if isinstance(equation, KineticLangevin) and no_flux:
+        return "well_balanced_upwind" if linear else "well_balanced"
+    return "upwind" if linear else "limited"
+
+
 class GridOperator(_StencilOperator):
     r"""The finite-volume generator of a diffusion (or transport) equation on a :class:`Grid`.
 
@@ -147,10 +157,7 @@ class GridOperator(_StencilOperator):
             raise ValueError("a specular wall reverses the velocity of the kinetic Langevin "
                              f"equation (KineticLangevin); got {type(equation).__name__}")
         if transport is None:  # the well-balanced scheme where it applies, else limited MUSCL
-            no_flux = all(kind in ("no-flux", "specular") for pair in grid.boundary
-                          for kind in pair)
-            transport = ("well_balanced" if isinstance(equation, KineticLangevin) and no_flux
-                         else "limited")
+            transport = _default_transport(equation, grid)
         if transport not in TRANSPORT_SCHEMES:
             raise ValueError(f"transport must be one of {TRANSPORT_SCHEMES}; got {transport!r}")
         if limiter not in LIMITER_NAMES:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._files import FileFormatError, json_entry, npz_target, read_npz, write_npz
+from .._files import FileFormatError, check_numeric, damaged, json_entry, npz_target, read_npz, write_npz
 from ..plotting import animate_density, plot_density
 from .grid import Grid
 
@@ -305,14 +305,10 @@ def _check_consistent(f: dict, meta: dict, grid: Grid | None, shown: str) -> Non
     solution whose arrays do not fit together: a damaged or hand-edited file would otherwise
     load and pair densities with the wrong times, or fail much later."""
     def bad(entry: str, expected: str, seen: str):
-        return FileFormatError(f"{shown}: the saved DensitySolution's {entry} should be "
-                               f"{expected}, but it is {seen} (the file is damaged or was edited; "
-                               "save the solution again)")
+        return damaged(shown, "DensitySolution", entry, expected, seen)
 
-    for key in ("times", "densities", "mass", "absorbed", "minimum", "steps",
-                "relative_entropy", *_ENERGY_KEYS):
-        if key in f and f[key].dtype.kind not in "biuf":
-            raise bad(repr(key), "an array of numbers", f"of dtype {f[key].dtype}")
+    check_numeric(f, ("times", "densities", "mass", "absorbed", "minimum", "steps",
+                      "relative_entropy", *_ENERGY_KEYS), shown, "DensitySolution")
     dens = f["densities"]
     if dens.ndim < 2:
         raise bad("'densities'", "an array (n_save, *cells) of at least 2 dimensions",

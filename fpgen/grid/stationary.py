@@ -21,11 +21,11 @@ import warnings
 
 import numpy as np
 
-from ..equations import GradientFlow, KineticLangevin, MarkovChain, ReversedBGK, ReversedMarkovChain
+from ..equations import GradientFlow, MarkovChain, ReversedBGK, ReversedMarkovChain
 from ..progress import NullBar, progress_bar
 from .gradient_flow_steady import gradient_flow_steady_state
 from .grid import Grid
-from .operator import make_operator
+from .operator import _default_transport, make_operator
 from .rank_one import RankOneOperator
 
 __all__ = ["generator", "steady_state"]
@@ -131,20 +131,11 @@ def steady_state(equation, grid: Grid | None = None, *, t: float = 0.0, fitting:
         raise ValueError(f"method must be None, 'direct' or 'iterative', got {method!r}")
     with progress_bar(None, "steady_state", unit="step", enabled=progress) as bar:
         bar.set_postfix_str("building the generator")
-        if transport is None:
-            transport = _linear_default_transport(equation, grid)
+        if transport is None and grid is not None:  # (a chain has no transport)
+            transport = _default_transport(equation, grid, linear=True)
         op = _linear_operator(equation, grid, fitting, transport, "mc", t)
         bar.update(1)
         return _steady_state(equation, grid, op, t, method, bar)
-
-
-def _linear_default_transport(equation, grid) -> str:
-    """The linear form of the operator's default transport: ``"well_balanced_upwind"`` for the
-    kinetic equation on a no-flux (or specular) grid, ``"upwind"`` otherwise."""
-    no_flux = grid is not None and all(kind in ("no-flux", "specular")
-                                       for pair in grid.boundary for kind in pair)
-    return ("well_balanced_upwind" if isinstance(equation, KineticLangevin) and no_flux
-            else "upwind")
 
 
 def _steady_state(equation, grid, op, t, method, bar) -> np.ndarray:

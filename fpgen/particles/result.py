@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._files import FileFormatError, json_entry, npz_target, read_npz, write_npz
+from .._files import FileFormatError, check_numeric, damaged, json_entry, npz_target, read_npz, write_npz
 from ..plotting import animate_ensemble, plot_ensemble
 
 __all__ = ["SimulationResult", "load_result", "NonFiniteStateError", "StatesNotKeptError",
@@ -291,13 +291,9 @@ def _check_consistent(kept: dict, shown: str) -> None:
     whose arrays do not fit together: a damaged or hand-edited file would otherwise load and
     pair states with the wrong times, or fail much later."""
     def bad(entry: str, expected: str, seen: str):
-        return FileFormatError(f"{shown}: the saved SimulationResult's {entry!r} should be "
-                               f"{expected}, but it is {seen} (the file is damaged or was edited; "
-                               "save the result again)")
+        return damaged(shown, "SimulationResult", repr(entry), expected, seen)
 
-    for name, value in kept.items():
-        if value.dtype.kind not in "biuf":
-            raise bad(name, "an array of numbers", f"of dtype {value.dtype}")
+    check_numeric(kept, list(kept), shown, "SimulationResult")
     times = kept["times"]
     if times.ndim != 1:
         raise bad("times", "a 1-D array (n_save,)", f"of shape {times.shape}")

@@ -452,8 +452,9 @@ def _dts(problem: SDEProblem, dts, fine_level: int) -> np.ndarray:
     return arr
 
 
-def _check_step(step) -> None:
-    """``step`` is a one-step function or a FpgenScheme (a scheme factory is named)."""
+def _check_run(step, n_paths) -> None:
+    """``step`` is a one-step function or a FpgenScheme (a scheme factory is named), and
+    ``n_paths`` an integer >= 2 (standard errors need two paths)."""
     from . import schemes
 
     factories = {f.__name__: f for f in (schemes.euler_maruyama, schemes.milstein,
@@ -465,13 +466,13 @@ def _check_step(step) -> None:
     if not (isinstance(step, FpgenScheme) or callable(step)):
         raise TypeError(f"step must be a function step(x, t, dt, dW) -> x_next or a "
                         f"FpgenScheme; got {type(step).__name__}")
+    as_positive_int(n_paths, "n_paths", minimum=2)
 
 
-def _check_judge_args(expected, tolerance, n_paths) -> tuple[float, float]:
-    expected = as_real(expected, "expected")
-    tolerance = as_real(tolerance, "tolerance", positive=True)
-    as_positive_int(n_paths, "n_paths", minimum=2)  # standard errors need two paths
-    return expected, tolerance
+def _check_judge_args(step, n_paths, expected, tolerance) -> tuple[float, float]:
+    """:func:`_check_run`, and ``expected`` and ``tolerance`` (> 0) as floats."""
+    _check_run(step, n_paths)
+    return as_real(expected, "expected"), as_real(tolerance, "tolerance", positive=True)
 
 
 def _fine_level(problem: SDEProblem, dts: np.ndarray, fine_level: int | None) -> int:
@@ -532,8 +533,7 @@ def strong_errors(step: Callable, problem: SDEProblem, dts=None, *, n_paths: int
 
     Returns ``(dts, errors, ses)``, and the covariance of the errors as a fourth item with
     ``with_cov`` (the errors share their paths, so they are correlated)."""
-    _check_step(step)
-    as_positive_int(n_paths, "n_paths", minimum=2)  # standard errors need two paths
+    _check_run(step, n_paths)
     dts = _dts(problem, dts, 0)
     return (dts, *_summary(_strong_samples(step, problem, dts, n_paths, seed, fine_level),
                            with_cov))
@@ -552,8 +552,7 @@ def weak_errors(step: Callable, problem: SDEProblem, dts=None, *, phi: Callable 
     Default :math:`\varphi(x) = (x, x^2)` componentwise (first and second moments).  With
     ``with_cov`` the covariance of the errors is returned as a fourth item.
     """
-    _check_step(step)
-    as_positive_int(n_paths, "n_paths", minimum=2)  # standard errors need two paths
+    _check_run(step, n_paths)
     dts = _dts(problem, dts, 0)
     samples = _weak_samples(step, problem, dts, phi or _default_phi, n_paths, seed, fine_level)
     return (dts, *_summary(samples, with_cov))
@@ -711,8 +710,7 @@ def assert_strong_order(step: Callable, problem: SDEProblem, expected: float, *,
     not allow a verdict (the paths needed) or when too few asymptotic step sizes remain (finer
     step sizes to use, in ``report.extra["suggested_dts"]``).
     """
-    _check_step(step)
-    expected, tolerance = _check_judge_args(expected, tolerance, n_paths)
+    expected, tolerance = _check_judge_args(step, n_paths, expected, tolerance)
     dts = _dts(problem, dts, 0)
     samples = _strong_samples(step, problem, dts, n_paths, seed, fine_level)
     errs, ses, cov = _summary(samples, True)
@@ -733,8 +731,7 @@ def assert_weak_order(step: Callable, problem: SDEProblem, expected: float, *, d
     sizes, and refuses with finer step sizes to use when too few asymptotic ones remain, as
     :func:`assert_strong_order` does.
     """
-    _check_step(step)
-    expected, tolerance = _check_judge_args(expected, tolerance, n_paths)
+    expected, tolerance = _check_judge_args(step, n_paths, expected, tolerance)
     dts = _dts(problem, dts, 0)
     samples = _weak_samples(step, problem, dts, phi or _default_phi, n_paths, seed, fine_level)
     errs, ses, cov = _summary(samples, True)
